@@ -1,0 +1,48 @@
+# coredns-multipass: build, test, run.
+#   make run    CoreDNS with the plugin on 127.0.0.1:1053 (the demo fleet when no multipass is installed)
+#   make test   every test: C++ (CTest), Go (go test), end to end (pytest against build/coredns)
+#   make bench  benchmarks (see bench/README.md)
+
+SHELL   := bash
+BUILD   := $(CURDIR)/build
+PREFIX  := $(BUILD)/prefix
+JOBS    ?= 2
+CMAKE_BUILD_TYPE ?= RelWithDebInfo
+
+.PHONY: all deps core coredns test test-core test-go test-e2e run bench clean
+
+all: coredns
+
+deps:
+	@scripts/install-deps.sh
+
+# The C++ core: shared + static library, header and pkg-config files in build/prefix.
+core: deps
+	cmake -S . -B $(BUILD)/core -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD)/core -j$(JOBS)
+	cmake --install $(BUILD)/core > /dev/null
+
+# CoreDNS v1.14.7 with the plugin, built through plugin.cfg as a user builds it.
+coredns: core
+	scripts/build-coredns.sh
+
+test: test-core test-go test-e2e
+
+test-core: core
+	ctest --test-dir $(BUILD)/core --output-on-failure -j$(JOBS)
+
+test-go: core
+	cd go-shim && eval "$$(../scripts/go-env.sh)" && go vet ./... && go test -count=1 ./...
+
+test-e2e: coredns
+	python3 -m pytest -q tests/e2e
+
+run: coredns
+	scripts/run-demo.sh
+
+bench: coredns
+	@scripts/install-deps.sh bench
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

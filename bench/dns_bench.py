@@ -1,0 +1,531 @@
+#!/usr/bin/env python3
+"""End-to-end DNS measures of build/coredns: the multipass plugin against
+CoreDNS's built-in hosts plugin holding the same names.
+
+    dns_bench.py --root REPO --work DIR --out results.json
+
+Measures (see bench/README.md for how to read them):
+  throughput  dnsperf at full speed, multipass and hosts alternated (A, B, A,
+              B, ...) for several rounds, per fleet size and query mix
+  latency     dnsperf -v at a fixed rate; p50/p90/p99/max from every response
+  memory      VmRSS/VmHWM of CoreDNS serving 0 and 10,000 VMs
+  cli_runs    lines of the stand-in CLI's runs.log during 100,000 queries
+
+Every CoreDNS runs with GOMAXPROCS=1 pinned to CPU 0 and dnsperf runs with one
+thread pinned to CPU 1 (on a 2-core machine each side gets one core; the
+server is the bottleneck, which is what we measure). Standard library only.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+ZONE = "vm.test"
+SECOND_ZONE = "lab.test"
+TYPE_CODES = {"A": 1, "NS": 2, "SOA": 6, "AAAA": 28}
+
+
+# --------------------------------------------------------------------------
+# Small DNS client (readiness checks only).
+
+def dns_query(port, qname, qtype, timeout=0.5):
+    """Sends one query to 127.0.0.1:port; returns (rcode, ancount) or None."""
+    qid = random.randrange(65536)
+    wire = b"".join(bytes([len(label)]) + label.encode()
+                    for label in qname.rstrip(".").split(".")) + b"\x00"
+    packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + wire + \
+        struct.pack(">HH", TYPE_CODES[qtype], 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(packet, ("127.0.0.1", port))
+            data, _ = s.recvfrom(65535)
+        except OSError:
+            return None
+    if len(data) < 12 or struct.unpack(">H", data[:2])[0] != qid:
+        return None
+    return data[3] & 0x0F, struct.unpack(">H", data[6:8])[0]
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+# --------------------------------------------------------------------------
+# CoreDNS processes.
+
+class CoreDNS:
+    """One build/coredns process with its own Corefile, log and environment."""
+
+    def __init__(self, name, args, corefile, env_extra):
+        self.name = name
+        self.port = free_port()
+        self.dir = os.path.join(args.work, "servers", name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "Corefile")
+        with open(self.conf, "w") as f:
+            f.write(corefile.replace("@PORT@", str(self.port)))
+        env = dict(os.environ)
+        env["GOMAXPROCS"] = str(args.server_procs)
+        env.update(env_extra)
+        self.log = open(os.path.join(self.dir, "coredns.log"), "wb")
+        cmd = ["taskset", "-c", args.server_cpus, args.coredns, "-conf", self.conf]
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_answer(self, qname, qtype, rcode, min_answers, timeout=60):
+        """Polls until qname/qtype gets rcode with at least min_answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited (%s); see %s" % (
+                    self.name, self.proc.returncode, self.log.name))
+            got = dns_query(self.port, qname, qtype)
+            if got and got[0] == rcode and got[1] >= min_answers:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("%s: no %s answer for %s %s within %ds; see %s" % (
+            self.name, rcode, qname, qtype, timeout, self.log.name))
+
+    def status(self):
+        """VmRSS and VmHWM in KiB."""
+        out = {}
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out[key] = int(value.split()[0])
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def multipass_corefile(args, fake_dir, refresh, zones=(ZONE,)):
+    blocks = []
+    for zone in zones:
+        blocks.append("""%s:@PORT@ {
+    bind 127.0.0.1
+    multipass {
+        binary %s
+        refresh %s
+        ttl 10
+    }
+}
+""" % (zone, args.fake, refresh))
+    return "".join(blocks)
+
+
+def hosts_corefile(hosts_file):
+    return """%s:@PORT@ {
+    bind 127.0.0.1
+    hosts %s %s {
+        ttl 10
+        reload 0
+    }
+}
+""" % (ZONE, hosts_file, ZONE)
+
+
+# --------------------------------------------------------------------------
+# Fleets and query files.
+
+class Fleet:
+    """A fleet of `size` VMs: the stand-in's control dir, a hosts file with
+    the same names and the query files."""
+
+    def __init__(self, args, size):
+        self.size = size
+        self.dir = os.path.join(args.work, "fleet-%d" % size)
+        os.makedirs(self.dir, exist_ok=True)
+        listing = subprocess.run([sys.executable, args.make_fleet, str(size)],
+                                 check=True, capture_output=True).stdout
+        with open(os.path.join(self.dir, "list.json"), "wb") as f:
+            f.write(listing)
+        self.runs_log = os.path.join(self.dir, "runs.log")
+        doc = json.loads(listing)
+        self.vms = [(vm["name"], vm["ipv4"][0]) for vm in doc["list"]
+                    if vm["state"] == "Running" and vm["ipv4"]]
+        self.hosts = os.path.join(self.dir, "hosts")
+        with open(self.hosts, "w") as f:
+            for name, address in self.vms:
+                f.write("%s %s.%s\n" % (address, name, ZONE))
+        self.queries = {}
+
+    def runs(self):
+        try:
+            with open(self.runs_log) as f:
+                return sum(1 for _ in f)
+        except FileNotFoundError:
+            return 0
+
+    def query_file(self, mix, rng):
+        """Writes (once) the query file of `mix`; returns (path, composition)."""
+        if mix in self.queries:
+            return self.queries[mix]
+        names = [n for n, _ in self.vms]
+        lines = []
+        if mix == "hits":
+            lines = ["%s.%s A" % (n, ZONE) for n in names]
+            comp = {"A known": len(lines)}
+        else:
+            total = max(2000, len(names))
+            n_a, n_aaaa = int(total * 0.70), int(total * 0.20)
+            n_unknown = total - n_a - n_aaaa if mix == "hits+aaaa+unknown" else 0
+            if mix == "hits+aaaa":
+                n_a = total - n_aaaa
+            lines += ["%s.%s A" % (names[i % len(names)], ZONE) for i in range(n_a)]
+            lines += ["%s.%s AAAA" % (names[(i * 7) % len(names)], ZONE)
+                      for i in range(n_aaaa)]
+            # Unknown names: half single labels (a VM that might just have
+            # been launched: the plugin may wait for an on-demand refresh),
+            # half deeper names as search-domain expansion produces them
+            # (NXDOMAIN at once).
+            single = n_unknown // 2
+            lines += ["nosuch-%05d.%s A" % (i, ZONE) for i in range(single)]
+            lines += ["www.example%d.com.%s A" % (i, ZONE)
+                      for i in range(n_unknown - single)]
+            comp = {"A known": n_a, "AAAA known": n_aaaa,
+                    "A unknown single label": single,
+                    "A unknown deeper name": n_unknown - single}
+        rng.shuffle(lines)
+        path = os.path.join(self.dir, "queries-%s.txt" % mix.replace("+", "-"))
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.queries[mix] = (path, comp)
+        return self.queries[mix]
+
+
+# --------------------------------------------------------------------------
+# dnsperf.
+
+FIELDS = {
+    "sent": r"Queries sent:\s+(\d+)",
+    "completed": r"Queries completed:\s+(\d+)",
+    "lost": r"Queries lost:\s+(\d+)",
+    "qps": r"Queries per second:\s+([\d.]+)",
+    "avg_latency_s": r"Average Latency \(s\):\s+([\d.]+)",
+    "run_time_s": r"Run time \(s\):\s+([\d.]+)",
+}
+
+
+def dnsperf(args, port, query_file, extra, verbose=False):
+    cmd = ["taskset", "-c", args.client_cpus, "dnsperf", "-s", "127.0.0.1",
+           "-p", str(port), "-d", query_file, "-T", "1", "-c", "1", "-t", "5"]
+    cmd += extra
+    if verbose:
+        cmd.append("-v")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    out = proc.stdout
+    if proc.returncode != 0:
+        raise RuntimeError("dnsperf failed: %s\n%s" % (proc.stderr, out[-2000:]))
+    result = {}
+    for key, pattern in FIELDS.items():
+        m = re.search(pattern, out)
+        result[key] = float(m.group(1)) if m else None
+    m = re.search(r"Response codes:\s+(.*)", out)
+    result["rcodes"] = dict((code, int(count)) for code, count in
+                            re.findall(r"(\w+) (\d+) \(", m.group(1))) if m else {}
+    if verbose:
+        result["responses"] = [line for line in out.splitlines()
+                               if line.startswith("> ")]
+    return result
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    k = (len(sorted_values) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def latency_summary(responses):
+    """Percentiles (microseconds) per query category from dnsperf -v lines
+    '> RCODE qname qtype seconds'."""
+    groups = {}
+    for line in responses:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        rcode, qname, qtype, seconds = parts[1], parts[2], parts[3], float(parts[4])
+        if qname.startswith("nosuch-"):
+            cat = "A unknown single label"
+        elif qname.startswith("www."):
+            cat = "A unknown deeper name"
+        else:
+            cat = "%s known" % qtype
+        for key in ("all", cat):
+            groups.setdefault(key, []).append(seconds * 1e6)
+        groups.setdefault("rcode " + rcode, [])
+    out = {}
+    for key, values in groups.items():
+        if key.startswith("rcode "):
+            continue
+        values.sort()
+        out[key] = {"n": len(values),
+                    "p50_us": percentile(values, 50),
+                    "p90_us": percentile(values, 90),
+                    "p99_us": percentile(values, 99),
+                    "max_us": values[-1]}
+    return out
+
+
+# --------------------------------------------------------------------------
+# The measures.
+
+def start_pair(args, fleet, refresh):
+    mp = CoreDNS("multipass-%d" % fleet.size, args,
+                 multipass_corefile(args, fleet.dir, refresh),
+                 {"MULTIPASS_FAKE_DIR": fleet.dir})
+    hs = CoreDNS("hosts-%d" % fleet.size, args, hosts_corefile(fleet.hosts), {})
+    probe = "%s.%s" % (fleet.vms[0][0], ZONE)
+    mp.wait_answer(probe, "A", 0, 1)
+    hs.wait_answer(probe, "A", 0, 1)
+    return mp, hs
+
+
+def measure_throughput(args, fleet, mp, hs, rng, log):
+    results = []
+    for mix in args.mixes_for(fleet.size):
+        path, comp = fleet.query_file(mix, rng)
+        runs_before = fleet.runs()
+        for server in (mp, hs):  # warm-up, not reported
+            dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)])
+        rounds = []
+        for r in range(args.rounds):
+            row = {}
+            for label, server in (("multipass", mp), ("hosts", hs)):
+                res = dnsperf(args, server.port, path,
+                              ["-l", str(args.duration), "-q", str(args.outstanding)])
+                row[label] = res
+                log("  %-6s %-18s round %d %-9s %10.0f qps  lost %d  %s" % (
+                    fleet.size, mix, r + 1, label, res["qps"], res["lost"],
+                    res["rcodes"]))
+            row["ratio"] = row["multipass"]["qps"] / row["hosts"]["qps"]
+            rounds.append(row)
+        ratios = [row["ratio"] for row in rounds]
+        results.append({
+            "fleet": fleet.size, "mix": mix, "composition": comp,
+            "rounds": rounds,
+            "median_ratio": statistics.median(ratios),
+            "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
+                           for k in ("multipass", "hosts")},
+            "lost": {k: sum(row[k]["lost"] or 0 for row in rounds)
+                     for k in ("multipass", "hosts")},
+            "cli_runs_during": fleet.runs() - runs_before,
+        })
+    return results
+
+
+def measure_latency(args, fleet, mp, hs, rng, mix, log):
+    path, comp = fleet.query_file(mix, rng)
+    out = {"fleet": fleet.size, "mix": mix, "rate_qps": args.latency_rate,
+           "composition": comp}
+    for label, server in (("multipass", mp), ("hosts", hs)):
+        res = dnsperf(args, server.port, path,
+                      ["-l", str(args.latency_duration), "-Q", str(args.latency_rate),
+                       "-q", "1000"], verbose=True)
+        summary = latency_summary(res.pop("responses"))
+        out[label] = {"dnsperf": res, "percentiles": summary}
+        a = summary.get("all", {})
+        log("  %-6s latency %-18s %-9s p50 %6.0f us  p99 %6.0f us  max %7.0f us  lost %d" % (
+            fleet.size, mix, label, a.get("p50_us") or 0, a.get("p99_us") or 0,
+            a.get("max_us") or 0, res["lost"]))
+    return out
+
+
+def measure_memory(args, fleets, rng, log):
+    """RSS of CoreDNS with the plugin at 0 and 10,000 VMs (refresh 1s, so
+    that refreshes run during the measure), after the same apex load."""
+    apex = os.path.join(args.work, "queries-apex.txt")
+    with open(apex, "w") as f:
+        f.write("%s SOA\n%s NS\n" % (ZONE, ZONE))
+    out = {}
+    for size in (0, max(args.sizes)):
+        fleet = fleets[size]
+        open(fleet.runs_log, "w").close()
+        server = CoreDNS("memory-%d" % size, args,
+                         multipass_corefile(args, fleet.dir, "1s"),
+                         {"MULTIPASS_FAKE_DIR": fleet.dir})
+        try:
+            server.wait_answer(ZONE, "SOA", 0, 1)
+            time.sleep(1.0)
+            ready = server.status()
+            dnsperf(args, server.port, apex, ["-l", str(args.memory_load_s), "-q", "100"])
+            after = server.status()
+            entry = {"ready": ready, "after_apex_load": after}
+            if size > 0:
+                path, _ = fleet.query_file("hits", rng)
+                dnsperf(args, server.port, path, ["-l", str(args.memory_load_s), "-q", "100"])
+                entry["after_hits_load"] = server.status()
+            entry["cli_runs"] = fleet.runs()
+            out[str(size)] = entry
+            log("  memory %5d VMs: ready %s, after load %s" % (size, ready, after))
+        finally:
+            server.stop()
+    return out
+
+
+def measure_cli_runs(args, fleet, rng, log):
+    """CLI runs during 100,000 queries with refresh 2s: one block; two blocks
+    with the same options; and a time-limited run with unknown names."""
+    refresh_s = 2
+    out = {"refresh_s": refresh_s, "fleet": fleet.size, "cases": []}
+    hits, _ = fleet.query_file("hits", rng)
+    mixed, mixed_comp = fleet.query_file("hits+aaaa+unknown", rng)
+    per_file = sum(1 for _ in open(hits))
+    passes = max(1, 100000 // per_file)
+    cases = [
+        ("one server block, hits only", (ZONE,), hits, ["-n", str(passes)]),
+        ("two server blocks (vm.test, lab.test), same options, hits only",
+         (ZONE, SECOND_ZONE), hits, ["-n", str(passes)]),
+        ("one server block, hits+aaaa+unknown, %ds" % args.cli_mixed_s, (ZONE,),
+         mixed, ["-l", str(args.cli_mixed_s)]),
+    ]
+    for title, zones, path, limit in cases:
+        open(fleet.runs_log, "w").close()
+        server = CoreDNS("cli-runs", args,
+                         multipass_corefile(args, fleet.dir, "%ds" % refresh_s, zones),
+                         {"MULTIPASS_FAKE_DIR": fleet.dir})
+        try:
+            server.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
+            time.sleep(0.2)
+            before = fleet.runs()
+            t0 = time.monotonic()
+            res = dnsperf(args, server.port, path, limit + ["-q", str(args.outstanding)])
+            elapsed = time.monotonic() - t0
+            during = fleet.runs() - before
+        finally:
+            server.stop()
+        # Blocks with the same options share one source: one CLI per refresh.
+        background = elapsed / refresh_s
+        case = {"title": title, "server_blocks": len(zones),
+                "queries": res["completed"], "lost": res["lost"],
+                "qps": res["qps"], "seconds": elapsed,
+                "startup_runs": before, "runs_during": during,
+                "expected_background": background,
+                "rcodes": res["rcodes"]}
+        if "unknown" in title:
+            case["composition"] = mixed_comp
+            case["max_on_demand"] = elapsed / 1.0  # demand_interval 1 s
+        out["cases"].append(case)
+        log("  cli runs: %-62s %6d queries in %5.1fs: %d runs (startup %d; refresh "
+            "explains ~%.1f)" % (title, res["completed"] or 0, elapsed, during,
+                                 before, background))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sizes", default="10,1000,10000")
+    ap.add_argument("--mixes", default="hits,hits+aaaa+unknown")
+    ap.add_argument("--extra-mix-at-largest", default="hits+aaaa",
+                    help="a further mix run only at the largest fleet ('' for none)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--outstanding", type=int, default=100)
+    ap.add_argument("--latency-rate", type=int, default=5000)
+    ap.add_argument("--latency-duration", type=int, default=5)
+    ap.add_argument("--memory-load-s", type=int, default=4)
+    ap.add_argument("--cli-mixed-s", type=int, default=10)
+    ap.add_argument("--server-cpus", default="0")
+    ap.add_argument("--client-cpus", default="1")
+    ap.add_argument("--server-procs", type=int, default=1)
+    ap.add_argument("--only", default="throughput,latency,memory,cli_runs")
+    args = ap.parse_args()
+    args.coredns = os.path.join(args.root, "build", "coredns")
+    args.fake = os.path.join(args.root, "tests", "fake-multipass", "multipass")
+    args.make_fleet = os.path.join(args.root, "tests", "fixtures", "make_fleet.py")
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    mixes = [m for m in args.mixes.split(",") if m]
+    largest = max(args.sizes)
+
+    def mixes_for(size):
+        extra = [args.extra_mix_at_largest] if args.extra_mix_at_largest and \
+            size == largest and args.extra_mix_at_largest not in mixes else []
+        return mixes[:1] + extra + mixes[1:]
+    args.mixes_for = mixes_for
+    only = set(args.only.split(","))
+
+    for tool in ("taskset", "dnsperf"):
+        if not shutil.which(tool):
+            sys.exit("dns_bench: %s not found" % tool)
+    if not os.access(args.coredns, os.X_OK):
+        sys.exit("dns_bench: %s missing: run `make coredns` first" % args.coredns)
+    os.makedirs(args.work, exist_ok=True)
+
+    def log(text):
+        print(text, flush=True)
+
+    rng = random.Random(20240611)
+    fleets = {size: Fleet(args, size) for size in sorted(set(args.sizes + [0]))}
+    results = {"settings": {
+        "server": "GOMAXPROCS=%d, taskset -c %s" % (args.server_procs, args.server_cpus),
+        "client": "dnsperf -T 1 -c 1, taskset -c %s" % args.client_cpus,
+        "rounds": args.rounds, "duration_s": args.duration,
+        "outstanding": args.outstanding, "latency_rate_qps": args.latency_rate,
+        "latency_duration_s": args.latency_duration,
+        "memory_load_s": args.memory_load_s,
+        "multipass_refresh_throughput": "1h", "zone": ZONE}}
+    results["throughput"], results["latency"] = [], []
+    for size in args.sizes:
+        if not ({"throughput", "latency"} & only):
+            break
+        fleet = fleets[size]
+        mp, hs = start_pair(args, fleet, "1h")
+        try:
+            if "throughput" in only:
+                results["throughput"] += measure_throughput(args, fleet, mp, hs, rng, log)
+            if "latency" in only:
+                results["latency"].append(
+                    measure_latency(args, fleet, mp, hs, rng, "hits", log))
+                if size == largest:
+                    results["latency"].append(measure_latency(
+                        args, fleet, mp, hs, rng, "hits+aaaa+unknown", log))
+            results.setdefault("rss_after_throughput", {})[str(size)] = {
+                "multipass": mp.status(), "hosts": hs.status()}
+        finally:
+            mp.stop()
+            hs.stop()
+    if "memory" in only:
+        results["memory"] = measure_memory(args, fleets, rng, log)
+    if "cli_runs" in only:
+        results["cli_runs"] = measure_cli_runs(args, fleets[largest], rng, log)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Turns the raw outputs of bench/run.sh into bench/RESULTS.md and prints a
+summary table.
+
+    report.py --root REPO --work DIR --out bench/RESULTS.md
+
+Reads from DIR: dns.json (dns_bench.py), core_bench.json (Google Benchmark
+JSON), go_bench.txt (go test -bench output), build.json (build settings).
+A missing input is reported as "not run". Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+
+# Targets (reported against, never asserted).
+TARGET_RATIO = 0.95
+TARGET_RESOLVE_NS = 150
+TARGET_PARSE_MS = 15
+TARGET_RSS_MB = 10
+
+
+def sh(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (out.stdout + out.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def machine(root, build):
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    coredns = sh([os.path.join(root, "build", "coredns"), "-version"]).splitlines()
+    info = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "kernel": "%s %s" % (platform.system(), platform.release()),
+        "os": sh(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "coredns": coredns[0] if coredns else "?",
+        "go": sh(["go", "version"]),
+        "compiler": sh(["c++", "--version"]).splitlines()[0] if sh(["c++", "--version"]) else "?",
+        "dnsperf": next((l for l in sh(["dnsperf", "-h"]).splitlines() if l.startswith("Version")), "?"),
+        "google_benchmark": build.get("benchmark_version", "?") if build else "?",
+        "core_bench_build": build.get("core_bench_build", "?") if build else "?",
+        "coredns_core_build": build.get("coredns_core_build", "?") if build else "?",
+    }
+    return info
+
+
+def fmt_qps(v):
+    return "%.0f" % v if v is not None else "-"
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+class Report:
+    def __init__(self):
+        self.md = []
+        self.summary = []  # (target, measured, verdict)
+
+    def add(self, text=""):
+        self.md.append(text)
+
+    def table(self, header, rows):
+        self.add("| " + " | ".join(header) + " |")
+        self.add("|" + "|".join("---" for _ in header) + "|")
+        for row in rows:
+            self.add("| " + " | ".join(str(c) for c in row) + " |")
+        self.add()
+
+
+def throughput_section(r, dns):
+    r.add("## 1. Throughput A/B (dnsperf)")
+    r.add()
+    s = dns["settings"]
+    r.add("Two instances of the same `build/coredns` on loopback, zone `vm.test`: *multipass* "
+          "(stand-in CLI serving the generated fleet, `refresh 1h`) and *hosts* (CoreDNS's hosts "
+          "plugin, a hosts file with the same names and addresses, `reload 0`). Server: %s; "
+          "client: %s, `-q %d` outstanding. Each round runs multipass then hosts for %d s each "
+          "(after a 1 s warm-up of each, not reported); %d rounds. Ratio = multipass QPS / hosts "
+          "QPS of the same round." % (s["server"], s["client"], s["outstanding"],
+                                      s["duration_s"], s["rounds"]))
+    r.add()
+    rows = []
+    worst = {}
+    for t in dns["throughput"]:
+        rounds = " / ".join("%s : %s" % (fmt_qps(x["multipass"]["qps"]), fmt_qps(x["hosts"]["qps"]))
+                            for x in t["rounds"])
+        ratios = " ".join("%.3f" % x["ratio"] for x in t["rounds"])
+        rows.append([t["fleet"], t["mix"], rounds, ratios, "**%.3f**" % t["median_ratio"],
+                     "%d / %d" % (t["lost"]["multipass"] or 0, t["lost"]["hosts"] or 0),
+                     t["cli_runs_during"]])
+        if t["mix"] == "hits":
+            worst[t["fleet"]] = t["median_ratio"]
+    r.table(["VMs", "mix", "QPS per round (multipass : hosts)", "ratios", "median ratio",
+             "lost (mp / hosts)", "CLI runs (mp)"], rows)
+    r.add("Query mixes (lines of the dnsperf input, shuffled):")
+    r.add()
+    seen = set()
+    for t in dns["throughput"]:
+        key = (t["fleet"], t["mix"])
+        if t["mix"] != "hits" and key not in seen:
+            seen.add(key)
+            r.add("- %d VMs, `%s`: %s" % (t["fleet"], t["mix"], ", ".join(
+                "%s %d" % kv for kv in t["composition"].items())))
+    r.add("- `hits`: every running VM once, `A`.")
+    r.add()
+    r.add("Response codes differ by design for names that do not exist: multipass answers "
+          "NXDOMAIN (AAAA of a VM: NODATA) with the zone's SOA; hosts has no SOA and answers "
+          "SERVFAIL for unknown names (AAAA of a known name: NOERROR, empty). Per-round rcode "
+          "counts are in the raw `dns.json`.")
+    r.add()
+    for fleet, ratio in sorted(worst.items()):
+        r.summary.append(("QPS ratio multipass/hosts >= %.2f, %d VMs (hits)" % (TARGET_RATIO, fleet),
+                          "%.3f" % ratio, verdict(ratio >= TARGET_RATIO)))
+    for t in dns["throughput"]:
+        if "unknown" in t["mix"]:
+            r.summary.append(("(report only) QPS ratio, %d VMs, %s" % (t["fleet"], t["mix"]),
+                              "%.3f" % t["median_ratio"], "see §1"))
+
+
+def latency_section(r, dns):
+    r.add("## 2. Latency at a fixed rate (dnsperf -Q, every response timed with -v)")
+    r.add()
+    rows = []
+    for l in dns["latency"]:
+        for label in ("multipass", "hosts"):
+            for cat, p in sorted(l[label]["percentiles"].items(), key=lambda kv: kv[0] != "all"):
+                if l["mix"] == "hits" and cat != "all":
+                    continue
+                rows.append([l["fleet"], l["mix"], "%d / %.0f" % (l["rate_qps"], l[label]["dnsperf"]["qps"]),
+                             label, cat, p["n"],
+                             "%.0f" % p["p50_us"], "%.0f" % p["p90_us"], "%.0f" % p["p99_us"],
+                             "%.0f" % p["max_us"], "%d" % (l[label]["dnsperf"]["lost"] or 0)])
+    r.table(["VMs", "mix", "rate asked / achieved qps", "server", "queries", "n", "p50 µs",
+             "p90 µs", "p99 µs", "max µs", "lost"], rows)
+    r.add("Latency is client-observed on loopback (dnsperf's timestamps, 1 µs resolution), "
+          "including dnsperf's own queueing.")
+    r.add()
+
+
+def core_section(r, core):
+    r.add("## 3. Core microbenchmarks (Google Benchmark)")
+    r.add()
+    ctx = core.get("context", {})
+    reps = max((b.get("repetitions", 1) for b in core["benchmarks"]), default=1)
+    r.add("`build/bench-core/bench/core_bench` (core built in Release), %d repetitions; the "
+          "table shows the median of the repetitions (time per iteration; CPU time, or wall "
+          "time for `real_time` runs) and the repetitions' coefficient of variation. Resolve "
+          "benchmarks cycle through every VM name of the fleet in a shuffled order; the "
+          "source's `miss_wait` is 0 so that a miss measures the lookup. %s CPUs at %s MHz "
+          "as Google Benchmark saw them." % (reps, ctx.get("num_cpus", "?"), ctx.get("mhz_per_cpu", "?")))
+    r.add()
+    med = {}
+    cv = {}
+    for b in core["benchmarks"]:
+        if b.get("run_type") != "aggregate":
+            continue
+        name = b["run_name"]
+        if b["aggregate_name"] == "median":
+            med[name] = b
+        elif b["aggregate_name"] == "cv":
+            cv[name] = b
+    rows = []
+    for name, b in med.items():
+        counters = {k: v for k, v in b.items() if k in (
+            "ns_per_resolve", "slowest_batch_us", "swaps", "reader_resolves_per_s")}
+        extra = ", ".join("%s=%s" % (k, ("%.3g" % (v * 1e9) if k == "ns_per_resolve" else "%.3g" % v))
+                          for k, v in counters.items())
+        c = cv.get(name)
+        rows.append([name, "%.4g %s" % (b["real_time"] if "real_time" in name else b["cpu_time"],
+                                        b["time_unit"]),
+                     "%.1f%%" % (c["cpu_time"] * 100) if c else "-", extra])
+    r.table(["benchmark", "median time/iteration", "cv", "counters"], rows)
+    r.add("`ns_per_resolve` of BM_resolve_during_swaps is the time per resolve (64 per "
+          "iteration); `slowest_batch_us` the slowest batch of 64; `swaps` the snapshots "
+          "published meanwhile by a second thread running `refresh_now()` in a loop.")
+    r.add()
+
+    def ns(name):
+        b = med.get(name)
+        if not b:
+            return None
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        return b["cpu_time"] * scale
+
+    hits = [ns("BM_resolve_hit/vms:%d" % n) for n in (10, 1000, 10000)]
+    if all(h is not None for h in hits):
+        flat = max(hits) <= TARGET_RESOLVE_NS
+        r.summary.append(("core resolve hit median <= %d ns, flat 10 -> 10,000 VMs" % TARGET_RESOLVE_NS,
+                          " / ".join("%.0f" % h for h in hits) + " ns", verdict(flat)))
+    for kind in ("miss", "aaaa", "mixed_case"):
+        vals = [ns("BM_resolve_%s/vms:%d" % (kind, n)) for n in (10, 1000, 10000)]
+        if all(v is not None for v in vals):
+            r.summary.append(("core resolve %s median <= %d ns" % (kind, TARGET_RESOLVE_NS),
+                              " / ".join("%.0f" % v for v in vals) + " ns",
+                              verdict(max(vals) <= TARGET_RESOLVE_NS)))
+    p = ns("BM_parse/vms:10000")
+    if p is not None:
+        r.summary.append(("parse 10,000-VM listing <= %d ms" % TARGET_PARSE_MS, "%.2f ms" % (p / 1e6),
+                          verdict(p / 1e6 <= TARGET_PARSE_MS)))
+
+
+GO_LINE = re.compile(r"^(BenchmarkServeDNS/\S+?)(?:-\d+)?\s+(\d+)\s+([\d.]+) ns/op"
+                     r"(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?")
+
+
+def go_section(r, text):
+    r.add("## 4. Go: ServeDNS of each plugin (go test -bench, -benchmem)")
+    r.add()
+    runs = {}
+    for line in text.splitlines():
+        m = GO_LINE.match(line.strip())
+        if m:
+            runs.setdefault(m.group(1), []).append(
+                (float(m.group(3)), float(m.group(4) or 0), float(m.group(5) or 0)))
+    head = [l for l in text.splitlines() if l.startswith(("goos", "goarch", "cpu", "pkg"))]
+    r.add("`go-shim/servedns_bench_test.go`, `-cpu 1`; medians of the runs. Both handlers are "
+          "built by their registered setup from a Corefile snippet and started by their "
+          "OnStartup hooks; replies go to a `dnstest.Recorder`. %s" % "; ".join(head))
+    r.add()
+    rows = []
+    pairs = {}
+    for name, vals in runs.items():
+        m = re.match(r"BenchmarkServeDNS/plugin=(\w+)/vms=(\d+)/query=(\w+)", name)
+        if not m:
+            continue
+        key = (int(m.group(2)), m.group(3))
+        pairs.setdefault(key, {})[m.group(1)] = (
+            statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals),
+            statistics.median(v[2] for v in vals), len(vals))
+    for (vms, query), p in sorted(pairs.items()):
+        mp, hs = p.get("multipass"), p.get("hosts")
+        rows.append([vms, query,
+                     "%.0f" % mp[0] if mp else "-", "%.0f" % mp[1] if mp else "-",
+                     "%.0f" % mp[2] if mp else "-",
+                     "%.0f" % hs[0] if hs else "-", "%.0f" % hs[1] if hs else "-",
+                     "%.0f" % hs[2] if hs else "-",
+                     "%.2f" % (hs[0] / mp[0]) if mp and hs else "-"])
+    r.table(["VMs", "query", "multipass ns/op", "B/op", "allocs/op", "hosts ns/op", "B/op",
+             "allocs/op", "speed mp/hosts"], rows)
+
+
+def memory_section(r, dns):
+    r.add("## 5. Memory (VmRSS of the CoreDNS process)")
+    r.add()
+    mem = dns["memory"]
+    r.add("A CoreDNS with only the multipass plugin, `refresh 1s` (so refreshes run during the "
+          "measure), GOMAXPROCS=1: RSS 1 s after the first answer (*ready*), after %s s of "
+          "full-speed apex queries (SOA, NS: the same load at both sizes), and, with VMs, after "
+          "%s s more of A queries for every VM." % (dns["settings"].get("memory_load_s", 4),
+                                                   dns["settings"].get("memory_load_s", 4)))
+    r.add()
+    rows = []
+    for size, e in sorted(mem.items(), key=lambda kv: int(kv[0])):
+        rows.append([size, e["ready"]["VmRSS"] // 1024, e["after_apex_load"]["VmRSS"] // 1024,
+                     e.get("after_hits_load", {}).get("VmRSS", 0) // 1024 or "-",
+                     max(x.get("VmHWM", 0) for x in (e["ready"], e["after_apex_load"],
+                                                     e.get("after_hits_load", {}))) // 1024,
+                     e["cli_runs"]])
+    r.table(["VMs", "ready MiB", "after apex load MiB", "after hits load MiB", "peak (VmHWM) MiB",
+             "CLI runs so far"], rows)
+    sizes = sorted(mem, key=int)
+    if len(sizes) >= 2:
+        lo, hi = mem[sizes[0]], mem[sizes[-1]]
+        worst_hi = max(hi["after_apex_load"]["VmRSS"], hi.get("after_hits_load", {}).get("VmRSS", 0))
+        delta = (worst_hi - lo["after_apex_load"]["VmRSS"]) / 1024.0
+        r.summary.append(("RSS(%s VMs) - RSS(0) <= %d MB" % (sizes[-1], TARGET_RSS_MB),
+                          "%.1f MiB" % delta, verdict(delta <= TARGET_RSS_MB)))
+    extra = dns.get("rss_after_throughput", {})
+    if extra:
+        r.add("After the throughput and latency runs (refresh 1h): " + "; ".join(
+            "%s VMs: multipass %d MiB, hosts %d MiB" % (
+                size, e["multipass"]["VmRSS"] // 1024, e["hosts"]["VmRSS"] // 1024)
+            for size, e in sorted(extra.items(), key=lambda kv: int(kv[0]))) + ".")
+        r.add()
+
+
+def cli_section(r, dns):
+    c = dns["cli_runs"]
+    r.add("## 6. CLI runs during load (stand-in's runs.log)")
+    r.add()
+    r.add("%d VMs, `refresh %ds`; the stand-in appends one line per run. *startup* counts the "
+          "runs before the load started (the first load); *explained* is load seconds / refresh "
+          "per source (one source per distinct set of options, so two blocks with the same "
+          "options share one)." % (c["fleet"], c["refresh_s"]))
+    r.add()
+    rows = []
+    ok_all = True
+    for case in c["cases"]:
+        sources = 1  # blocks with equal options share a source
+        explained = case["seconds"] / c["refresh_s"] * sources
+        bound = explained + 1
+        if "max_on_demand" in case:
+            bound += case["max_on_demand"]
+        ok = case["runs_during"] <= bound
+        ok_all &= ok
+        rows.append([case["title"], "%d" % (case["queries"] or 0), "%d" % (case["lost"] or 0),
+                     "%.1f" % case["seconds"], case["startup_runs"], case["runs_during"],
+                     "%.1f%s" % (explained, " + up to %.0f on demand" % case["max_on_demand"]
+                                 if "max_on_demand" in case else ""), verdict(ok)])
+    r.table(["case", "queries", "lost", "seconds", "startup runs", "runs during load",
+             "explained by refresh", "verdict"], rows)
+    r.summary.append(("CLI runs only those the refresh interval explains",
+                      ", ".join("%d" % case["runs_during"] for case in c["cases"]) + " runs",
+                      verdict(ok_all)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    build = load_json(os.path.join(args.work, "build.json")) or {}
+    dns = load_json(os.path.join(args.work, "dns.json"))
+    core = load_json(os.path.join(args.work, "core_bench.json"))
+    try:
+        with open(os.path.join(args.work, "go_bench.txt")) as f:
+            go_text = f.read()
+    except OSError:
+        go_text = None
+
+    info = machine(args.root, build)
+    r = Report()
+    body = Report()
+    if dns and dns.get("throughput"):
+        throughput_section(body, dns)
+    else:
+        body.add("## 1. Throughput A/B: not run\n")
+    if dns and dns.get("latency"):
+        latency_section(body, dns)
+    else:
+        body.add("## 2. Latency: not run\n")
+    if core:
+        core_section(body, core)
+    else:
+        body.add("## 3. Core microbenchmarks: not run\n")
+    if go_text and "BenchmarkServeDNS" in go_text:
+        go_section(body, go_text)
+    else:
+        body.add("## 4. Go ServeDNS: not run\n")
+    if dns and dns.get("memory"):
+        memory_section(body, dns)
+    else:
+        body.add("## 5. Memory: not run\n")
+    if dns and dns.get("cli_runs"):
+        cli_section(body, dns)
+    else:
+        body.add("## 6. CLI runs: not run\n")
+
+    r.add("# coredns-multipass benchmark results")
+    r.add()
+    r.add("Written by `bench/run.sh` (`make bench`); see `bench/README.md` for what each "
+          "measure does and how to read it. Raw data: %s." % args.work)
+    r.add()
+    r.table(["", ""], [[k, v] for k, v in info.items()])
+    r.add("## Summary against the targets (reported, not asserted)")
+    r.add()
+    r.table(["target", "measured", "verdict"], body.summary)
+    r.md += body.md
+
+    text = "\n".join(r.md).rstrip() + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print()
+    print("== Summary (full report: %s) ==" % args.out)
+    width = max((len(t) for t, _, _ in body.summary), default=10)
+    for target, measured, v in body.summary:
+        print("  %-*s  %-28s %s" % (width, target, measured, v.replace("*", "")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+//go:build cgo
+
+package multipass
+
+/*
+// The coredns-multipass core, found through pkg-config: core_dynamic.go links
+// the shared library, core_static.go (build tag multipass_static) the static
+// archive. scripts/go-env.sh puts -DMULTIPASS_CORE_HASH=<hash of the
+// installed library and headers> in CGO_CFLAGS: unused here, it keys Go's
+// build cache to the installed core.
+#include <stdlib.h>
+#include <multipass/multipass.h>
+
+#if MULTIPASS_ABI_VERSION != 1
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1: update core.go for the installed multipass.h"
+#endif
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/miekg/dns"
+)
+
+// errCap is the size of the buffers the core writes its errors into.
+const errCap = 512
+
+// errFromC turns the reason the core wrote into buf into a Go error.
+func errFromC(buf *[errCap]C.char) error {
+	msg := C.GoString(&buf[0])
+	if msg == "" {
+		msg = "unknown error in the multipass core"
+	}
+	return errors.New(msg)
+}
+
+// checkCore fails when the loaded library speaks another ABI than the header
+// this package was compiled with.
+func checkCore() error {
+	if v := C.multipass_abi_version(); v != C.MULTIPASS_ABI_VERSION {
+		return fmt.Errorf("libcoredns-multipass %s has ABI version %d, this CoreDNS was built for %d: rebuild CoreDNS against the installed library",
+			C.GoString(C.multipass_version()), int(v), int(C.MULTIPASS_ABI_VERSION))
+	}
+	return nil
+}
+
+// source wraps a multipass_source_t. Every method is safe after destroy:
+// they then do nothing (ready says false).
+type source struct {
+	mu  sync.RWMutex // Lock for destroy, RLock for every other use of p
+	p   *C.multipass_source_t
+	log *C.multipass_log_entry_t // reused by nextLog: one drainer per source
+}
+
+// openSource creates (but does not start) a source running the CLI as o says.
+func openSource(o sourceOptions) (coreSource, error) {
+	if err := checkCore(); err != nil {
+		return nil, err
+	}
+	var opts C.multipass_source_options_t
+	opts.struct_size = C.size_t(unsafe.Sizeof(opts))
+	C.multipass_source_options_init(&opts)
+
+	binary := C.CString(o.binary)
+	defer C.free(unsafe.Pointer(binary))
+	opts.binary = binary
+	if o.serverAddress != "" {
+		addr := C.CString(o.serverAddress)
+		defer C.free(unsafe.Pointer(addr))
+		opts.server_address = addr
+	}
+	opts.refresh_ms = C.uint32_t(o.refresh.Milliseconds())
+	opts.timeout_ms = C.uint32_t(o.timeout.Milliseconds())
+
+	var buf [errCap]C.char
+	p := C.multipass_source_create(&opts, &buf[0], errCap)
+	if p == nil {
+		return nil, errFromC(&buf)
+	}
+	entry := new(C.multipass_log_entry_t)
+	entry.struct_size = C.size_t(unsafe.Sizeof(*entry))
+	return &source{p: p, log: entry}, nil
+}
+
+func (s *source) start() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.p == nil {
+		return errors.New("source destroyed")
+	}
+	var buf [errCap]C.char
+	if C.multipass_source_start(s.p, &buf[0], errCap) != C.MULTIPASS_OK {
+		return errFromC(&buf)
+	}
+	return nil
+}
+
+func (s *source) stop() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	C.multipass_source_stop(s.p) // NULL-safe
+}
+
+func (s *source) destroy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	C.multipass_source_destroy(s.p)
+	s.p = nil
+}
+
+func (s *source) ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.p != nil && C.multipass_source_ready(s.p) == 1
+}
+
+func (s *source) stats() sourceStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var st C.multipass_source_stats_t
+	st.struct_size = C.size_t(unsafe.Sizeof(st))
+	if s.p == nil || C.multipass_source_stats(s.p, &st) != C.MULTIPASS_OK {
+		return sourceStats{}
+	}
+	out := sourceStats{
+		refreshesOK:     uint64(st.refreshes_ok),
+		refreshesFailed: uint64(st.refreshes_failed),
+		lastDuration:    time.Duration(float64(st.last_refresh_seconds) * float64(time.Second)),
+		instances:       make(map[string]uint32, len(st.instances)),
+	}
+	if st.last_success_unix_ms > 0 {
+		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
+	}
+	for i, n := range st.instances {
+		out.instances[C.GoString(C.multipass_state_name(C.int(i)))] = uint32(n)
+	}
+	return out
+}
+
+func (s *source) nextLog(wait time.Duration) (logLine, logStatus) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.p == nil {
+		return logLine{}, logClosed
+	}
+	switch C.multipass_log_next(s.p, C.uint32_t(wait.Milliseconds()), s.log) {
+	case C.MULTIPASS_LOG_EMPTY:
+		return logLine{}, logEmpty
+	case C.MULTIPASS_LOG_CLOSED:
+		return logLine{}, logClosed
+	case C.MULTIPASS_LOG_ENTRY:
+		n := min(int(s.log.len), len(s.log.text)-1)
+		return logLine{
+			level:   logLevel(s.log.level),
+			text:    C.GoStringN(&s.log.text[0], C.int(n)),
+			dropped: uint64(s.log.dropped),
+		}, logEntry
+	}
+	return logLine{}, logFailed
+}
+
+// resolver wraps a multipass_resolver_t. resolve is safe concurrently with
+// itself and with destroy; afterwards it answers serverFailure.
+type resolver struct {
+	mu sync.RWMutex // Lock for destroy, RLock for every other use of p
+	p  *C.multipass_resolver_t
+}
+
+func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.p == nil {
+		return nil, errors.New("source destroyed")
+	}
+	var opts C.multipass_resolver_options_t
+	opts.struct_size = C.size_t(unsafe.Sizeof(opts))
+	C.multipass_resolver_options_init(&opts)
+
+	// opts is Go memory handed to C: the arrays it points to must be pinned.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	zones := cStrings(o.zones, &pin)
+	defer freeCStrings(zones)
+	networks := cStrings(o.networks, &pin)
+	defer freeCStrings(networks)
+	opts.zones, opts.zone_count = first(zones), C.size_t(len(zones))
+	opts.networks, opts.network_count = first(networks), C.size_t(len(networks))
+	opts.ttl = C.uint32_t(o.ttl)
+	opts.addresses_all = cBool(o.addressesAll)
+	opts.wildcard = cBool(o.wildcard)
+
+	var buf [errCap]C.char
+	p := C.multipass_resolver_create(s.p, &opts, &buf[0], errCap)
+	if p == nil {
+		return nil, errFromC(&buf)
+	}
+	return &resolver{p: p}, nil
+}
+
+// answers recycles the answer buffers handed to the core (Go memory without
+// Go pointers, so the core may write into it during the call).
+var answers = sync.Pool{New: func() any { return new(C.multipass_answer_t) }}
+
+func (r *resolver) resolve(qname string, qtype uint16) answer {
+	out := answers.Get().(*C.multipass_answer_t)
+	defer answers.Put(out)
+	out.struct_size = C.size_t(unsafe.Sizeof(*out))
+
+	r.mu.RLock()
+	rc := C.int(C.MULTIPASS_ERROR)
+	if r.p != nil && qname != "" {
+		// The core reads qname during the call only: no copy.
+		rc = C.multipass_resolve(r.p, (*C.char)(unsafe.Pointer(unsafe.StringData(qname))),
+			C.size_t(len(qname)), C.uint16_t(qtype), out)
+	}
+	r.mu.RUnlock()
+	if rc != C.MULTIPASS_OK {
+		return answer{outcome: serverFailure}
+	}
+
+	a := answer{
+		outcome: outcome(out.outcome),
+		rcode:   int(out.rcode),
+		zone:    int(out.zone),
+		rrtype:  uint16(out.rrtype),
+		ttl:     uint32(out.ttl),
+		soa: soaValues{
+			serial:  uint32(out.soa.serial),
+			refresh: uint32(out.soa.refresh),
+			retry:   uint32(out.soa.retry),
+			expire:  uint32(out.soa.expire),
+			minimum: uint32(out.soa.minimum),
+			ttl:     uint32(out.soa.ttl),
+		},
+	}
+	switch a.rrtype {
+	case dns.TypeA:
+		n := min(int(out.count), C.MULTIPASS_MAX_ADDRESSES)
+		a.addrs = C.GoBytes(unsafe.Pointer(&out.addresses[0]), C.int(4*n))
+	case dns.TypePTR, dns.TypeNS:
+		a.target = C.GoString(&out.target[0])
+	}
+	return a
+}
+
+func (r *resolver) zone(i int) (origin, mname, rname string, err error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.p == nil {
+		return "", "", "", errors.New("resolver destroyed")
+	}
+	var o, m, n [C.MULTIPASS_NAME_CAP]C.char
+	if C.multipass_resolver_zone(r.p, C.int32_t(i), &o[0], &m[0], &n[0]) != C.MULTIPASS_OK {
+		return "", "", "", fmt.Errorf("the core has no zone %d", i)
+	}
+	return C.GoString(&o[0]), C.GoString(&m[0]), C.GoString(&n[0]), nil
+}
+
+func (r *resolver) destroy() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	C.multipass_resolver_destroy(r.p) // NULL-safe
+	r.p = nil
+}
+
+// cStrings copies ss into C strings, in a slice whose array pin pins; free
+// them with freeCStrings.
+func cStrings(ss []string, pin *runtime.Pinner) []*C.char {
+	cs := make([]*C.char, len(ss))
+	for i, s := range ss {
+		cs[i] = C.CString(s)
+	}
+	if len(cs) > 0 {
+		pin.Pin(&cs[0])
+	}
+	return cs
+}
+
+// first returns the address of cs's array, nil when it is empty.
+func first(cs []*C.char) **C.char {
+	if len(cs) == 0 {
+		return nil
+	}
+	return &cs[0]
+}
+
+func freeCStrings(cs []*C.char) {
+	for _, c := range cs {
+		C.free(unsafe.Pointer(c))
+	}
+}
+
+func cBool(b bool) C.int32_t {
+	if b {
+		return 1
+	}
+	return 0
+}

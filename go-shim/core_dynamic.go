@@ -1,0 +1,6 @@
+//go:build cgo && !multipass_static
+
+package multipass
+
+// #cgo pkg-config: coredns-multipass
+import "C"

@@ -1,0 +1,146 @@
+package multipass
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// fakeZones are the zones of fakeCore, as the core would report them.
+var fakeZones = []string{"vm.test.", "24.110.10.in-addr.arpa."}
+
+// fakeCore is a coreResolver that answers from a table: the decisions the
+// real core would make, so that the tests see only what Go does with them.
+type fakeCore struct {
+	answers map[string]answer // by lower-case qname and type, see fakeKey
+	asked   []string          // every qname, exactly as resolve got it
+
+	destroyed bool
+}
+
+func fakeKey(qname string, qtype uint16) string {
+	return strings.ToLower(qname) + "/" + strconv.Itoa(int(qtype))
+}
+
+func (f *fakeCore) resolve(qname string, qtype uint16) answer {
+	f.asked = append(f.asked, qname)
+	if f.destroyed {
+		return answer{outcome: serverFailure}
+	}
+	if a, ok := f.answers[fakeKey(qname, qtype)]; ok {
+		return a
+	}
+	return answer{outcome: notMine, zone: -1}
+}
+
+func (f *fakeCore) zone(i int) (origin, mname, rname string, err error) {
+	z := fakeZones[i]
+	return z, "ns1." + z, "hostmaster." + z, nil
+}
+
+func (f *fakeCore) destroy() { f.destroyed = true }
+
+// fakeSource is a coreSource that records what is done to it.
+type fakeSource struct {
+	key    sourceOptions
+	events *eventLog
+
+	mu       sync.Mutex
+	logs     []logLine
+	stopped  bool
+	wake     chan struct{} // closed by stop
+	loaded   bool
+	resolver *fakeCore
+}
+
+// eventLog is the ordered record of the calls on fake sources.
+type eventLog struct {
+	mu sync.Mutex
+	ev []string
+}
+
+func (l *eventLog) add(format string, key sourceOptions) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = append(l.ev, format+" "+key.binary)
+}
+
+func (l *eventLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ev...)
+}
+
+func (s *fakeSource) start() error { s.events.add("start", s.key); return nil }
+
+func (s *fakeSource) stop() {
+	s.events.add("stop", s.key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		s.stopped = true
+		close(s.wake)
+	}
+}
+
+func (s *fakeSource) destroy() { s.events.add("destroy", s.key) }
+
+func (s *fakeSource) ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loaded
+}
+
+func (s *fakeSource) stats() sourceStats { return sourceStats{} }
+
+func (s *fakeSource) nextLog(wait time.Duration) (logLine, logStatus) {
+	s.mu.Lock()
+	if len(s.logs) > 0 {
+		l := s.logs[0]
+		s.logs = s.logs[1:]
+		s.mu.Unlock()
+		return l, logEntry
+	}
+	if s.stopped {
+		s.mu.Unlock()
+		s.events.add("log closed", s.key)
+		return logLine{}, logClosed
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.wake:
+	case <-time.After(wait):
+	}
+	return logLine{}, logEmpty
+}
+
+func (s *fakeSource) newResolver(o resolverOptions) (coreResolver, error) {
+	s.resolver = &fakeCore{answers: map[string]answer{}}
+	return s.resolver, nil
+}
+
+// fakeAnswers are the core's decisions for the names of multipass_test.go.
+func fakeAnswers() map[string]answer {
+	soa := soaValues{serial: 42, refresh: 7200, retry: 1800, expire: 86400, minimum: 5, ttl: 5}
+	fwd, rev := 0, 1
+	return map[string]answer{
+		fakeKey("primary.vm.test.", dns.TypeA): {outcome: answered, zone: fwd, rrtype: dns.TypeA, ttl: 30,
+			addrs: []byte{10, 110, 24, 87}, soa: soa},
+		fakeKey("k8s-node-01.vm.test.", dns.TypeA): {outcome: answered, zone: fwd, rrtype: dns.TypeA, ttl: 30,
+			addrs: []byte{10, 110, 24, 141, 192, 168, 1, 57, 172, 17, 0, 1}, soa: soa},
+		fakeKey("primary.vm.test.", dns.TypeAAAA):    {outcome: noData, zone: fwd, soa: soa},
+		fakeKey("calm-squirrel.vm.test.", dns.TypeA): {outcome: noData, zone: fwd, soa: soa},
+		fakeKey("nope.vm.test.", dns.TypeA):          {outcome: nxDomain, rcode: dns.RcodeNameError, zone: fwd, soa: soa},
+		fakeKey("x.primary.vm.test.", dns.TypeA):     {outcome: nxDomain, rcode: dns.RcodeNameError, zone: fwd, soa: soa},
+		fakeKey("vm.test.", dns.TypeSOA):             {outcome: answered, zone: fwd, rrtype: dns.TypeSOA, ttl: 5, soa: soa},
+		fakeKey("vm.test.", dns.TypeNS):              {outcome: answered, zone: fwd, rrtype: dns.TypeNS, ttl: 30, target: "ns1.vm.test.", soa: soa},
+		fakeKey("vm.test.", dns.TypeMX):              {outcome: noData, zone: fwd, soa: soa},
+		fakeKey("87.24.110.10.in-addr.arpa.", dns.TypePTR): {outcome: answered, zone: rev, rrtype: dns.TypePTR, ttl: 30,
+			target: "primary.vm.test.", soa: soa},
+		fakeKey("99.24.110.10.in-addr.arpa.", dns.TypePTR): {outcome: nxDomain, rcode: dns.RcodeNameError, zone: rev, soa: soa},
+		fakeKey("booting.vm.test.", dns.TypeA):             {outcome: serverFailure, rcode: dns.RcodeServerFailure, zone: fwd},
+	}
+}

@@ -1,0 +1,63 @@
+package multipass
+
+import "time"
+
+// logLevel is the level of one log line of the core (enum multipass_log_level).
+type logLevel int32
+
+const (
+	levelDebug logLevel = iota
+	levelInfo
+	levelWarning
+	levelError
+)
+
+// logLine is one line of the core's log queue.
+type logLine struct {
+	level   logLevel
+	text    string
+	dropped uint64 // lines the queue dropped before this one
+}
+
+// logStatus is what one wait on the core's log queue gave.
+type logStatus int
+
+const (
+	logEmpty  logStatus = iota // nothing within the wait
+	logEntry                   // one line
+	logClosed                  // the source stopped and the queue is empty
+	logFailed                  // the core refused the call
+)
+
+// logWait bounds one wait of the drain for a line.
+const logWait = 500 * time.Millisecond
+
+// drainLogs prints the core's log lines through CoreDNS's log, so they keep
+// its format and honour the debug plugin, until the source stops.
+func drainLogs(src coreSource) {
+	for {
+		l, st := src.nextLog(logWait)
+		switch st {
+		case logClosed:
+			return
+		case logFailed:
+			log.Error("cannot read the core's log queue; its lines are lost")
+			return
+		case logEmpty:
+			continue
+		}
+		if l.dropped > 0 {
+			log.Warningf("%d log lines dropped", l.dropped)
+		}
+		switch l.level {
+		case levelDebug:
+			log.Debug(l.text)
+		case levelInfo:
+			log.Info(l.text)
+		case levelWarning:
+			log.Warning(l.text)
+		default:
+			log.Error(l.text)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+/*
+Package multipass is a CoreDNS plugin that gives every Canonical multipass VM
+a DNS name: primary.vm.internal answers with the IPv4 address of the VM
+"primary".
+
+The plugin is a thin shim over the coredns-multipass core, a C++ library with
+a C ABI (include/multipass/multipass.h). The core runs `multipass list`, keeps
+the inventory fresh in the background and decides every answer: records,
+NODATA, NXDOMAIN or "not mine". This package parses the Corefile, calls the
+core for each question, and writes the answer with miekg/dns. Apart from
+fallthrough it holds no DNS policy of its own.
+*/
+package multipass
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+)
+
+// Multipass is the plugin handler: it answers names of multipass VMs in its zones.
+type Multipass struct {
+	Next  plugin.Handler
+	Zones []string
+	Fall  fall.F
+
+	source   sourceOptions
+	resolver resolverOptions
+
+	// Set by startup, before the server serves; shared also for Ready,
+	// which the ready plugin may call while startup runs.
+	shared atomic.Pointer[sharedSource]
+	core   coreResolver
+	soas   []dns.SOA // per zone (index as in Zones): owner, mname and rname filled in
+}
+
+// outcome says what to do with a question (enum multipass_outcome).
+type outcome int32
+
+const (
+	notMine outcome = iota
+	answered
+	noData
+	nxDomain
+	serverFailure
+)
+
+// soaValues are the numbers of a zone's SOA record at the time of an answer.
+type soaValues struct {
+	serial, refresh, retry, expire, minimum, ttl uint32
+}
+
+// answer is the core's decision about one question.
+type answer struct {
+	outcome outcome
+	rcode   int
+	zone    int    // index into Zones; meaningful unless notMine
+	rrtype  uint16 // type of the answer records, 0 for none
+	ttl     uint32
+	addrs   []byte // A rdata, 4 bytes per record
+	target  string // PTR or NS target
+	soa     soaValues
+}
+
+// coreResolver answers questions: core.go's *resolver, or a fake in tests.
+type coreResolver interface {
+	// resolve decides the answer to qname (as asked, any case) and qtype.
+	resolve(qname string, qtype uint16) answer
+	// zone returns the SOA names of zone i: origin, primary server, mailbox.
+	zone(i int) (origin, mname, rname string, err error)
+	// destroy releases the resolver; resolve answers serverFailure afterwards.
+	destroy()
+}
+
+// ServeDNS implements the plugin.Handler interface.
+func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	// As asked: the core matches case-insensitively and the answer echoes
+	// the asker's case (DNS 0x20). state.Name() would lower-case it.
+	qname := state.QName()
+
+	if m.core == nil {
+		return dns.RcodeServerFailure, nil
+	}
+	a := m.core.resolve(qname, state.QType())
+
+	switch a.outcome {
+	case answered, noData:
+	case nxDomain:
+		if m.Fall.Through(qname) {
+			return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
+		}
+	case notMine:
+		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
+	default:
+		return dns.RcodeServerFailure, nil
+	}
+	if a.zone < 0 || a.zone >= len(m.soas) {
+		return dns.RcodeServerFailure, nil
+	}
+
+	msg := new(dns.Msg)
+	msg.SetReply(r)
+	msg.Authoritative = true
+	msg.Rcode = a.rcode
+	msg.Answer = m.records(qname, &a)
+	if len(msg.Answer) == 0 {
+		msg.Ns = []dns.RR{m.soa(&a)}
+	}
+
+	w.WriteMsg(msg)
+	return dns.RcodeSuccess, nil
+}
+
+// Name implements the plugin.Handler interface.
+func (m *Multipass) Name() string { return "multipass" }
+
+// records returns the answer records of a, owned by qname exactly as asked.
+func (m *Multipass) records(qname string, a *answer) []dns.RR {
+	if a.outcome != answered {
+		return nil
+	}
+	hdr := dns.RR_Header{Name: qname, Rrtype: a.rrtype, Class: dns.ClassINET, Ttl: a.ttl}
+	switch a.rrtype {
+	case dns.TypeA:
+		rrs := make([]dns.RR, len(a.addrs)/net.IPv4len)
+		for i := range rrs {
+			rrs[i] = &dns.A{Hdr: hdr, A: net.IP(a.addrs[i*net.IPv4len : (i+1)*net.IPv4len])}
+		}
+		return rrs
+	case dns.TypePTR:
+		return []dns.RR{&dns.PTR{Hdr: hdr, Ptr: a.target}}
+	case dns.TypeNS:
+		return []dns.RR{&dns.NS{Hdr: hdr, Ns: a.target}}
+	case dns.TypeSOA:
+		soa := m.soa(a)
+		soa.Hdr.Name = qname
+		soa.Hdr.Ttl = a.ttl
+		return []dns.RR{soa}
+	}
+	return nil
+}
+
+// soa returns the SOA record of the zone of a, owned by the zone's origin.
+func (m *Multipass) soa(a *answer) *dns.SOA {
+	soa := new(dns.SOA)
+	*soa = m.soas[a.zone]
+	soa.Hdr.Ttl = a.soa.ttl
+	soa.Serial = a.soa.serial
+	soa.Refresh = a.soa.refresh
+	soa.Retry = a.soa.retry
+	soa.Expire = a.soa.expire
+	soa.Minttl = a.soa.minimum
+	return soa
+}

@@ -1,0 +1,161 @@
+package multipass
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+)
+
+func TestSetupParse(t *testing.T) {
+	defaultSource := sourceOptions{binary: "multipass", refresh: 5 * time.Second, timeout: 10 * time.Second}
+
+	tests := []struct {
+		input     string
+		keys      []string // server block keys
+		shouldErr string   // substring of the error; "" for none
+		zones     []string
+		fall      []string
+		source    sourceOptions
+		resolver  resolverOptions // zones are checked through zones
+	}{
+		// Defaults, zones from the server block.
+		{input: `multipass`, keys: []string{"vm.test.:1053"},
+			zones: []string{"vm.test."}, source: defaultSource, resolver: resolverOptions{ttl: 10}},
+		{input: `multipass {
+			}`, keys: []string{"VM.Internal"},
+			zones: []string{"vm.internal."}, source: defaultSource, resolver: resolverOptions{ttl: 10}},
+		// Zones from the arguments win; reverse zones and CIDRs.
+		{input: `multipass vm.test 24.110.10.in-addr.arpa`, keys: []string{"."},
+			zones: []string{"vm.test.", "24.110.10.in-addr.arpa."}, source: defaultSource, resolver: resolverOptions{ttl: 10}},
+		{input: `multipass vm.test 10.110.24.0/24`,
+			zones: []string{"vm.test.", "24.110.10.in-addr.arpa."}, source: defaultSource, resolver: resolverOptions{ttl: 10}},
+		// Every option.
+		{input: `multipass vm.test {
+				binary /opt/bin/multipass
+				server_address 192.168.64.1:50051
+				ttl 60
+				refresh 30s
+				timeout 2s
+				addresses all
+				networks 10.110.24.0/24 192.168.64.9/24
+				networks 172.16.0.0/12
+				wildcard
+				fallthrough vm.test other.test
+			}`,
+			zones: []string{"vm.test."}, fall: []string{"vm.test.", "other.test."},
+			source: sourceOptions{binary: "/opt/bin/multipass", serverAddress: "192.168.64.1:50051", refresh: 30 * time.Second, timeout: 2 * time.Second},
+			resolver: resolverOptions{ttl: 60, addressesAll: true, wildcard: true,
+				networks: []string{"10.110.24.0/24", "192.168.64.0/24", "172.16.0.0/12"}}},
+		{input: `multipass vm.test {
+				server_address unix:/var/snap/multipass/common/multipass_socket
+				ttl 0
+				refresh 1s
+				timeout 100ms
+				addresses first
+				fallthrough
+			}`,
+			zones: []string{"vm.test."}, fall: []string{"."},
+			source:   sourceOptions{binary: "multipass", serverAddress: "unix:/var/snap/multipass/common/multipass_socket", refresh: time.Second, timeout: 100 * time.Millisecond},
+			resolver: resolverOptions{ttl: 0}},
+		{input: `multipass vm.test {
+				ttl 86400
+				refresh 24h
+				timeout 5m
+				server_address [fd00::1]:50051
+			}`,
+			zones:    []string{"vm.test."},
+			source:   sourceOptions{binary: "multipass", serverAddress: "[fd00::1]:50051", refresh: 24 * time.Hour, timeout: 5 * time.Minute},
+			resolver: resolverOptions{ttl: 86400}},
+
+		// Errors.
+		{input: `multipass`, shouldErr: "no zones"},
+		{input: `multipass vm..test`, shouldErr: "invalid zone 'vm..test'"},
+		{input: "multipass vm.test\nmultipass other.test", shouldErr: "only be used once per Server Block"},
+		{input: block(`bogus`), shouldErr: "unknown property 'bogus'"},
+		{input: block(`binary`), shouldErr: "Wrong argument count"},
+		{input: block(`binary a b`), shouldErr: "Wrong argument count"},
+		{input: block(`binary ""`), shouldErr: "binary needs a non-empty path"},
+		{input: block(`server_address`), shouldErr: "Wrong argument count"},
+		{input: block(`server_address localhost`), shouldErr: "invalid server_address 'localhost'"},
+		{input: block(`server_address :50051`), shouldErr: "invalid server_address ':50051'"},
+		{input: block(`server_address host:0`), shouldErr: "invalid server_address 'host:0'"},
+		{input: block(`server_address host:65536`), shouldErr: "invalid server_address 'host:65536'"},
+		{input: block(`server_address host:http`), shouldErr: "invalid server_address 'host:http'"},
+		{input: block(`server_address unix:`), shouldErr: "invalid server_address 'unix:'"},
+		{input: block(`ttl`), shouldErr: "Wrong argument count"},
+		{input: block(`ttl -1`), shouldErr: "ttl must be an integer in [0, 86400]: '-1'"},
+		{input: block(`ttl 86401`), shouldErr: "ttl must be an integer in [0, 86400]: '86401'"},
+		{input: block(`ttl 10s`), shouldErr: "ttl must be an integer"},
+		{input: block(`refresh`), shouldErr: "Wrong argument count"},
+		{input: block(`refresh 5`), shouldErr: "refresh must be a duration in [1s, 24h0m0s]: '5'"},
+		{input: block(`refresh 999ms`), shouldErr: "refresh must be a duration"},
+		{input: block(`refresh 25h`), shouldErr: "refresh must be a duration"},
+		{input: block(`timeout 99ms`), shouldErr: "timeout must be a duration in [100ms, 5m0s]: '99ms'"},
+		{input: block(`timeout 301s`), shouldErr: "timeout must be a duration"},
+		{input: block(`timeout soon`), shouldErr: "timeout must be a duration"},
+		{input: block(`addresses`), shouldErr: "Wrong argument count"},
+		{input: block(`addresses some`), shouldErr: "addresses must be 'first' or 'all': 'some'"},
+		{input: block(`networks`), shouldErr: "Wrong argument count"},
+		{input: block(`networks 10.0.0.0`), shouldErr: "networks needs IPv4 CIDRs such as 10.110.24.0/24: '10.0.0.0'"},
+		{input: block(`networks 10.0.0.0/33`), shouldErr: "networks needs IPv4 CIDRs"},
+		{input: block(`networks fd00::/8`), shouldErr: "networks needs IPv4 CIDRs"},
+		{input: block(`networks ::ffff:10.0.0.0/104`), shouldErr: "networks needs IPv4 CIDRs"},
+		{input: block(`wildcard yes`), shouldErr: "Wrong argument count"},
+	}
+
+	for i, test := range tests {
+		c := caddy.NewTestController("dns", test.input)
+		c.ServerBlockKeys = test.keys
+		m, err := parse(c)
+
+		if test.shouldErr != "" {
+			if err == nil {
+				t.Errorf("Test %d: expected error %q, got none for %s", i, test.shouldErr, test.input)
+			} else if !strings.Contains(err.Error(), test.shouldErr) {
+				t.Errorf("Test %d: expected error %q, got %q", i, test.shouldErr, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Test %d: expected no error, got %q", i, err)
+			continue
+		}
+		if !reflect.DeepEqual(m.Zones, test.zones) {
+			t.Errorf("Test %d: expected zones %q, got %q", i, test.zones, m.Zones)
+		}
+		if !reflect.DeepEqual(m.resolver.zones, test.zones) {
+			t.Errorf("Test %d: expected resolver zones %q, got %q", i, test.zones, m.resolver.zones)
+		}
+		if !reflect.DeepEqual(m.Fall.Zones, test.fall) {
+			t.Errorf("Test %d: expected fallthrough zones %q, got %q", i, test.fall, m.Fall.Zones)
+		}
+		if m.source != test.source {
+			t.Errorf("Test %d: expected source options %+v, got %+v", i, test.source, m.source)
+		}
+		want := test.resolver
+		want.zones = test.zones
+		if !reflect.DeepEqual(m.resolver, want) {
+			t.Errorf("Test %d: expected resolver options %+v, got %+v", i, want, m.resolver)
+		}
+	}
+}
+
+// block returns a multipass block for zone vm.test holding the one line prop.
+func block(prop string) string { return "multipass vm.test {\n" + prop + "\n}" }
+
+// An error of the Corefile names its file and line, as CoreDNS's own do.
+func TestSetupErrorNamesLine(t *testing.T) {
+	c := caddy.NewTestController("dns", "multipass vm.test {\n  ttl 10\n  ttl forever\n}")
+	err := setup(c)
+	if err == nil {
+		t.Fatal("expected an error")
+	}
+	for _, want := range []string{"plugin/multipass:", "Testfile:3", "ttl must be an integer"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("expected %q in the error, got %q", want, err)
+		}
+	}
+}

@@ -1,0 +1,281 @@
+/*
+ * coredns-multipass core: the C ABI.
+ *
+ * Conventions (they hold for every function below):
+ *
+ *  - One prefix, `multipass_`. Handles are opaque pointers created by a
+ *    `_create` function and released by the matching NULL-safe `_destroy`.
+ *  - Functions that can fail return `int`: MULTIPASS_OK (0) on success,
+ *    MULTIPASS_ERROR (-1) on failure. When the caller passes a buffer
+ *    `char *err, size_t err_cap` (err may be NULL), the reason is written there
+ *    as a NUL-terminated string, truncated to fit. There is no thread-local
+ *    "last error": callers (goroutines) move between OS threads.
+ *  - Structs that the caller fills or reads start with `size_t struct_size`,
+ *    which the caller sets to sizeof(the struct) so that the ABI can grow.
+ *    Use the `_init` functions to fill defaults.
+ *  - Strings passed in are read during the call only; the core keeps no
+ *    pointer to caller memory after a call returns.
+ *  - No C++ exception ever crosses this boundary.
+ *  - Thread safety is stated per function.
+ *
+ * Two handles:
+ *  - multipass_source_t runs `multipass list --format=json`, keeps the parsed
+ *    VM inventory as an immutable snapshot, refreshes it in a background
+ *    thread and on demand, and carries the log queue.
+ *  - multipass_resolver_t answers DNS questions for a set of zones from a
+ *    source's inventory. Several resolvers may share one source.
+ */
+#ifndef MULTIPASS_MULTIPASS_H_
+#define MULTIPASS_MULTIPASS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define MULTIPASS_API __declspec(dllexport)
+#else
+#define MULTIPASS_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a struct or a function of this header changes. */
+#define MULTIPASS_ABI_VERSION 1
+
+#define MULTIPASS_OK 0
+#define MULTIPASS_ERROR (-1)
+
+/* Most IPv4 addresses one answer carries (`addresses all`). */
+#define MULTIPASS_MAX_ADDRESSES 64
+/* Room for a presentation-format domain name with its trailing dot and NUL. */
+#define MULTIPASS_NAME_CAP 256
+
+/* The ABI version the library was built with (MULTIPASS_ABI_VERSION).
+ * Thread-safe. */
+MULTIPASS_API int multipass_abi_version(void);
+
+/* The library's version string, e.g. "0.1.0". Static storage: MUST NOT be
+ * freed. Thread-safe. */
+MULTIPASS_API const char *multipass_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Source: the CLI, the inventory, the refresher, the log queue.            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct multipass_source_t multipass_source_t;
+
+typedef struct multipass_source_options_t {
+  size_t struct_size;         /* sizeof(multipass_source_options_t) */
+  const char *binary;         /* CLI path, or a name looked up in PATH at each
+                                 run. NULL or "" means "multipass". */
+  const char *server_address; /* NULL or "": the CLI inherits the environment.
+                                 Otherwise MULTIPASS_SERVER_ADDRESS is set to it
+                                 for the CLI. */
+  uint32_t refresh_ms;        /* pause between background refreshes. */
+  uint32_t timeout_ms;        /* deadline of one CLI run; then the CLI's whole
+                                 process group is killed. */
+  uint32_t miss_wait_ms;      /* how long a question for a name the inventory
+                                 lacks may wait for an on-demand refresh; 0
+                                 never waits. */
+  uint32_t demand_interval_ms; /* on-demand refreshes start at most once per
+                                  this interval. */
+  uint64_t max_output_bytes;  /* cap on the CLI's stdout; more is a failure. */
+} multipass_source_options_t;
+
+/* Fills *opts with the defaults: binary "multipass", no server address,
+ * refresh 5 s, timeout 10 s, miss wait 2 s, demand interval 1 s, output cap
+ * 16 MiB. Thread-safe. */
+MULTIPASS_API void multipass_source_options_init(multipass_source_options_t *opts);
+
+/* Creates a source. Nothing runs until multipass_source_start. Returns NULL
+ * and writes err on invalid options. Must be destroyed with
+ * multipass_source_destroy. Thread-safe. */
+MULTIPASS_API multipass_source_t *multipass_source_create(
+    const multipass_source_options_t *opts, char *err, size_t err_cap);
+
+/* Starts the background refresher; the first refresh begins at once and
+ * runs asynchronously (use multipass_source_ready to see when it loaded).
+ * Starting a started source is a no-op. Not safe concurrently with
+ * multipass_source_stop or multipass_source_destroy on the same source. */
+MULTIPASS_API int multipass_source_start(multipass_source_t *src, char *err,
+                                         size_t err_cap);
+
+/* Stops the refresher: kills a CLI still running (its process group), reaps
+ * it, joins the thread, wakes questions waiting for a refresh and closes the
+ * log queue (multipass_log_next then returns MULTIPASS_LOG_CLOSED once it is
+ * empty). The inventory stays readable. Idempotent. Not safe concurrently with
+ * multipass_source_start or multipass_source_destroy on the same source. */
+MULTIPASS_API void multipass_source_stop(multipass_source_t *src);
+
+/* Stops (as above) and releases the handle. NULL-safe. Resolvers created
+ * from the source keep what they need alive and stay usable. */
+MULTIPASS_API void multipass_source_destroy(multipass_source_t *src);
+
+/* Runs one refresh now, in the calling thread, and waits for it. Returns
+ * MULTIPASS_OK when the listing loaded, else writes the reason. Meant for
+ * tests and tools; a running refresher is not disturbed. Thread-safe. */
+MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
+                                           size_t err_cap);
+
+/* 1 once a listing has loaded successfully (and for ever after, even while
+ * later refreshes fail), else 0. Never runs the CLI. Thread-safe, lock-free. */
+MULTIPASS_API int multipass_source_ready(const multipass_source_t *src);
+
+/* VM states, as indexes of multipass_source_stats_t.instances. */
+enum multipass_vm_state {
+  MULTIPASS_STATE_RUNNING = 0,
+  MULTIPASS_STATE_STOPPED,
+  MULTIPASS_STATE_DELETED,
+  MULTIPASS_STATE_STARTING,
+  MULTIPASS_STATE_RESTARTING,
+  MULTIPASS_STATE_DELAYED_SHUTDOWN,
+  MULTIPASS_STATE_SUSPENDING,
+  MULTIPASS_STATE_SUSPENDED,
+  MULTIPASS_STATE_UNKNOWN, /* "Unknown" and any state this build does not know */
+  MULTIPASS_STATE_UNAVAILABLE,
+  MULTIPASS_STATE_COUNT
+};
+
+/* The lower_snake name of a state ("running", "delayed_shutdown", ...);
+ * static storage. "unknown" for an out-of-range value. Thread-safe. */
+MULTIPASS_API const char *multipass_state_name(int state);
+
+typedef struct multipass_source_stats_t {
+  size_t struct_size;              /* sizeof(multipass_source_stats_t) */
+  uint64_t cli_runs;               /* CLI processes started */
+  uint64_t refreshes_ok;           /* refreshes that loaded a listing */
+  uint64_t refreshes_failed;       /* refreshes that kept the old inventory */
+  int64_t last_success_unix_ms;    /* 0 before the first success */
+  double last_refresh_seconds;     /* duration of the last refresh (run+parse) */
+  uint32_t serial;                 /* SOA serial; grows when the inventory changes */
+  uint32_t instances[MULTIPASS_STATE_COUNT]; /* VMs in the inventory by state */
+} multipass_source_stats_t;
+
+/* Copies the source's counters into *out (out->struct_size set by the
+ * caller). Thread-safe. */
+MULTIPASS_API int multipass_source_stats(const multipass_source_t *src,
+                                         multipass_source_stats_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Log queue: the core never calls back; the embedder drains.               */
+/* ------------------------------------------------------------------------ */
+
+enum multipass_log_level {
+  MULTIPASS_LOG_DEBUG = 0,
+  MULTIPASS_LOG_INFO = 1,
+  MULTIPASS_LOG_WARNING = 2,
+  MULTIPASS_LOG_ERROR = 3
+};
+
+/* Return values of multipass_log_next besides MULTIPASS_ERROR. */
+#define MULTIPASS_LOG_EMPTY 0  /* nothing arrived within wait_ms */
+#define MULTIPASS_LOG_ENTRY 1  /* *out holds one line */
+#define MULTIPASS_LOG_CLOSED 2 /* the source stopped and the queue is empty */
+
+typedef struct multipass_log_entry_t {
+  size_t struct_size;        /* sizeof(multipass_log_entry_t) */
+  int32_t level;             /* enum multipass_log_level */
+  uint64_t dropped;          /* lines dropped because the queue was full,
+                                since the previous entry returned */
+  size_t len;                /* length of text, without the NUL */
+  char text[1024];           /* the message, NUL-terminated, truncated */
+} multipass_log_entry_t;
+
+/* Takes the oldest line from the source's bounded log queue (1024 lines;
+ * when full, new lines are dropped and counted in `dropped`). Blocks up to
+ * wait_ms for one. Safe to call from one thread while others log; meant for
+ * exactly one drainer per source. */
+MULTIPASS_API int multipass_log_next(multipass_source_t *src, uint32_t wait_ms,
+                                     multipass_log_entry_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Resolver: zones, names, records, rcode.                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct multipass_resolver_t multipass_resolver_t;
+
+typedef struct multipass_resolver_options_t {
+  size_t struct_size;             /* sizeof(multipass_resolver_options_t) */
+  const char *const *zones;       /* forward zones ("vm.test." or "vm.test")
+                                     and reverse zones ("24.110.10.in-addr.arpa.");
+                                     any case. At least one. */
+  size_t zone_count;
+  uint32_t ttl;                   /* TTL of A and PTR records */
+  uint32_t negative_ttl;          /* SOA minimum and SOA TTL: how long a
+                                     negative answer may be cached */
+  int32_t addresses_all;          /* 0: the first usable address; 1: all */
+  const char *const *networks;    /* CIDRs; only addresses inside count. */
+  size_t network_count;           /* 0: every IPv4 address counts */
+  int32_t wildcard;               /* 1: x.<vm>.ZONE answers like <vm>.ZONE */
+} multipass_resolver_options_t;
+
+/* Defaults: no zones, ttl 10, negative_ttl 5, first address, no networks,
+ * no wildcard. Thread-safe. */
+MULTIPASS_API void multipass_resolver_options_init(
+    multipass_resolver_options_t *opts);
+
+/* Creates a resolver over src's inventory. Returns NULL and writes err for
+ * invalid zones or networks. Must be destroyed with
+ * multipass_resolver_destroy. Thread-safe. */
+MULTIPASS_API multipass_resolver_t *multipass_resolver_create(
+    multipass_source_t *src, const multipass_resolver_options_t *opts,
+    char *err, size_t err_cap);
+
+/* NULL-safe. Not safe while another thread resolves with it. */
+MULTIPASS_API void multipass_resolver_destroy(multipass_resolver_t *res);
+
+/* The SOA names of zone `zone` (index into options.zones), in lower case with
+ * a trailing dot: the zone itself, the primary server ("ns1.<zone>") and the
+ * mailbox ("hostmaster.<zone>"). Each buffer needs MULTIPASS_NAME_CAP bytes.
+ * Thread-safe. */
+MULTIPASS_API int multipass_resolver_zone(const multipass_resolver_t *res,
+                                          int32_t zone, char *origin,
+                                          char *mname, char *rname);
+
+/* What the plugin should do with a question. */
+enum multipass_outcome {
+  MULTIPASS_NOT_MINE = 0, /* outside every zone: hand to the next plugin */
+  MULTIPASS_ANSWER = 1,   /* NOERROR, records in the answer section */
+  MULTIPASS_NODATA = 2,   /* NOERROR, no answer, the zone's SOA in authority */
+  MULTIPASS_NXDOMAIN = 3, /* NXDOMAIN, the zone's SOA in authority */
+  MULTIPASS_SERVFAIL = 4  /* no listing has loaded yet */
+};
+
+typedef struct multipass_soa_t {
+  uint32_t serial, refresh, retry, expire, minimum;
+  uint32_t ttl; /* TTL of the SOA record itself */
+} multipass_soa_t;
+
+typedef struct multipass_answer_t {
+  size_t struct_size; /* sizeof(multipass_answer_t), set by the caller */
+  int32_t outcome;    /* enum multipass_outcome */
+  int32_t rcode;      /* DNS rcode to send: 0, 2 (SERVFAIL) or 3 (NXDOMAIN) */
+  int32_t zone;       /* index of the matched zone, -1 when not mine */
+  uint16_t rrtype;    /* type of the answer records: 1 A, 2 NS, 6 SOA,
+                         12 PTR; 0 when the answer section is empty */
+  uint32_t ttl;       /* TTL of the answer records */
+  uint32_t count;     /* answer records (A: addresses in `addresses`) */
+  uint8_t addresses[4 * MULTIPASS_MAX_ADDRESSES]; /* A rdata, network order */
+  char target[MULTIPASS_NAME_CAP]; /* PTR / NS target, NUL-terminated */
+  multipass_soa_t soa; /* the matched zone's SOA numbers; used for the
+                          authority section of NODATA / NXDOMAIN and for an
+                          apex SOA answer */
+} multipass_answer_t;
+
+/* Answers a question: qname as asked (any case, with or without the trailing
+ * dot, not NUL-terminated, qname_len bytes), qtype a DNS type code. Decides
+ * from the current snapshot; only a name that the inventory lacks may wait, up
+ * to the source's miss_wait_ms, for one rate-limited refresh. Returns
+ * MULTIPASS_ERROR only for invalid arguments. Thread-safe: any number of
+ * threads may resolve at once while the source refreshes. */
+MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
+                                    const char *qname, size_t qname_len,
+                                    uint16_t qtype, multipass_answer_t *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MULTIPASS_MULTIPASS_H_ */

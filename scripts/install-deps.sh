@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what building and testing coredns-multipass needs, and only what is
+# missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
+# Homebrew command. Usage: scripts/install-deps.sh [test|bench]
+set -euo pipefail
+
+what=${1:-test}
+
+# Debian package=a file that shows it is installed (bash 3 has no maps).
+debian=(
+  cmake=/usr/bin/cmake
+  g++=/usr/bin/g++
+  make=/usr/bin/make
+  pkg-config=/usr/bin/pkg-config
+  libboost-dev=/usr/include/boost/process.hpp
+  libboost-filesystem-dev=/usr/include/boost/filesystem.hpp
+  libspdlog-dev=/usr/include/spdlog/spdlog.h
+  nlohmann-json3-dev=/usr/include/nlohmann/json.hpp
+  libgtest-dev=/usr/include/gtest/gtest.h
+  dnsutils=/usr/bin/dig
+  python3-pytest=pytest
+  curl=/usr/bin/curl
+)
+if [ "$what" = bench ]; then
+  debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
+fi
+
+have() {  # have PATH-or-python-module
+  case "$1" in
+    /*) [ -e "$1" ] ;;
+    pytest) python3 -c 'import pytest' 2>/dev/null ;;
+  esac
+}
+
+case "$(uname -s)" in
+  Darwin)
+    missing=()
+    for tool in cmake pkg-config go python3 dig; do
+      command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    brew_prefix=$(brew --prefix 2>/dev/null || echo /opt/homebrew)
+    for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp gtest/gtest.h; do
+      [ -e "$brew_prefix/include/$h" ] || missing+=("$h")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      echo "missing: ${missing[*]}" >&2
+      echo "install them with:" >&2
+      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind python && pip3 install pytest" >&2
+      exit 1
+    fi
+    ;;
+  *)
+    missing=()
+    for entry in "${debian[@]}"; do
+      have "${entry#*=}" || missing+=("${entry%%=*}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      if ! command -v apt-get >/dev/null; then
+        echo "missing packages (Debian names): ${missing[*]}; install them with your package manager" >&2
+        exit 1
+      fi
+      sudo=""
+      [ "$(id -u)" -eq 0 ] || sudo=sudo
+      echo "installing: ${missing[*]}"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    ;;
+esac
+
+if ! command -v go >/dev/null; then
+  echo "Go is missing: install Go 1.24 or newer (https://go.dev/doc/install); Debian's golang package is too old for CoreDNS v1.14" >&2
+  exit 1
+fi

@@ -1,0 +1,62 @@
+// The VM inventory: one immutable snapshot of what `multipass list` said.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "multipass/multipass.h"
+
+namespace multipass {
+
+// VM states; values match enum multipass_vm_state of the C ABI.
+enum class vm_state : uint8_t {
+  running = MULTIPASS_STATE_RUNNING,
+  stopped = MULTIPASS_STATE_STOPPED,
+  deleted = MULTIPASS_STATE_DELETED,
+  starting = MULTIPASS_STATE_STARTING,
+  restarting = MULTIPASS_STATE_RESTARTING,
+  delayed_shutdown = MULTIPASS_STATE_DELAYED_SHUTDOWN,
+  suspending = MULTIPASS_STATE_SUSPENDING,
+  suspended = MULTIPASS_STATE_SUSPENDED,
+  unknown = MULTIPASS_STATE_UNKNOWN,
+  unavailable = MULTIPASS_STATE_UNAVAILABLE,
+};
+
+// One VM as listed. Only names that can be a DNS label get here.
+struct vm {
+  std::string name;             // as multipass spells it
+  std::string key;              // lower-cased name: the lookup key
+  vm_state state = vm_state::unknown;
+  std::vector<uint32_t> ipv4;   // usable IPv4 addresses in the CLI's order,
+                                // host byte order ("N/A" etc. left out)
+};
+
+// An immutable inventory. Built once by the parser, then only read.
+struct inventory {
+  std::vector<vm> vms;  // in the CLI's order, first of duplicate names kept
+  // key -> index into vms; the string_views point into vms[i].key.
+  std::unordered_map<std::string_view, size_t> by_key;
+  // IPv4 (host order) -> index into vms of the first VM listing it.
+  std::unordered_map<uint32_t, size_t> by_address;
+  uint32_t serial = 0;  // SOA serial; set by the source when it publishes
+
+  inventory() = default;
+  inventory(const inventory&) = delete;
+  inventory& operator=(const inventory&) = delete;
+
+  // The VM named `key` (already lower-case), or nullptr.
+  const vm* find(std::string_view key) const {
+    auto it = by_key.find(key);
+    return it == by_key.end() ? nullptr : &vms[it->second];
+  }
+  // Fills by_key and by_address from vms. Call once after filling vms.
+  void index();
+};
+
+using snapshot = std::shared_ptr<const inventory>;
+
+}  // namespace multipass

@@ -1,0 +1,44 @@
+// A bounded queue of log lines that the embedder drains (the core never calls
+// back into Go). When full, new lines are dropped and counted.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+namespace multipass {
+
+struct log_line {
+  int level = 0;         // enum multipass_log_level
+  std::string text;
+  uint64_t dropped = 0;  // lines dropped before this one
+};
+
+class log_queue {
+ public:
+  explicit log_queue(size_t capacity = 1024) : capacity_(capacity) {}
+
+  // Never blocks. Drops (and counts) the line when the queue is full or closed.
+  void push(int level, std::string text);
+
+  enum class pop_result { line, empty, closed };
+  // Waits up to `wait` for a line. `closed` once closed and drained.
+  pop_result pop(std::chrono::milliseconds wait, log_line* out);
+
+  // After close(), push drops and pop drains what is left then says closed.
+  void close();
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<log_line> lines_;
+  uint64_t dropped_ = 0;  // not yet reported
+  bool closed_ = false;
+};
+
+}  // namespace multipass

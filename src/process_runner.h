@@ -1,0 +1,59 @@
+// Runs one program (no shell) with a deadline and an output cap, and reports
+// how it ended. The child gets its own process group, an empty signal mask,
+// stdin from the null device and the current environment (plus overrides).
+// On a deadline, an abort or too much output the whole group gets SIGTERM,
+// then SIGKILL after a short grace, and the child is always reaped.
+//
+// Only the synchronous part of Boost.Process v1 is used: no SIGCHLD handler
+// is installed (that would crash a Go host), and no waitpid(-1) is called.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace multipass {
+
+enum class run_status {
+  exited,            // the program ran and exited by itself (any exit code)
+  not_found,         // no such file, or the name is not in PATH
+  not_executable,    // found but cannot be executed
+  spawn_failed,      // pipe/fork failed
+  timed_out,         // the deadline passed; the group was killed
+  output_too_large,  // stdout went over the cap; the group was killed
+  aborted,           // the abort flag was raised; the group was killed
+  killed,            // died of a signal we did not send
+};
+
+struct run_options {
+  std::chrono::milliseconds timeout{10000};
+  uint64_t max_output_bytes = 16u << 20;  // a larger stdout is a failure
+  // Variables set for the child on top of the inherited environment.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Raised (from any thread) to abort the run; checked every few ms.
+  const std::atomic<bool>* abort = nullptr;
+};
+
+struct run_result {
+  run_status status = run_status::spawn_failed;
+  bool started = false;    // a process was created
+  int exit_code = -1;      // when status == exited
+  int signal = 0;          // when status == killed
+  std::string out;         // stdout (complete only when status == exited)
+  std::string err_line;    // first non-empty line of stderr
+  std::string reason;      // what went wrong, for people; empty on exit 0
+
+  bool ok() const { return status == run_status::exited && exit_code == 0; }
+};
+
+// Runs `program` with `args` (argv[1..]). A program without '/' is looked up
+// in PATH at each call. Never throws. Blocks the calling thread until the
+// child is reaped, which is at most about timeout + 1 s.
+run_result run_process(const std::string& program,
+                       const std::vector<std::string>& args,
+                       const run_options& options);
+
+}  // namespace multipass

@@ -1,0 +1,335 @@
+// The resolver: zones, names, records, rcode.
+#include "resolver.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "source.h"
+
+namespace multipass {
+
+namespace {
+
+constexpr uint16_t type_a = 1;
+constexpr uint16_t type_ns = 2;
+constexpr uint16_t type_soa = 6;
+constexpr uint16_t type_ptr = 12;
+constexpr uint16_t type_any = 255;
+
+constexpr int32_t rcode_noerror = 0;
+constexpr int32_t rcode_servfail = 2;
+constexpr int32_t rcode_nxdomain = 3;
+
+// Adapts a source to the feed the resolver reads.
+class source_feed final : public inventory_feed {
+ public:
+  explicit source_feed(std::shared_ptr<source> src) : src_(std::move(src)) {
+    if (!src_) throw std::invalid_argument("no source");
+  }
+  snapshot current() const override { return src_->current(); }
+  bool ready() const override { return src_->ready(); }
+  snapshot refresh_for_miss(const snapshot& seen) override {
+    return src_->refresh_for_miss(seen);
+  }
+
+ private:
+  std::shared_ptr<source> src_;
+};
+
+// Waits for a refresh; a failure to wait counts as "nothing new".
+snapshot wait_for_refresh(inventory_feed& feed, const snapshot& seen) {
+  try {
+    snapshot fresh = feed.refresh_for_miss(seen);
+    return fresh ? fresh : seen;
+  } catch (...) {
+    return seen;
+  }
+}
+
+void set_outcome(multipass_answer_t* out, multipass_outcome outcome,
+                 int32_t rcode) {
+  out->outcome = outcome;
+  out->rcode = rcode;
+}
+
+// "<a>.<b>." into out (MULTIPASS_NAME_CAP bytes); b may be empty (the root).
+// False when the name would exceed 255 octets on the wire.
+bool join_name(std::string_view a, std::string_view b, char* out) {
+  size_t length = a.size() + 1 + (b.empty() ? 0 : b.size() + 1);
+  // A presentation name with its trailing dot takes one octet less than
+  // its wire form.
+  if (length + 1 > 255 || length + 1 > MULTIPASS_NAME_CAP) return false;
+  char* p = out;
+  std::memcpy(p, a.data(), a.size());
+  p += a.size();
+  *p++ = '.';
+  if (!b.empty()) {
+    std::memcpy(p, b.data(), b.size());
+    p += b.size();
+    *p++ = '.';
+  }
+  *p = '\0';
+  return true;
+}
+
+void copy_name(const std::string& name, char* out) {
+  std::memcpy(out, name.c_str(), name.size() + 1);  // fits: checked at setup
+}
+
+}  // namespace
+
+resolver::resolver(std::shared_ptr<source> src, resolver_options opts)
+    : resolver(std::make_shared<source_feed>(std::move(src)), std::move(opts)) {}
+
+resolver::resolver(std::shared_ptr<inventory_feed> feed,
+                   resolver_options opts)
+    : feed_(std::move(feed)), opts_(std::move(opts)) {
+  if (!feed_) throw std::invalid_argument("no source");
+  if (opts_.zones.empty()) throw std::invalid_argument("no zones");
+  for (const std::string& configured : opts_.zones) {
+    zone z;
+    z.name = detail::normalize_zone(configured);
+    std::string dotted = z.name.empty() ? std::string() : z.name + ".";
+    z.origin = z.name.empty() ? "." : dotted;
+    z.mname = "ns1." + dotted;
+    z.rname = "hostmaster." + dotted;
+    z.reverse = detail::is_reverse_zone(z.name);
+    if (z.reverse) {
+      std::string_view labels;
+      detail::relative_to_zone(z.name, "in-addr.arpa", &labels);
+      detail::parse_reverse_labels(labels, &z.prefix, &z.octets);
+    } else if (first_forward_ < 0) {
+      first_forward_ = static_cast<int>(zones_.size());
+    }
+    zones_.push_back(std::move(z));
+  }
+  for (const std::string& network : opts_.networks) {
+    networks_.push_back(detail::parse_network(network));
+  }
+}
+
+bool resolver::resolve(std::string_view qname, uint16_t qtype,
+                       multipass_answer_t* out) const {
+  if (qname.size() > detail::max_name_chars) return false;
+  char lowered[detail::max_name_chars];
+  detail::ascii_lower(qname, lowered);
+  std::string_view name =
+      detail::strip_root(std::string_view(lowered, qname.size()));
+
+  out->outcome = MULTIPASS_NOT_MINE;
+  out->rcode = rcode_noerror;
+  out->zone = -1;
+  out->rrtype = 0;
+  out->ttl = 0;
+  out->count = 0;
+  out->target[0] = '\0';
+  out->soa = multipass_soa_t{};
+
+  // The longest zone holding the name wins; the first of equals.
+  int best = -1;
+  std::string_view relative;
+  for (size_t i = 0; i < zones_.size(); ++i) {
+    std::string_view candidate;
+    if (detail::relative_to_zone(name, zones_[i].name, &candidate) &&
+        (best < 0 || zones_[i].name.size() > zones_[best].name.size())) {
+      best = static_cast<int>(i);
+      relative = candidate;
+    }
+  }
+  if (best >= 0) resolve_in_zone(best, relative, qtype, out);
+  return true;
+}
+
+void resolver::resolve_in_zone(int zone_index, std::string_view relative,
+                               uint16_t qtype, multipass_answer_t* out) const {
+  const zone& z = zones_[zone_index];
+  out->zone = zone_index;
+
+  // ready() before current(): a ready source has published its first load.
+  bool waited = false;
+  bool ready = feed_->ready();
+  snapshot snap = feed_->current();
+  if (!ready) {
+    snap = wait_for_refresh(*feed_, snap);
+    waited = true;
+    if (!feed_->ready()) {
+      fill_soa(*snap, out);
+      set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
+      return;
+    }
+    snap = feed_->current();
+  }
+  fill_soa(*snap, out);
+
+  if (relative.empty() && (qtype == type_soa || qtype == type_ns)) {
+    set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
+    out->count = 1;
+    if (qtype == type_soa) {
+      out->rrtype = type_soa;
+      out->ttl = out->soa.ttl;
+    } else {
+      out->rrtype = type_ns;
+      out->ttl = opts_.ttl;
+      copy_name(z.mname, out->target);
+    }
+    return;
+  }
+  if (z.reverse) {
+    resolve_reverse(z, relative, qtype, *snap, out);
+  } else if (relative.empty()) {
+    set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+  } else {
+    resolve_forward(relative, qtype, std::move(snap), waited, out);
+  }
+}
+
+void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
+                               snapshot snap, bool waited,
+                               multipass_answer_t* out) const {
+  size_t label_offset = detail::last_label_offset(relative);
+  if (label_offset != 0 && !opts_.wildcard) {
+    set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    return;
+  }
+  std::string_view label = relative.substr(label_offset);
+
+  auto find_live = [label](const inventory& inv) -> const vm* {
+    const vm* v = inv.find(label);
+    return v && v->state != vm_state::deleted ? v : nullptr;
+  };
+  const vm* v = find_live(*snap);
+  if (!v && !waited) {
+    snap = wait_for_refresh(*feed_, snap);
+    fill_soa(*snap, out);
+    v = find_live(*snap);
+  }
+  if (!v) {
+    set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    return;
+  }
+
+  set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+  if (!serving_state(*v) || (qtype != type_a && qtype != type_any)) return;
+  uint32_t count = 0;
+  for (uint32_t address : v->ipv4) {
+    if (!usable(address)) continue;
+    uint8_t* rdata = out->addresses + 4 * count;
+    rdata[0] = static_cast<uint8_t>(address >> 24);
+    rdata[1] = static_cast<uint8_t>(address >> 16);
+    rdata[2] = static_cast<uint8_t>(address >> 8);
+    rdata[3] = static_cast<uint8_t>(address);
+    ++count;
+    if (!opts_.addresses_all || count == MULTIPASS_MAX_ADDRESSES) break;
+  }
+  if (count == 0) return;
+  set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
+  out->rrtype = type_a;
+  out->ttl = opts_.ttl;
+  out->count = count;
+}
+
+void resolver::resolve_reverse(const zone& z, std::string_view relative,
+                               uint16_t qtype, const inventory& inv,
+                               multipass_answer_t* out) const {
+  uint32_t below = 0;
+  int below_octets = 0;
+  if (!detail::parse_reverse_labels(relative, &below, &below_octets) ||
+      z.octets + below_octets > 4) {
+    set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    return;
+  }
+  int octets = z.octets + below_octets;
+  uint32_t prefix = z.prefix;
+  if (below_octets > 0) prefix |= below >> (8 * z.octets);
+
+  if (octets < 4) {
+    // The apex exists; a partial name exists when served addresses lie
+    // below it (an empty non-terminal).
+    if (relative.empty() || serves_below(inv, prefix, octets)) {
+      set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+    } else {
+      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    }
+    return;
+  }
+
+  // The name exists when a VM serves the address and its PTR target fits.
+  const vm* v = first_forward_ < 0 ? nullptr : server_of(inv, prefix);
+  if (v && !join_name(v->key, zones_[first_forward_].name, out->target)) {
+    v = nullptr;
+  }
+  if (!v || (qtype != type_ptr && qtype != type_any)) {
+    out->target[0] = '\0';
+    if (v || relative.empty()) {
+      set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+    } else {
+      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    }
+    return;
+  }
+  set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
+  out->rrtype = type_ptr;
+  out->ttl = opts_.ttl;
+  out->count = 1;
+}
+
+bool resolver::serving_state(const vm& v) {
+  return v.state == vm_state::running || v.state == vm_state::delayed_shutdown;
+}
+
+bool resolver::usable(uint32_t address) const {
+  if (networks_.empty()) return true;
+  for (const detail::ipv4_network& net : networks_) {
+    if (net.contains(address)) return true;
+  }
+  return false;
+}
+
+bool resolver::serves(const vm& v, uint32_t address) const {
+  if (!serving_state(v)) return false;
+  for (uint32_t candidate : v.ipv4) {
+    if (!usable(candidate)) continue;
+    if (candidate == address) return true;
+    if (!opts_.addresses_all) return false;  // only the first usable one
+  }
+  return false;
+}
+
+const vm* resolver::server_of(const inventory& inv, uint32_t address) const {
+  auto it = inv.by_address.find(address);
+  if (it == inv.by_address.end()) return nullptr;  // no VM lists it
+  const vm& first = inv.vms[it->second];
+  if (serves(first, address)) return &first;
+  // Rare: the first VM listing the address does not serve it (a later
+  // address of its, outside `networks`...); another VM may.
+  for (const vm& v : inv.vms) {
+    if (serves(v, address)) return &v;
+  }
+  return nullptr;
+}
+
+bool resolver::serves_below(const inventory& inv, uint32_t prefix,
+                            int octets) const {
+  uint32_t mask = octets == 0 ? 0 : ~uint32_t{0} << (32 - 8 * octets);
+  for (const vm& v : inv.vms) {
+    if (!serving_state(v)) continue;
+    for (uint32_t address : v.ipv4) {
+      if (!usable(address)) continue;
+      if ((address & mask) == prefix) return true;
+      if (!opts_.addresses_all) break;
+    }
+  }
+  return false;
+}
+
+void resolver::fill_soa(const inventory& inv, multipass_answer_t* out) const {
+  out->soa.serial = inv.serial;
+  out->soa.refresh = soa_refresh;
+  out->soa.retry = soa_retry;
+  out->soa.expire = soa_expire;
+  out->soa.minimum = opts_.negative_ttl;
+  out->soa.ttl = opts_.negative_ttl;
+}
+
+}  // namespace multipass

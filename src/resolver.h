@@ -1,0 +1,107 @@
+// The resolver: decides every DNS answer for a set of zones from a source's
+// current inventory snapshot (DESIGN.md, "DNS behaviour we promise").
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "inventory.h"
+#include "multipass/multipass.h"
+#include "names.h"
+
+namespace multipass {
+
+class source;
+
+// What the resolver needs from a source. `source` is adapted to it by
+// resolver's constructor; tests hand the resolver inventories through it.
+class inventory_feed {
+ public:
+  virtual ~inventory_feed() = default;
+  // The newest snapshot; never null.
+  virtual snapshot current() const = 0;
+  // True once a listing has loaded.
+  virtual bool ready() const = 0;
+  // May wait, bounded, for a refresh after `seen`; returns the newest
+  // snapshot. See source::refresh_for_miss.
+  virtual snapshot refresh_for_miss(const snapshot& seen) = 0;
+};
+
+struct resolver_options {
+  std::vector<std::string> zones;     // forward and reverse zones, any case
+  uint32_t ttl = 10;                  // TTL of A, PTR and NS records
+  uint32_t negative_ttl = 5;          // SOA minimum and SOA TTL
+  bool addresses_all = false;         // false: the first usable address only
+  std::vector<std::string> networks;  // CIDRs; empty: every address is usable
+  bool wildcard = false;              // x.<vm>.Z answers like <vm>.Z
+};
+
+// SOA timers for secondaries; the plugin serves no zone transfers, so these
+// only need to be sane (RFC 1912 section 2.2 ranges).
+constexpr uint32_t soa_refresh = 7200;
+constexpr uint32_t soa_retry = 1800;
+constexpr uint32_t soa_expire = 86400;
+
+// Immutable after construction: resolve() may run on any number of threads.
+class resolver {
+ public:
+  // One configured zone.
+  struct zone {
+    std::string name;    // lower case, no trailing dot; "" is the root
+    std::string origin;  // "<name>." ("." for the root)
+    std::string mname;   // "ns1.<name>."
+    std::string rname;   // "hostmaster.<name>."
+    bool reverse = false;
+    uint32_t prefix = 0;  // reverse zones: the address bits the zone fixes
+    int octets = 0;       // reverse zones: how many octets it fixes (0..4)
+  };
+
+  // Throws std::invalid_argument for no zones, a bad zone or a bad network.
+  resolver(std::shared_ptr<source> src, resolver_options opts);
+  resolver(std::shared_ptr<inventory_feed> feed, resolver_options opts);
+
+  // Decides the answer to (qname, qtype) into *out; qname as asked (any
+  // case, trailing dot optional, presentation format). Fills every field of
+  // the v1 answer struct except struct_size and unused addresses / target
+  // bytes. Returns false (and leaves *out untouched) only when qname is too
+  // long to be a domain name. Only a forward name missing from the snapshot,
+  // or a source that has not loaded yet, waits (bounded) for a refresh.
+  bool resolve(std::string_view qname, uint16_t qtype,
+               multipass_answer_t* out) const;
+
+  const std::vector<zone>& zones() const { return zones_; }
+  const resolver_options& options() const { return opts_; }
+
+ private:
+  void resolve_in_zone(int zone_index, std::string_view relative,
+                       uint16_t qtype, multipass_answer_t* out) const;
+  void resolve_forward(std::string_view relative, uint16_t qtype,
+                       snapshot snap, bool waited,
+                       multipass_answer_t* out) const;
+  void resolve_reverse(const zone& z, std::string_view relative,
+                       uint16_t qtype, const inventory& inv,
+                       multipass_answer_t* out) const;
+
+  // True for a VM state whose addresses are served.
+  static bool serving_state(const vm& v);
+  bool usable(uint32_t address) const;
+  // Whether `v` serves `address` (state, networks, first/all).
+  bool serves(const vm& v, uint32_t address) const;
+  // The VM that serves `address`, or nullptr.
+  const vm* server_of(const inventory& inv, uint32_t address) const;
+  // Whether some served address starts with the first `octets` octets of
+  // `prefix`.
+  bool serves_below(const inventory& inv, uint32_t prefix, int octets) const;
+  void fill_soa(const inventory& inv, multipass_answer_t* out) const;
+
+  std::shared_ptr<inventory_feed> feed_;
+  resolver_options opts_;
+  std::vector<zone> zones_;
+  std::vector<detail::ipv4_network> networks_;
+  int first_forward_ = -1;  // index of the first forward zone
+};
+
+}  // namespace multipass

@@ -1,0 +1,401 @@
+// The source: runs the CLI (one run at a time), publishes immutable
+// snapshots, refreshes in a background thread and on demand, and logs into
+// its bounded queue through a private spdlog logger.
+#include "source.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "listing_parser.h"
+#include "process_runner.h"
+
+namespace multipass {
+namespace detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds min_refresh{100};  // a background pause never shorter
+
+// Pushes the bare message (no time, no level prefix) into the log queue.
+class queue_sink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit queue_sink(log_queue& queue) : queue_(queue) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    queue_.push(level_of(msg.level), std::string(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override {}
+
+ private:
+  static int level_of(spdlog::level::level_enum level) {
+    switch (level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        return MULTIPASS_LOG_DEBUG;
+      case spdlog::level::info:
+        return MULTIPASS_LOG_INFO;
+      case spdlog::level::warn:
+        return MULTIPASS_LOG_WARNING;
+      default:
+        return MULTIPASS_LOG_ERROR;
+    }
+  }
+
+  log_queue& queue_;
+};
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint32_t unix_seconds() { return static_cast<uint32_t>(unix_ms() / 1000); }
+
+double seconds_between(clock::time_point from, clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// Same names, states and addresses in the same order.
+bool same_content(const inventory& a, const inventory& b) {
+  if (a.vms.size() != b.vms.size()) return false;
+  for (size_t i = 0; i < a.vms.size(); ++i) {
+    const vm& x = a.vms[i];
+    const vm& y = b.vms[i];
+    if (x.state != y.state || x.name != y.name || x.ipv4 != y.ipv4) return false;
+  }
+  return true;
+}
+
+// What a failed run looks like to a person.
+std::string describe_failure(const run_result& run) {
+  std::string text = "multipass list failed";
+  if (run.status == run_status::exited) {
+    text += " (exit " + std::to_string(run.exit_code) + ")";
+    if (!run.err_line.empty()) text += ": " + run.err_line;
+    return text;
+  }
+  text += ": " + run.reason;
+  if (!run.err_line.empty()) text += " (stderr: " + run.err_line + ")";
+  return text;
+}
+
+// Failures of one kind are logged at ERROR once, then at DEBUG.
+std::string failure_kind(const run_result& run) {
+  std::string kind = std::to_string(static_cast<int>(run.status));
+  if (run.status == run_status::exited) kind += " " + std::to_string(run.exit_code) + " " + run.err_line;
+  if (run.status == run_status::killed) kind += " " + std::to_string(run.signal);
+  return kind;
+}
+
+// Blocks the asynchronous signals in the calling thread while alive, so that
+// threads created meanwhile start with them blocked and a Go host keeps
+// receiving them on its own threads.
+class async_signals_blocked {
+ public:
+  async_signals_blocked() {
+    sigset_t set;
+    sigfillset(&set);
+    for (int sync : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) sigdelset(&set, sync);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~async_signals_blocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  async_signals_blocked(const async_signals_blocked&) = delete;
+  async_signals_blocked& operator=(const async_signals_blocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+}  // namespace
+}  // namespace detail
+
+struct source::impl {
+  impl(const source_options& options, log_queue& logs, std::atomic<bool>& ready_flag)
+      : opts(options),
+        ready(ready_flag),
+        log(std::make_shared<spdlog::logger>("multipass",
+                                             std::make_shared<detail::queue_sink>(logs))) {
+    log->set_level(spdlog::level::debug);
+    auto empty = std::make_shared<inventory>();
+    empty->serial = detail::unix_seconds();
+    published = std::move(empty);
+    counters.struct_size = sizeof counters;
+    counters.serial = published->serial;
+  }
+
+  void loop();
+  bool refresh(std::string* error);  // requires run_mu
+  bool publish(std::unique_ptr<inventory> fresh);  // true when the content changed
+  void report_success(const parsed_listing& parsed, const run_result& run, bool changed);
+  void report_failure(const std::string& kind, const std::string& text);
+
+  const source_options& opts;
+  std::atomic<bool>& ready;
+  std::shared_ptr<spdlog::logger> log;
+
+  snapshot published;  // only through std::atomic_load / std::atomic_store
+
+  std::mutex run_mu;              // one CLI at a time; guards the report state
+  std::atomic<bool> abort{false}; // raised by stop(): kills the CLI in flight
+
+  // Scheduling, guarded by mu.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool stopped = false;
+  bool demand = false;            // a miss asked for a refresh not yet started
+  uint64_t started_seq = 0;       // refreshes begun
+  uint64_t finished_seq = 0;      // refreshes ended (they end in start order)
+  detail::clock::time_point last_start = detail::clock::time_point::min();
+  std::thread thread;
+
+  mutable std::mutex counters_mu;
+  multipass_source_stats_t counters{};
+
+  // Report state, guarded by run_mu.
+  bool loaded = false;
+  std::string failure;            // kind of the failure in progress; empty when fine
+  detail::clock::time_point failing_since;
+  std::vector<std::string> warned;  // warnings already logged for this listing
+  std::string last_stderr;
+};
+
+void source::impl::loop() {
+  std::unique_lock<std::mutex> lock(mu);
+  const detail::milliseconds pause = std::max(opts.refresh, detail::min_refresh);
+  auto next_background = detail::clock::now();  // the first refresh at once
+  while (!stopped) {
+    auto now = detail::clock::now();
+    auto due = next_background;
+    if (demand) {
+      auto allowed = last_start == detail::clock::time_point::min()
+                         ? now
+                         : last_start + opts.demand_interval;
+      due = std::min(due, allowed);
+    }
+    if (now < due) {
+      cv.wait_until(lock, due);
+      continue;
+    }
+    lock.unlock();
+    try {
+      std::lock_guard<std::mutex> run(run_mu);
+      refresh(nullptr);
+    } catch (...) {
+      // Out of memory or the like: keep the thread (and the old inventory).
+    }
+    lock.lock();
+    next_background = detail::clock::now() + pause;
+  }
+}
+
+bool source::impl::refresh(std::string* error) {
+  if (abort.load(std::memory_order_acquire)) {
+    if (error) *error = "the source is stopped";
+    return false;
+  }
+  uint64_t seq;
+  const auto begin = detail::clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    seq = ++started_seq;
+    demand = false;  // this refresh starts after every pending request
+    last_start = begin;
+  }
+  // However this refresh ends, the misses waiting for it are told.
+  struct finish_guard {
+    impl& self;
+    uint64_t seq;
+    ~finish_guard() {
+      {
+        std::lock_guard<std::mutex> lock(self.mu);
+        self.finished_seq = seq;
+      }
+      self.cv.notify_all();
+    }
+  } finish{*this, seq};
+
+  run_options run_opts;
+  run_opts.timeout = opts.timeout;
+  run_opts.max_output_bytes = opts.max_output_bytes;
+  run_opts.abort = &abort;
+  if (!opts.server_address.empty()) {
+    run_opts.env.emplace_back("MULTIPASS_SERVER_ADDRESS", opts.server_address);
+  }
+  run_result run = run_process(opts.binary, {"list", "--format=json"}, run_opts);
+
+  std::string failure_text, failure_kind;
+  parsed_listing parsed;
+  if (run.ok()) {
+    parsed = parse_listing(run.out);
+    if (!parsed.error.empty()) {
+      failure_text = "multipass list printed unusable output: " + parsed.error;
+      failure_kind = "unusable output";  // parse errors differ only in their position
+    }
+  } else {
+    failure_text = detail::describe_failure(run);
+    failure_kind = detail::failure_kind(run);
+  }
+  const bool ok = failure_text.empty();
+  if (ok) {
+    bool changed = publish(std::move(parsed.inv));
+    report_success(parsed, run, changed);
+  } else if (run.status != run_status::aborted) {
+    report_failure(failure_kind, failure_text);
+  }
+
+  const auto end = detail::clock::now();
+  {
+    snapshot now = std::atomic_load(&published);
+    std::lock_guard<std::mutex> lock(counters_mu);
+    if (run.started) ++counters.cli_runs;
+    if (ok) {
+      ++counters.refreshes_ok;
+      counters.last_success_unix_ms = detail::unix_ms();
+    } else {
+      ++counters.refreshes_failed;
+    }
+    counters.last_refresh_seconds = detail::seconds_between(begin, end);
+    counters.serial = now->serial;
+    std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
+    for (const vm& machine : now->vms) ++counters.instances[static_cast<int>(machine.state)];
+  }
+  if (ok) ready.store(true, std::memory_order_release);  // after the counters: ready implies stats
+  if (!ok && error) *error = failure_text;
+  return ok;
+}
+
+bool source::impl::publish(std::unique_ptr<inventory> fresh) {
+  snapshot old = std::atomic_load(&published);
+  if (detail::same_content(*old, *fresh)) return false;  // keep the serial
+  fresh->serial = std::max(old->serial + 1, detail::unix_seconds());
+  std::atomic_store(&published, snapshot(std::move(fresh)));
+  return true;
+}
+
+void source::impl::report_success(const parsed_listing& parsed, const run_result& run,
+                                  bool changed) {
+  snapshot now = std::atomic_load(&published);
+  if (!loaded) {
+    log->info("loaded {} instances from {}", now->vms.size(), opts.binary);
+  } else if (!failure.empty()) {
+    char lasted[32];
+    std::snprintf(lasted, sizeof lasted, "%.1f",
+                  detail::seconds_between(failing_since, detail::clock::now()));
+    log->info("multipass list works again after {} s of failures; {} instances listed", lasted,
+              now->vms.size());
+  } else if (changed) {
+    log->debug("inventory changed: {} instances, serial {}", now->vms.size(), now->serial);
+  }
+  loaded = true;
+  failure.clear();
+  for (const std::string& warning : parsed.warnings) {
+    if (std::find(warned.begin(), warned.end(), warning) == warned.end()) log->warn("{}", warning);
+  }
+  warned = parsed.warnings;
+  if (run.err_line != last_stderr) {
+    if (!run.err_line.empty()) log->debug("multipass list wrote to stderr: {}", run.err_line);
+    last_stderr = run.err_line;
+  }
+}
+
+void source::impl::report_failure(const std::string& kind, const std::string& failure_text) {
+  if (kind == failure) {
+    log->debug("{} (again)", failure_text);
+    return;
+  }
+  if (failure.empty()) failing_since = detail::clock::now();
+  failure = kind;
+  snapshot now = std::atomic_load(&published);
+  if (loaded) {
+    log->error("{}; serving the last good inventory of {} instances", failure_text, now->vms.size());
+  } else {
+    log->error("{}; no inventory has loaded yet", failure_text);
+  }
+}
+
+source::source(source_options opts) : opts_(std::move(opts)) {
+  if (opts_.binary.empty()) opts_.binary = "multipass";
+  if (opts_.timeout.count() < 0) opts_.timeout = std::chrono::milliseconds(0);
+  if (opts_.miss_wait.count() < 0) opts_.miss_wait = std::chrono::milliseconds(0);
+  if (opts_.demand_interval.count() < 0) opts_.demand_interval = std::chrono::milliseconds(0);
+  impl_ = std::make_unique<impl>(opts_, logs_, ready_);
+}
+
+source::~source() { stop(); }
+
+void source::start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->started || impl_->stopped) return;
+  detail::async_signals_blocked blocked;  // inherited by the new thread
+  impl_->thread = std::thread([this] { impl_->loop(); });
+  impl_->started = true;
+}
+
+void source::stop() {
+  std::thread thread;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    thread = std::move(impl_->thread);
+  }
+  impl_->abort.store(true, std::memory_order_release);
+  impl_->cv.notify_all();
+  if (thread.joinable()) thread.join();
+  {
+    // A refresh_now() in another thread has been aborted; wait for it to reap.
+    std::lock_guard<std::mutex> run(impl_->run_mu);
+  }
+  logs_.close();
+}
+
+snapshot source::current() const { return std::atomic_load(&impl_->published); }
+
+snapshot source::refresh_for_miss(const snapshot& seen) {
+  snapshot now = current();
+  if (now != seen) return now;
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (!impl_->started || impl_->stopped) return current();
+  const uint64_t need = impl_->started_seq + 1;  // a refresh that starts from now on
+  impl_->demand = true;
+  impl_->cv.notify_all();
+  if (opts_.miss_wait.count() > 0) {
+    impl_->cv.wait_for(lock, opts_.miss_wait,
+                       [&] { return impl_->stopped || impl_->finished_seq >= need; });
+  }
+  lock.unlock();
+  return current();
+}
+
+bool source::refresh_now(std::string* error) {
+  std::lock_guard<std::mutex> run(impl_->run_mu);
+  return impl_->refresh(error);
+}
+
+void source::stats(multipass_source_stats_t* out) const {
+  multipass_source_stats_t copy;
+  {
+    std::lock_guard<std::mutex> lock(impl_->counters_mu);
+    copy = impl_->counters;
+  }
+  size_t size = out->struct_size == 0 ? sizeof copy : std::min(out->struct_size, sizeof copy);
+  copy.struct_size = out->struct_size == 0 ? sizeof copy : out->struct_size;
+  std::memcpy(out, &copy, size);
+}
+
+}  // namespace multipass

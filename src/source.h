@@ -1,0 +1,79 @@
+// A source of inventories: runs the CLI, publishes snapshots, refreshes them
+// in the background and on demand, and owns the log queue.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "inventory.h"
+#include "log_queue.h"
+#include "multipass/multipass.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace multipass {
+
+struct source_options {
+  std::string binary = "multipass";
+  std::string server_address;  // empty: inherit the environment
+  std::chrono::milliseconds refresh{5000};
+  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds miss_wait{2000};
+  std::chrono::milliseconds demand_interval{1000};
+  uint64_t max_output_bytes = 16u << 20;
+};
+
+// Thread-safe unless a method says otherwise.
+class source {
+ public:
+  explicit source(source_options opts);
+  ~source();  // stop()s
+  source(const source&) = delete;
+  source& operator=(const source&) = delete;
+
+  // Starts the refresher thread (first refresh at once). Idempotent.
+  // Not concurrent with stop().
+  void start();
+  // Stops the refresher: kills an in-flight CLI, joins, wakes waiters,
+  // closes the log queue. Idempotent. Not concurrent with start().
+  void stop();
+
+  // The current inventory (never null: empty before the first load).
+  // Lock-free for readers apart from the shared_ptr refcount.
+  snapshot current() const;
+  // True once a listing has loaded.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // For a name the snapshot `seen` lacked: asks for a refresh that starts no
+  // earlier than now (rate-limited to one start per demand_interval), waits up
+  // to miss_wait for it, and returns the newest snapshot. Returns at once
+  // (with current()) when miss_wait is 0 or the source is stopped.
+  snapshot refresh_for_miss(const snapshot& seen);
+
+  // Runs one refresh in the calling thread. Returns false and sets *error
+  // when the listing could not be loaded (the old inventory stays).
+  bool refresh_now(std::string* error);
+
+  void stats(multipass_source_stats_t* out) const;
+  log_queue& logs() { return logs_; }
+  const source_options& options() const { return opts_; }
+
+ private:
+  // Implementation-defined members (refresher thread, cv, mutex, counters,
+  // the published snapshot, the spdlog logger writing into logs_).
+  struct impl;
+  source_options opts_;
+  log_queue logs_;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace multipass

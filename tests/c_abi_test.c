@@ -1,0 +1,235 @@
+/* The C ABI from plain C99, linked to the shared library as an embedder
+ * would: a source over the stand-in CLI, a resolver for vm.test, answers,
+ * a log line, and clean teardown. Prints the first failed check and exits 1. */
+#include <multipass/multipass.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                   \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+              #cond);                                                 \
+      ++failures;                                                     \
+    }                                                                 \
+  } while (0)
+
+static int copy_file(const char *from, const char *to) {
+  char buf[4096];
+  size_t n;
+  int ok = 1;
+  FILE *in = fopen(from, "rb");
+  FILE *out = in ? fopen(to, "wb") : NULL;
+  if (!in || !out) ok = 0;
+  while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) {
+    if (fwrite(buf, 1, n, out) != n) ok = 0;
+  }
+  if (in) fclose(in);
+  if (out && fclose(out) != 0) ok = 0;
+  return ok;
+}
+
+static int write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return 0;
+  fputs(text, f);
+  return fclose(f) == 0;
+}
+
+static multipass_answer_t ask(const multipass_resolver_t *res,
+                              const char *name, uint16_t type) {
+  multipass_answer_t out;
+  memset(&out, 0, sizeof out);
+  out.struct_size = sizeof out;
+  CHECK(multipass_resolve(res, name, strlen(name), type, &out) ==
+        MULTIPASS_OK);
+  return out;
+}
+
+int main(void) {
+  char dir[] = "/tmp/c_abi_test.XXXXXX";
+  char path[512];
+  char err[256];
+  multipass_source_options_t sopts;
+  multipass_resolver_options_t ropts;
+  multipass_source_t *src;
+  multipass_resolver_t *res;
+  multipass_answer_t a;
+  multipass_log_entry_t entry;
+  multipass_source_stats_t stats;
+  const char *zones[] = {"Vm.Test.", "24.110.10.in-addr.arpa"};
+  char origin[MULTIPASS_NAME_CAP], mname[MULTIPASS_NAME_CAP],
+      rname[MULTIPASS_NAME_CAP];
+  int rc, i, got_line = 0;
+  uint32_t serial;
+
+  CHECK(multipass_abi_version() == MULTIPASS_ABI_VERSION);
+  CHECK(strcmp(multipass_version(), "") != 0);
+  CHECK(strcmp(multipass_state_name(MULTIPASS_STATE_DELAYED_SHUTDOWN),
+               "delayed_shutdown") == 0);
+  CHECK(strcmp(multipass_state_name(99), "unknown") == 0);
+
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  snprintf(path, sizeof path, "%s/list.json", dir);
+  CHECK(copy_file(FIXTURES_DIR "/list-mixed.json", path));
+  setenv("MULTIPASS_FAKE_DIR", dir, 1);
+
+  /* Invalid options are refused with a reason. */
+  multipass_source_options_init(&sopts);
+  sopts.struct_size = sizeof sopts - 1;
+  err[0] = '\0';
+  CHECK(multipass_source_create(&sopts, err, sizeof err) == NULL);
+  CHECK(err[0] != '\0');
+
+  multipass_source_options_init(&sopts);
+  CHECK(sopts.struct_size == sizeof sopts);
+  CHECK(sopts.refresh_ms == 5000 && sopts.timeout_ms == 10000);
+  CHECK(sopts.miss_wait_ms == 2000 && sopts.demand_interval_ms == 1000);
+  CHECK(sopts.max_output_bytes == 16u << 20);
+  sopts.binary = FAKE_MULTIPASS;
+  sopts.miss_wait_ms = 0;
+  src = multipass_source_create(&sopts, err, sizeof err);
+  if (!src) {
+    fprintf(stderr, "multipass_source_create: %s\n", err);
+    return 1;
+  }
+  CHECK(multipass_source_ready(src) == 0);
+
+  multipass_resolver_options_init(&ropts);
+  CHECK(ropts.ttl == 10 && ropts.negative_ttl == 5);
+  CHECK(ropts.addresses_all == 0 && ropts.wildcard == 0);
+  /* No zones: refused. */
+  err[0] = '\0';
+  CHECK(multipass_resolver_create(src, &ropts, err, sizeof err) == NULL);
+  CHECK(err[0] != '\0');
+  ropts.zones = zones;
+  ropts.zone_count = 2;
+  res = multipass_resolver_create(src, &ropts, err, sizeof err);
+  if (!res) {
+    fprintf(stderr, "multipass_resolver_create: %s\n", err);
+    return 1;
+  }
+
+  /* Before any listing: SERVFAIL in the zones, not mine outside. */
+  a = ask(res, "primary.vm.test", 1);
+  CHECK(a.outcome == MULTIPASS_SERVFAIL && a.rcode == 2);
+  a = ask(res, "example.com.", 1);
+  CHECK(a.outcome == MULTIPASS_NOT_MINE && a.zone == -1);
+
+  rc = multipass_source_refresh(src, err, sizeof err);
+  if (rc != MULTIPASS_OK) fprintf(stderr, "refresh: %s\n", err);
+  CHECK(rc == MULTIPASS_OK);
+  CHECK(multipass_source_ready(src) == 1);
+
+  a = ask(res, "PrImArY.Vm.TeSt.", 1);
+  CHECK(a.outcome == MULTIPASS_ANSWER && a.rcode == 0 && a.zone == 0);
+  CHECK(a.rrtype == 1 && a.count == 1 && a.ttl == 10);
+  CHECK(a.addresses[0] == 10 && a.addresses[1] == 110 &&
+        a.addresses[2] == 24 && a.addresses[3] == 87);
+
+  a = ask(res, "nosuch.vm.test", 1);
+  CHECK(a.outcome == MULTIPASS_NXDOMAIN && a.rcode == 3 && a.count == 0);
+
+  a = ask(res, "primary.vm.test", 28); /* AAAA */
+  CHECK(a.outcome == MULTIPASS_NODATA && a.rcode == 0 && a.count == 0);
+  a = ask(res, "calm-squirrel.vm.test", 1); /* stopped */
+  CHECK(a.outcome == MULTIPASS_NODATA);
+
+  a = ask(res, "vm.test", 6); /* SOA */
+  CHECK(a.outcome == MULTIPASS_ANSWER && a.rrtype == 6 && a.count == 1);
+  CHECK(a.soa.serial != 0 && a.soa.minimum == 5 && a.soa.ttl == 5);
+  CHECK(a.soa.refresh > 0 && a.soa.retry > 0 && a.soa.expire > 0);
+  serial = a.soa.serial;
+  CHECK(multipass_resolver_zone(res, a.zone, origin, mname, rname) ==
+        MULTIPASS_OK);
+  CHECK(strcmp(origin, "vm.test.") == 0);
+  CHECK(strcmp(mname, "ns1.vm.test.") == 0);
+  CHECK(strcmp(rname, "hostmaster.vm.test.") == 0);
+  CHECK(multipass_resolver_zone(res, 2, origin, mname, rname) ==
+        MULTIPASS_ERROR);
+
+  a = ask(res, "87.24.110.10.in-addr.arpa.", 12); /* PTR */
+  CHECK(a.outcome == MULTIPASS_ANSWER && a.rrtype == 12 && a.zone == 1);
+  CHECK(strcmp(a.target, "primary.vm.test.") == 0);
+
+  /* Invalid arguments. */
+  memset(&a, 0, sizeof a);
+  a.struct_size = sizeof a - 1;
+  CHECK(multipass_resolve(res, "primary.vm.test", 15, 1, &a) ==
+        MULTIPASS_ERROR);
+  a.struct_size = sizeof a;
+  CHECK(multipass_resolve(res, NULL, 3, 1, &a) == MULTIPASS_ERROR);
+  CHECK(multipass_resolve(NULL, "x", 1, 1, &a) == MULTIPASS_ERROR);
+
+  memset(&stats, 0, sizeof stats);
+  stats.struct_size = sizeof stats;
+  CHECK(multipass_source_stats(src, &stats) == MULTIPASS_OK);
+  CHECK(stats.refreshes_ok == 1 && stats.cli_runs >= 1);
+  CHECK(stats.instances[MULTIPASS_STATE_RUNNING] == 2);
+  CHECK(stats.serial == serial);
+
+  /* A failing CLI: the old inventory stays, the reason is reported and
+   * logged. */
+  snprintf(path, sizeof path, "%s/mode", dir);
+  CHECK(write_file(path, "no-daemon\n"));
+  err[0] = '\0';
+  CHECK(multipass_source_refresh(src, err, sizeof err) == MULTIPASS_ERROR);
+  CHECK(err[0] != '\0');
+  a = ask(res, "primary.vm.test", 1);
+  CHECK(a.outcome == MULTIPASS_ANSWER);
+
+  memset(&entry, 0, sizeof entry);
+  entry.struct_size = sizeof entry;
+  for (i = 0; i < 100; ++i) {
+    rc = multipass_log_next(src, 20, &entry);
+    CHECK(rc != MULTIPASS_ERROR && rc != MULTIPASS_LOG_CLOSED);
+    if (rc != MULTIPASS_LOG_ENTRY) break;
+    got_line = 1;
+    CHECK(entry.len == strlen(entry.text) && entry.len > 0);
+    CHECK(entry.level >= MULTIPASS_LOG_DEBUG &&
+          entry.level <= MULTIPASS_LOG_ERROR);
+  }
+  CHECK(got_line);
+  entry.struct_size = 0;
+  CHECK(multipass_log_next(src, 0, &entry) == MULTIPASS_ERROR);
+
+  /* Stopped: the queue drains, then says closed; answers go on. */
+  multipass_source_stop(src);
+  entry.struct_size = sizeof entry;
+  for (i = 0; i < 1000; ++i) {
+    rc = multipass_log_next(src, 10, &entry);
+    if (rc != MULTIPASS_LOG_ENTRY) break;
+  }
+  CHECK(rc == MULTIPASS_LOG_CLOSED);
+  multipass_source_stop(src); /* idempotent */
+
+  /* Teardown: the resolver outlives the source's handle. */
+  multipass_source_destroy(src);
+  a = ask(res, "primary.vm.test", 1);
+  CHECK(a.outcome == MULTIPASS_ANSWER);
+  multipass_resolver_destroy(res);
+  multipass_resolver_destroy(NULL);
+  multipass_source_destroy(NULL);
+
+  unlink(path);
+  snprintf(path, sizeof path, "%s/list.json", dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/runs.log", dir);
+  unlink(path);
+  rmdir(dir);
+
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("c_abi_test: all checks passed\n");
+  return 0;
+}

@@ -1,0 +1,494 @@
+"""End-to-end harness: the real build/coredns, the stand-in multipass CLI, real dig.
+
+Fixtures:
+  coredns_binary  the path of build/coredns; FAILS the test when it is missing.
+  start_coredns   a factory: start_coredns(corefile=..., listing=..., mode=...)
+                  returns a running CoreDNS (see class CoreDNS); teardown stops
+                  it and asserts a clean exit with no CLI process left behind.
+  mixed_server    one CoreDNS per module serving vm.test from list-mixed.json.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# E2E_COREDNS runs the suite against another CoreDNS build (for example one
+# linked with the static core); the default is what `make coredns` builds.
+COREDNS = Path(os.environ.get("E2E_COREDNS") or ROOT / "build" / "coredns")
+FAKE_CLI = ROOT / "tests" / "fake-multipass" / "multipass"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+sys.path.insert(0, str(FIXTURES))
+import make_fleet  # noqa: E402
+
+# Generous bounds for liveness only; no test asserts how fast anything is.
+START_TIMEOUT = 15.0
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0
+
+# The default Corefile: the zone vm.test served by the plugin with a 1 s
+# refresh, and the ready plugin. {port}, {ready_port} and {binary} are filled in.
+DEFAULT_COREFILE = """\
+vm.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        refresh 1s
+    }}
+    ready 127.0.0.1:{ready_port}
+}}
+"""
+
+
+# --------------------------------------------------------------------------
+# dig
+
+
+class Reply:
+    """One DNS reply as dig printed it."""
+
+    def __init__(self, status, flags, answer, authority, additional, text):
+        self.status = status          # "NOERROR", "NXDOMAIN", ...
+        self.flags = flags            # {"qr", "aa", "rd", ...}
+        self.answer = answer          # [Record, ...]
+        self.authority = authority
+        self.additional = additional  # without the OPT pseudo-record
+        self.text = text              # dig's output, for failure messages
+
+    def records(self, section, rrtype):
+        return [r for r in getattr(self, section) if r.type == rrtype]
+
+    def __repr__(self):
+        return "Reply(%s)\n%s" % (self.status, self.text)
+
+
+class Record:
+    def __init__(self, line):
+        fields = line.split(None, 4)
+        if len(fields) < 4:
+            raise ValueError("not a resource record: %r" % line)
+        self.owner, ttl, self.cls, self.type = fields[:4]
+        self.ttl = int(ttl)
+        self.rdata = fields[4] if len(fields) > 4 else ""
+
+    def __repr__(self):
+        return "%s %d %s %s %s" % (self.owner, self.ttl, self.cls, self.type, self.rdata)
+
+
+HEADER = re.compile(r"^;; ->>HEADER<<- opcode: (\S+), status: (\S+), id: \d+$")
+FLAGS = re.compile(r"^;; flags:([^;]*);")
+SECTION = re.compile(r"^;; (ANSWER|AUTHORITY|ADDITIONAL) SECTION:$")
+
+
+def parse_replies(text):
+    """Parses dig output (+noall +comments +answer +authority +additional),
+    one Reply per ->>HEADER<<- line."""
+    replies = []
+    for block in re.split(r"(?m)^(?=;; ->>HEADER<<-)", text):
+        lines = block.splitlines()
+        if not lines or not HEADER.match(lines[0]):
+            continue
+        status = HEADER.match(lines[0]).group(2)
+        flags, sections, current = set(), {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}, None
+        for line in lines[1:]:
+            if FLAGS.match(line):
+                flags = set(FLAGS.match(line).group(1).split())
+            elif SECTION.match(line):
+                current = SECTION.match(line).group(1)
+            elif not line.strip():
+                current = None
+            elif line.startswith(";"):
+                continue
+            elif current:
+                sections[current].append(Record(line))
+        replies.append(Reply(status, flags, sections["ANSWER"], sections["AUTHORITY"],
+                             sections["ADDITIONAL"], block))
+    return replies
+
+
+DIG_OPTIONS = ["+noall", "+comments", "+answer", "+authority", "+additional",
+               "+tries=1", "+time=5"]
+
+
+def dig(port, name, rrtype="A", tcp=False, extra=()):
+    """Asks 127.0.0.1:port one question with dig; returns the Reply."""
+    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
+    cmd += ["+tcp"] if tcp else []
+    cmd += list(extra) + [name, rrtype]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    replies = parse_replies(out.stdout)
+    assert len(replies) == 1, "dig %s %s: no reply (exit %d)\n%s%s" % (
+        name, rrtype, out.returncode, out.stdout, out.stderr)
+    return replies[0]
+
+
+def dig_batch(port, questions, tcp=False):
+    """Asks many (name, type) questions with one dig process (-f); returns
+    their Replies in order."""
+    batch = "".join("%s %s\n" % q for q in questions)
+    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
+    cmd += ["+tcp"] if tcp else []
+    out = subprocess.run(cmd + ["-f", "-"], input=batch, capture_output=True,
+                         text=True, timeout=120)
+    replies = parse_replies(out.stdout)
+    assert len(replies) == len(questions), "dig -f: %d replies to %d questions\n%s" % (
+        len(replies), len(questions), out.stderr)
+    return replies
+
+
+def udp_burst(port, names, qtype=1, timeout=15.0):
+    """Sends one UDP query per name all at once (a burst no sequential dig
+    run can make) and returns {name: rcode} of the replies that came back
+    within timeout seconds."""
+    rcodes = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("127.0.0.1", port))
+        for qid, name in enumerate(names):
+            labels = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split("."))
+            sock.send(struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0"
+                      + struct.pack("!2H", qtype, 1))
+        deadline = time.monotonic() + timeout
+        while len(rcodes) < len(names) and time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                reply = sock.recv(4096)
+            except socket.timeout:
+                break
+            qid, flags = struct.unpack("!2H", reply[:4])
+            if qid < len(names):
+                rcodes[names[qid]] = flags & 0xF
+    return rcodes
+
+
+def ready_status(ready_port):
+    """(HTTP status, body) of GET /ready on the ready plugin's port."""
+    url = "http://127.0.0.1:%d/ready" % ready_port
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def eventually(check, timeout, what, interval=0.1):
+    """Polls check() until it returns a true value (returned) or fails after
+    timeout seconds with `what`. A liveness bound, not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail("%s: not within %.0f s (last: %r)" % (what, timeout, value))
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# the stand-in CLI
+
+
+def edited_listing(fixture, edit):
+    """The JSON text of fixture after edit(vms) changed its list of VMs
+    (dicts with ipv4, name, release, state), in the real CLI's layout."""
+    vms = json.loads((FIXTURES / fixture).read_text())["list"]
+    edit(vms)
+    return make_fleet.render(vms)
+
+
+class FakeCLI:
+    """The control directory of the stand-in multipass CLI (MULTIPASS_FAKE_DIR)."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _replace(self, name, data):
+        tmp = self.dir / (name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.dir / name)
+
+    def set_mode(self, mode):
+        self._replace("mode", (mode + "\n").encode())
+
+    def set_listing(self, source):
+        """source: a fixture file name, a Path, or the JSON text itself."""
+        if isinstance(source, Path):
+            data = source.read_bytes()
+        elif source.lstrip().startswith("{"):
+            data = source.encode()
+        else:
+            data = (FIXTURES / source).read_bytes()
+        self._replace("list.json", data)
+
+    def runs(self):
+        """The CLI runs so far: one dict per runs.log line (pid, pgid,
+        server_address, args)."""
+        path = self.dir / "runs.log"
+        if not path.exists():
+            return []
+        runs = []
+        for line in path.read_text().splitlines():
+            m = re.match(r"pid=(\d+) pgid=(\d+) server_address=(\S+) args=(.*)$", line)
+            assert m, "malformed runs.log line: %r" % line
+            runs.append({"pid": int(m.group(1)), "pgid": int(m.group(2)),
+                         "server_address": m.group(3), "args": m.group(4)})
+        return runs
+
+    def run_count(self):
+        return len(self.runs())
+
+    def wait_for_runs(self, count, timeout=10.0):
+        """Waits until at least `count` runs in total have started."""
+        return eventually(lambda: self.run_count() >= count, timeout,
+                          "%d CLI runs" % count)
+
+    def child_pid(self):
+        path = self.dir / "child.pid"
+        return int(path.read_text()) if path.exists() else None
+
+
+def process_alive(pid):
+    """True while pid is a live (not zombie) process."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def is_stand_in(pid):
+    """True when pid still runs the stand-in CLI (guards against pid reuse)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return str(FAKE_CLI).encode() in f.read()
+    except OSError:
+        return process_alive(pid)
+
+
+# --------------------------------------------------------------------------
+# CoreDNS
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def tcp_listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class CoreDNS:
+    """A running build/coredns with the stand-in CLI behind it."""
+
+    def __init__(self, binary, workdir, corefile, listing, mode):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cli = FakeCLI(self.dir / "fake")
+        if listing is not None:
+            self.cli.set_listing(listing)
+        self.cli.set_mode(mode)
+        self.port = free_port()
+        self.ready_port = free_port()
+        while self.ready_port == self.port:
+            self.ready_port = free_port()
+        self.corefile = self.dir / "Corefile"
+        self._write_corefile(corefile)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("MULTIPASS_")}
+        env["MULTIPASS_FAKE_DIR"] = str(self.cli.dir)
+        self.stdout_path = self.dir / "coredns.stdout"
+        self.stderr_path = self.dir / "coredns.stderr"
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [str(binary), "-conf", str(self.corefile)], cwd=self.dir, env=env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        self.stopped = False
+        self._wait_listening()
+
+    def _write_corefile(self, corefile):
+        self.corefile.write_text(corefile.format(
+            port=self.port, ready_port=self.ready_port, binary=FAKE_CLI))
+
+    def reload(self, corefile):
+        """Writes a new Corefile (same ports) and reloads CoreDNS with SIGUSR1,
+        as an operator would; waits until CoreDNS says the reload completed."""
+        done = self.logs().count("Reloading complete")
+        self._write_corefile(corefile)
+        self.proc.send_signal(signal.SIGUSR1)
+        eventually(lambda: self.logs().count("Reloading complete") > done, START_TIMEOUT,
+                   "CoreDNS reloaded\n" + self.logs())
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (tcp_listening(self.port) and tcp_listening(self.ready_port)):
+            if self.proc.poll() is not None:
+                pytest.fail("coredns exited with %d before it listened\n%s" % (
+                    self.proc.returncode, self.logs()))
+            if time.monotonic() > deadline:
+                pytest.fail("coredns did not listen on 127.0.0.1:%d and :%d within "
+                            "%.0f s\n%s" % (self.port, self.ready_port, START_TIMEOUT,
+                                            self.logs()))
+            time.sleep(0.05)
+
+    def logs(self):
+        """CoreDNS's stdout and stderr so far."""
+        return "--- coredns stdout ---\n%s--- coredns stderr ---\n%s" % (
+            self.stdout_path.read_text(errors="replace"),
+            self.stderr_path.read_text(errors="replace"))
+
+    def dig(self, name, rrtype="A", tcp=False, extra=()):
+        return dig(self.port, name, rrtype, tcp, extra)
+
+    def dig_batch(self, questions, tcp=False):
+        return dig_batch(self.port, questions, tcp)
+
+    def udp_burst(self, names, qtype=1):
+        return udp_burst(self.port, names, qtype)
+
+    def ready(self):
+        return ready_status(self.ready_port)
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        eventually(lambda: self.ready()[0] == 200, timeout,
+                   "/ready answers 200\n" + self.logs())
+
+    def stop(self):
+        """SIGTERM, then wait; returns the exit code (None if it had to be
+        killed). Idempotent."""
+        if self.stopped:
+            return self.proc.returncode
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def leftover_cli_processes(self):
+        """Stand-in processes (and hang-child children) still alive."""
+        pids = [r["pid"] for r in self.cli.runs()]
+        child = self.cli.child_pid()
+        pids += [child] if child else []
+        return [p for p in pids if process_alive(p) and is_stand_in(p)]
+
+    def check_clean_exit(self):
+        """Stops CoreDNS and asserts what a user would check after stopping
+        it: exit code 0, no crash in its output, no CLI process left."""
+        code = self.stop()
+        logs = self.logs()
+        problems = []
+        if code is None:
+            problems.append("coredns ignored SIGTERM for %.0f s and was killed" % STOP_TIMEOUT)
+        elif code != 0:
+            problems.append("coredns exited with %d after SIGTERM" % code)
+        for marker in ("panic:", "fatal error:", "SIGSEGV", "SA_ONSTACK", "WARNING: DATA RACE"):
+            if marker in logs:
+                problems.append("coredns output contains %r" % marker)
+        deadline = time.monotonic() + 5
+        while self.leftover_cli_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = self.leftover_cli_processes()
+        for pid in left:  # clean up after a failure: only the stand-in's own pids
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if left:
+            problems.append("CLI processes still running after coredns exited: %s" % left)
+        assert not problems, "\n".join(problems) + "\n" + logs
+
+
+# --------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def coredns_binary():
+    if not (COREDNS.is_file() and os.access(COREDNS, os.X_OK)):
+        pytest.fail("%s is missing: build it first with `make coredns` (or "
+                    "scripts/build-coredns.sh); `make test` does both" % COREDNS,
+                    pytrace=False)
+    if shutil.which("dig") is None:
+        pytest.fail("dig is missing: install bind9-dnsutils (Debian) or bind (macOS)",
+                    pytrace=False)
+    return COREDNS
+
+
+def _starter(binary, make_dir, started):
+    def start(corefile=DEFAULT_COREFILE, listing="list-mixed.json", mode="ok",
+              wait_ready=True):
+        server = CoreDNS(binary, make_dir(), corefile, listing, mode)
+        started.append(server)
+        if wait_ready:
+            server.wait_ready()
+        return server
+    return start
+
+
+def _finish(started):
+    for server in started:
+        print(server.logs())  # shown by pytest when the test fails
+    errors = []
+    for server in started:
+        try:
+            server.check_clean_exit()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def start_coredns(coredns_binary, tmp_path):
+    """start_coredns(corefile=DEFAULT_COREFILE, listing="list-mixed.json",
+    mode="ok", wait_ready=True) -> CoreDNS. listing: a fixture name, a Path,
+    JSON text, or None for the stand-in's demo fleet."""
+    started, counter = [], iter(range(1000))
+    yield _starter(coredns_binary, lambda: tmp_path / ("coredns-%d" % next(counter)), started)
+    _finish(started)
+
+
+@pytest.fixture(scope="module")
+def mixed_server(coredns_binary, tmp_path_factory):
+    """One CoreDNS for the whole module: DEFAULT_COREFILE over list-mixed.json.
+    Tests must not change its stand-in's mode or listing."""
+    started = []
+    start = _starter(coredns_binary, lambda: tmp_path_factory.mktemp("mixed"), started)
+    yield start()
+    _finish(started)

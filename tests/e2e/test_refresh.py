@@ -1,0 +1,179 @@
+"""How the plugin uses the CLI: how often it runs it, what it does when the CLI
+fails or hangs, how fast changes show up. Runs are counted in the stand-in's
+runs.log; each test starts its own CoreDNS."""
+
+import math
+import time
+
+from conftest import DEFAULT_COREFILE, edited_listing, eventually, process_alive
+
+
+def running_vm(name, address):
+    return {"ipv4": [address], "name": name, "release": "Ubuntu 24.04 LTS",
+            "state": "Running"}
+
+
+def stop_vm(vms, name):
+    for vm in vms:
+        if vm["name"] == name:
+            vm["state"], vm["ipv4"] = "Stopped", []
+
+
+def assert_resolves(server, name="primary.vm.test", address="10.110.24.87"):
+    reply = server.dig(name, "A")
+    assert reply.status == "NOERROR" and [r.rdata for r in reply.answer] == [address], \
+        "%s\n%s" % (reply, server.logs())
+
+
+def allowed_runs(elapsed, interval=1.0, slack=2):
+    """Most CLI runs a refresher with this interval may start in `elapsed`
+    seconds: one per interval, plus slack for the runs at the edges."""
+    return math.floor(elapsed / interval) + slack
+
+
+def test_queries_do_not_run_the_cli(start_coredns):
+    server = start_coredns()
+    names = ["primary", "k8s-node-01", "calm-squirrel", "dev-box"]
+    questions = [("%s.vm.test" % n, t) for n in names for t in ("A", "AAAA")] * 50
+    assert len(questions) == 400
+    before, t0 = server.cli.run_count(), time.monotonic()
+    replies = server.dig_batch(questions)
+    elapsed, runs = time.monotonic() - t0, server.cli.run_count() - before
+    assert sum(1 for r in replies if r.answer) == 100
+    assert runs <= allowed_runs(elapsed), \
+        "%d CLI runs for 400 queries in %.1f s with refresh 1s" % (runs, elapsed)
+
+
+TWO_BLOCKS = DEFAULT_COREFILE + """
+vm.internal:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        refresh 1s
+    }}
+}}
+"""
+
+
+def test_server_blocks_with_the_same_options_share_one_cli_run(start_coredns):
+    server = start_coredns(corefile=TWO_BLOCKS)
+    assert_resolves(server, "primary.vm.internal")
+    before, t0 = server.cli.run_count(), time.monotonic()
+    time.sleep(3.5)
+    elapsed, runs = time.monotonic() - t0, server.cli.run_count() - before
+    assert runs <= allowed_runs(elapsed), \
+        "%d CLI runs in %.1f s for two blocks with refresh 1s" % (runs, elapsed)
+    assert runs >= 1, "the refresher did not run at all"
+
+
+ONE_MINUTE = DEFAULT_COREFILE.replace("refresh 1s", "refresh 60s")
+
+
+def test_new_vm_answers_on_its_first_query(start_coredns):
+    server = start_coredns(corefile=ONE_MINUTE)
+    assert_resolves(server)
+    server.cli.set_listing(edited_listing(
+        "list-mixed.json", lambda vms: vms.insert(0, running_vm("fresh-vm", "10.110.24.99"))))
+    reply = server.dig("fresh-vm.vm.test", "A")
+    assert reply.status == "NOERROR", "%s\n%s" % (reply, server.logs())
+    assert [r.rdata for r in reply.answer] == ["10.110.24.99"], reply
+
+
+def test_changes_show_up_after_a_refresh(start_coredns):
+    server = start_coredns()
+    assert_resolves(server)
+    serial = int(server.dig("vm.test", "SOA").answer[0].rdata.split()[2])
+    server.cli.set_listing(edited_listing("list-mixed.json", lambda vms: stop_vm(vms, "primary")))
+    eventually(lambda: server.dig("primary.vm.test", "A").answer == [], 10,
+               "primary stops answering once it is stopped")
+    reply = server.dig("primary.vm.test", "A")
+    assert reply.status == "NOERROR", reply
+    new_serial = int(server.dig("vm.test", "SOA").answer[0].rdata.split()[2])
+    assert new_serial != serial, "the SOA serial did not change with the inventory"
+
+
+def test_known_vms_keep_resolving_while_the_cli_fails(start_coredns):
+    server = start_coredns()
+    assert_resolves(server)
+    for mode in ("no-daemon", "garbage", "truncated", "empty", "no-auth"):
+        server.cli.set_mode(mode)
+        # Two more runs: the first one surely ran in this mode and finished.
+        server.cli.wait_for_runs(server.cli.run_count() + 2)
+        assert_resolves(server)
+        assert server.ready()[0] == 200, "not ready any more in mode " + mode
+    server.cli.set_mode("ok")
+
+
+def test_cli_failure_is_logged_with_its_reason(start_coredns):
+    server = start_coredns()
+    server.cli.set_mode("no-daemon")
+    server.cli.wait_for_runs(server.cli.run_count() + 2)
+    eventually(lambda: "cannot connect to the multipass socket" in server.logs(), 10,
+               "the CLI's error text in CoreDNS's log")
+    line = next(l for l in server.logs().splitlines()
+                if "cannot connect to the multipass socket" in l)
+    assert "plugin/multipass" in line, line
+
+
+TIMEOUT = DEFAULT_COREFILE.replace("refresh 1s", "refresh 1s\n        timeout 500ms")
+
+
+def test_a_hung_cli_is_killed_with_its_children_and_dns_keeps_answering(start_coredns):
+    server = start_coredns(corefile=TIMEOUT)
+    assert_resolves(server)
+    server.cli.set_mode("hang-child")
+    child = eventually(server.cli.child_pid, 10, "a hung CLI with a child")
+    assert_resolves(server)  # while the CLI hangs
+    eventually(lambda: not process_alive(child), 10,
+               "the hung CLI's child killed after the timeout")
+    server.cli.set_mode("ok")
+    assert_resolves(server)
+
+
+def test_shutdown_while_the_cli_hangs(start_coredns):
+    server = start_coredns(corefile=TIMEOUT.replace("timeout 500ms", "timeout 5m"),
+                           mode="hang-child", wait_ready=False)
+    eventually(server.cli.child_pid, 10, "a hung CLI with a child")
+    # The fixture's teardown stops CoreDNS and fails unless it exits with 0
+    # and no CLI process (the child included) is left.
+
+
+SERVER_ADDRESS = DEFAULT_COREFILE.replace("refresh 1s", "refresh 1s\n        server_address 10.11.12.13:50051")
+
+
+def test_server_address_reaches_the_cli(start_coredns):
+    server = start_coredns(corefile=SERVER_ADDRESS)
+    assert {r["server_address"] for r in server.cli.runs()} == {"10.11.12.13:50051"}
+    assert {r["args"] for r in server.cli.runs()} == {"list --format=json"}
+
+
+def test_a_burst_of_unknown_names_runs_the_cli_at_most_once_a_second(start_coredns):
+    # A scanner or a typo loop must not turn into a fork storm: misses wait
+    # for on-demand refreshes, and those start at most once per second.
+    server = start_coredns(corefile=ONE_MINUTE)
+    names = ["typo-%03d.vm.test" % i for i in range(200)]
+    before, t0 = server.cli.run_count(), time.monotonic()
+    rcodes = server.udp_burst(names)
+    elapsed, runs = time.monotonic() - t0, server.cli.run_count() - before
+    assert len(rcodes) == len(names), "%d of %d queries unanswered\n%s" % (
+        len(names) - len(rcodes), len(names), server.logs())
+    assert set(rcodes.values()) == {3}, "not all NXDOMAIN: %r" % set(rcodes.values())
+    assert runs <= allowed_runs(elapsed), \
+        "%d CLI runs for 200 unknown names in %.1f s" % (runs, elapsed)
+
+
+def test_reload_keeps_answering_and_leaks_no_refresher(start_coredns):
+    server = start_coredns()
+    # Same options: the new instance shares the running source.
+    server.reload(DEFAULT_COREFILE + "# reloaded\n")
+    assert_resolves(server)
+    assert server.ready()[0] == 200
+    # New options: a new source; the old one (refresh 1s) must stop.
+    server.reload(ONE_MINUTE)
+    assert_resolves(server)
+    time.sleep(1)  # let the new source's first refresh (at start) pass
+    before = server.cli.run_count()
+    time.sleep(3)
+    runs = server.cli.run_count() - before
+    assert runs == 0, "%d CLI runs in 3 s after reloading with refresh 60s: the " \
+        "old refresher still runs\n%s" % (runs, server.logs())

@@ -1,0 +1,132 @@
+// Test helpers around the stand-in CLI (tests/fake-multipass/multipass):
+// a private control directory, its mode and listing, its run log, and a
+// check that a process is gone.
+#pragma once
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace multipass {
+namespace testing_support {
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+inline std::string fixture(const std::string& name) {
+  return read_text(std::string(FIXTURES_DIR) + "/" + name);
+}
+
+// Writes atomically (temporary file + rename): a running CLI never sees half.
+inline void write_text(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("rename " + path);
+}
+
+// Polls `done` every 10 ms for up to `limit` (a liveness bound, not a timing
+// assertion). Returns its last value.
+inline bool eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// True when `pid` no longer runs: it does not exist, or it is a zombie
+// waiting for a reaper that is not us (in containers PID 1 may never reap).
+inline bool process_gone(pid_t pid) {
+  if (pid <= 0) return true;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+#if defined(__linux__)
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return true;
+  size_t paren = stat.rfind(')');
+  if (paren != std::string::npos && paren + 2 < stat.size()) {
+    char state = stat[paren + 2];
+    return state == 'Z' || state == 'X';
+  }
+#endif
+  return false;
+}
+
+// A private control directory for the stand-in; sets MULTIPASS_FAKE_DIR for
+// every CLI this process starts while it lives.
+class fake_cli {
+ public:
+  fake_cli() {
+    char tmpl[] = "/tmp/multipass-test-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    dir_ = tmpl;
+    ::setenv("MULTIPASS_FAKE_DIR", dir_.c_str(), 1);
+  }
+  ~fake_cli() {
+    ::unsetenv("MULTIPASS_FAKE_DIR");
+    std::string cmd = "rm -rf '" + dir_ + "'";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
+  }
+  fake_cli(const fake_cli&) = delete;
+  fake_cli& operator=(const fake_cli&) = delete;
+
+  static std::string binary() { return FAKE_MULTIPASS; }
+  const std::string& dir() const { return dir_; }
+
+  void set_mode(const std::string& mode) const { write_text(dir_ + "/mode", mode + "\n"); }
+  void set_listing(const std::string& json) const { write_text(dir_ + "/list.json", json); }
+  void set_fixture(const std::string& name) const { set_listing(fixture(name)); }
+
+  // The lines of runs.log: one per CLI run.
+  std::vector<std::string> runs() const {
+    std::vector<std::string> lines;
+    std::istringstream in(read_text(dir_ + "/runs.log"));
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) lines.push_back(line);
+    }
+    return lines;
+  }
+  size_t run_count() const { return runs().size(); }
+
+  // The value of `key=` in a run-log line ("pid", "pgid", "server_address").
+  static std::string field(const std::string& line, const std::string& key) {
+    std::string needle = key + "=";
+    size_t at = line.find(needle);
+    if (at == std::string::npos) return {};
+    at += needle.size();
+    size_t end = line.find(' ', at);
+    return line.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  }
+
+  // The pid the stand-in wrote in mode hang-child, or 0.
+  pid_t child_pid() const {
+    std::string text = read_text(dir_ + "/child.pid");
+    return text.empty() ? 0 : static_cast<pid_t>(std::stol(text));
+  }
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace testing_support
+}  // namespace multipass

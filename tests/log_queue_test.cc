@@ -1,0 +1,107 @@
+// The bounded log queue between the core and its drainer.
+#include "log_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "multipass/multipass.h"
+
+namespace multipass {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(log_queue_test, lines_come_out_in_order_with_their_levels) {
+  log_queue queue;
+  queue.push(MULTIPASS_LOG_INFO, "one");
+  queue.push(MULTIPASS_LOG_ERROR, "two");
+  log_line line;
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.level, MULTIPASS_LOG_INFO);
+  EXPECT_EQ(line.text, "one");
+  EXPECT_EQ(line.dropped, 0u);
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.level, MULTIPASS_LOG_ERROR);
+  EXPECT_EQ(line.text, "two");
+  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
+}
+
+TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {
+  log_queue queue(3);
+  for (int i = 0; i < 5; ++i) queue.push(MULTIPASS_LOG_DEBUG, "line " + std::to_string(i));
+  log_line line;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+    EXPECT_EQ(line.text, "line " + std::to_string(i));  // the oldest are kept
+    EXPECT_EQ(line.dropped, 0u);
+  }
+  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
+  queue.push(MULTIPASS_LOG_WARNING, "after");
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, "after");
+  EXPECT_EQ(line.dropped, 2u);  // reported once, with the next line
+  queue.push(MULTIPASS_LOG_WARNING, "later");
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.dropped, 0u);
+}
+
+TEST(log_queue_test, pop_waits_for_a_line_from_another_thread) {
+  log_queue queue;
+  auto waiting = std::async(std::launch::async, [&] {
+    log_line line;
+    auto result = queue.pop(30s, &line);
+    return result == log_queue::pop_result::line ? line.text : std::string("nothing");
+  });
+  std::this_thread::sleep_for(20ms);
+  queue.push(MULTIPASS_LOG_INFO, "hello");
+  ASSERT_EQ(waiting.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(waiting.get(), "hello");
+}
+
+TEST(log_queue_test, close_drains_then_says_closed_and_drops_new_lines) {
+  log_queue queue;
+  queue.push(MULTIPASS_LOG_INFO, "kept");
+  queue.close();
+  queue.push(MULTIPASS_LOG_INFO, "dropped");
+  log_line line;
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, "kept");
+  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::closed);
+  EXPECT_EQ(queue.pop(10s, &line), log_queue::pop_result::closed);
+}
+
+TEST(log_queue_test, close_wakes_a_waiting_pop) {
+  log_queue queue;
+  auto waiting = std::async(std::launch::async, [&] {
+    log_line line;
+    return queue.pop(60s, &line);
+  });
+  std::this_thread::sleep_for(20ms);
+  queue.close();
+  ASSERT_EQ(waiting.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(waiting.get(), log_queue::pop_result::closed);
+}
+
+TEST(log_queue_test, concurrent_pushes_lose_nothing_below_capacity) {
+  log_queue queue(4000);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&queue] {
+      for (int i = 0; i < 1000; ++i) queue.push(MULTIPASS_LOG_DEBUG, "x");
+    });
+  }
+  for (auto& w : writers) w.join();
+  log_line line;
+  int count = 0;
+  while (queue.pop(0ms, &line) == log_queue::pop_result::line) {
+    EXPECT_EQ(line.dropped, 0u);
+    ++count;
+  }
+  EXPECT_EQ(count, 4000);
+}
+
+}  // namespace
+}  // namespace multipass

@@ -1,0 +1,382 @@
+// The process runner against the stand-in CLI and a few tiny scripts.
+#include "process_runner.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <dirent.h>
+#include <fcntl.h>
+#endif
+
+#include "fake_cli.h"
+
+namespace multipass {
+namespace {
+
+using namespace std::chrono_literals;
+using testing_support::fake_cli;
+
+const std::vector<std::string> list_args = {"list", "--format=json"};
+
+run_options quick(std::chrono::milliseconds timeout = 30s) {
+  run_options options;
+  options.timeout = timeout;
+  return options;
+}
+
+// A small shell script in `dir`, executable unless told otherwise.
+std::string script(const std::string& dir, const std::string& name, const std::string& body,
+                   bool executable = true) {
+  std::string path = dir + "/" + name;
+  testing_support::write_text(path, "#!/bin/sh\n" + body + "\n");
+  ::chmod(path.c_str(), executable ? 0755 : 0644);
+  return path;
+}
+
+// Restores PATH when it goes out of scope.
+class path_override {
+ public:
+  explicit path_override(const std::string& path) {
+    const char* old = ::getenv("PATH");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    ::setenv("PATH", path.c_str(), 1);
+  }
+  ~path_override() {
+    if (had_) {
+      ::setenv("PATH", old_.c_str(), 1);
+    } else {
+      ::unsetenv("PATH");
+    }
+  }
+
+ private:
+  bool had_ = false;
+  std::string old_;
+};
+
+#if defined(__linux__)
+size_t open_fds() {
+  size_t count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+#endif
+
+// No child of ours is left unreaped (the test may call waitpid(-1)).
+bool no_children_left() {
+  int status;
+  return ::waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD;
+}
+
+TEST(process_runner_test, prints_the_listing_and_exits_zero) {
+  fake_cli cli;
+  cli.set_fixture("list-one-running.json");
+  run_result result = run_process(fake_cli::binary(), list_args, quick());
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_TRUE(result.started);
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.out, testing_support::fixture("list-one-running.json"));
+  EXPECT_TRUE(result.err_line.empty());
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, child_gets_its_own_process_group_and_argv) {
+  fake_cli cli;
+  ASSERT_TRUE(run_process(fake_cli::binary(), list_args, quick()).ok());
+  auto runs = cli.runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(fake_cli::field(runs[0], "pid"), fake_cli::field(runs[0], "pgid"));
+  EXPECT_NE(fake_cli::field(runs[0], "pgid"), std::to_string(::getpgrp()));
+  EXPECT_NE(runs[0].find("args=list --format=json"), std::string::npos) << runs[0];
+}
+
+TEST(process_runner_test, environment_is_inherited_plus_overrides) {
+  fake_cli cli;  // MULTIPASS_FAKE_DIR reaches the child: inherited
+  ASSERT_TRUE(run_process(fake_cli::binary(), list_args, quick()).ok());
+  run_options options = quick();
+  options.env.emplace_back("MULTIPASS_SERVER_ADDRESS", "10.0.0.5:51001");
+  ASSERT_TRUE(run_process(fake_cli::binary(), list_args, options).ok());
+  auto runs = cli.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(fake_cli::field(runs[0], "server_address"), "-");
+  EXPECT_EQ(fake_cli::field(runs[1], "server_address"), "10.0.0.5:51001");
+  EXPECT_EQ(::getenv("MULTIPASS_SERVER_ADDRESS"), nullptr);  // not set in the parent
+}
+
+TEST(process_runner_test, stderr_is_not_mixed_into_stdout) {
+  fake_cli cli;
+  cli.set_mode("ok-warning");
+  cli.set_fixture("list-mixed.json");
+  run_result result = run_process(fake_cli::binary(), list_args, quick());
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_EQ(result.out, testing_support::fixture("list-mixed.json"));
+  EXPECT_NE(result.err_line.find("Warning"), std::string::npos) << result.err_line;
+}
+
+TEST(process_runner_test, failure_reports_exit_code_and_first_stderr_line) {
+  fake_cli cli;
+  cli.set_mode("no-daemon");
+  run_result result = run_process(fake_cli::binary(), list_args, quick());
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.status, run_status::exited);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err_line, "list failed: cannot connect to the multipass socket");
+  EXPECT_TRUE(result.out.empty());
+
+  cli.set_mode("no-auth");
+  result = run_process(fake_cli::binary(), list_args, quick());
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err_line,
+            "list failed: The client is not authenticated with the Multipass service.");
+
+  cli.set_mode("bad-address");
+  result = run_process(fake_cli::binary(), list_args, quick());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err_line.find("missing port number in address 'foo'"), std::string::npos);
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, hang_is_killed_at_the_deadline) {
+  fake_cli cli;
+  cli.set_mode("hang");
+  run_result result = run_process(fake_cli::binary(), list_args, quick(300ms));
+  EXPECT_EQ(result.status, run_status::timed_out);
+  EXPECT_FALSE(result.ok());
+  EXPECT_NE(result.reason.find("timed out"), std::string::npos) << result.reason;
+  auto runs = cli.runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_TRUE(testing_support::process_gone(std::stoi(fake_cli::field(runs[0], "pid"))));
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, deadline_kills_the_whole_process_group) {
+  fake_cli cli;
+  cli.set_mode("hang-child");
+  run_result result = run_process(fake_cli::binary(), list_args, quick(1500ms));
+  EXPECT_EQ(result.status, run_status::timed_out);
+  pid_t child = cli.child_pid();
+  ASSERT_GT(child, 0) << "the stand-in wrote no child.pid";
+  // The grandchild is killed with the group; its reaper is PID 1, so allow
+  // it a moment to disappear (liveness bound only).
+  EXPECT_TRUE(testing_support::eventually([&] { return testing_support::process_gone(child); },
+                                          10s));
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, output_over_the_cap_fails_and_kills) {
+  fake_cli cli;
+  cli.set_mode("huge:1");
+  run_options options = quick();
+  options.max_output_bytes = 64 * 1024;
+  run_result result = run_process(fake_cli::binary(), list_args, options);
+  EXPECT_EQ(result.status, run_status::output_too_large);
+  EXPECT_TRUE(result.out.empty());
+  EXPECT_TRUE(no_children_left());
+
+  // The same output fits under the default 16 MiB cap.
+  result = run_process(fake_cli::binary(), list_args, quick());
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_GT(result.out.size(), 1u << 20);
+}
+
+TEST(process_runner_test, output_exactly_at_the_cap_is_accepted) {
+  fake_cli cli;
+  std::string listing = testing_support::fixture("list-one-running.json");
+  cli.set_listing(listing);
+  run_options options = quick();
+  options.max_output_bytes = listing.size();
+  EXPECT_TRUE(run_process(fake_cli::binary(), list_args, options).ok());
+  options.max_output_bytes = listing.size() - 1;
+  EXPECT_EQ(run_process(fake_cli::binary(), list_args, options).status,
+            run_status::output_too_large);
+}
+
+TEST(process_runner_test, missing_binary_is_not_found) {
+  fake_cli cli;
+  run_result result = run_process(cli.dir() + "/no-such-multipass", list_args, quick());
+  EXPECT_EQ(result.status, run_status::not_found);
+  EXPECT_FALSE(result.started);
+  EXPECT_NE(result.reason.find("no-such-multipass"), std::string::npos);
+
+  path_override path(cli.dir());
+  result = run_process("no-such-multipass", list_args, quick());
+  EXPECT_EQ(result.status, run_status::not_found);
+  EXPECT_NE(result.reason.find("PATH"), std::string::npos) << result.reason;
+}
+
+TEST(process_runner_test, file_without_execute_permission_is_not_executable) {
+  fake_cli cli;
+  std::string plain = script(cli.dir(), "multipass", "echo hi", /*executable=*/false);
+  run_result result = run_process(plain, list_args, quick());
+  EXPECT_EQ(result.status, run_status::not_executable);
+  EXPECT_FALSE(result.started);
+
+  path_override path(cli.dir());
+  result = run_process("multipass", list_args, quick());
+  EXPECT_EQ(result.status, run_status::not_executable);
+
+  result = run_process(cli.dir(), list_args, quick());  // a directory
+  EXPECT_EQ(result.status, run_status::not_executable);
+}
+
+TEST(process_runner_test, name_without_slash_is_searched_in_path_at_each_run) {
+  fake_cli cli;
+  std::string bin = cli.dir() + "/bin";
+  ASSERT_EQ(::mkdir(bin.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(), (bin + "/multipass").c_str()), 0);
+  const char* old_path = ::getenv("PATH");
+  {
+    path_override path(bin + ":" + (old_path ? old_path : "/usr/bin:/bin"));
+    EXPECT_TRUE(run_process("multipass", list_args, quick()).ok());
+  }
+  {
+    path_override path(cli.dir() + "/nowhere");
+    EXPECT_EQ(run_process("multipass", list_args, quick()).status, run_status::not_found);
+  }
+}
+
+TEST(process_runner_test, abort_flag_kills_a_running_child) {
+  fake_cli cli;
+  cli.set_mode("hang");
+  std::atomic<bool> abort{false};
+  run_options options = quick(60s);
+  options.abort = &abort;
+  auto running = std::async(std::launch::async,
+                            [&] { return run_process(fake_cli::binary(), list_args, options); });
+  ASSERT_TRUE(testing_support::eventually([&] { return cli.run_count() == 1; }));
+  abort = true;
+  ASSERT_EQ(running.wait_for(30s), std::future_status::ready);
+  run_result result = running.get();
+  EXPECT_EQ(result.status, run_status::aborted);
+  EXPECT_TRUE(testing_support::process_gone(std::stoi(fake_cli::field(cli.runs()[0], "pid"))));
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, stdin_is_the_null_device) {
+  fake_cli cli;
+  // `cat` would block for ever on an inherited terminal or pipe.
+  std::string cat = script(cli.dir(), "cat-stdin", "exec cat");
+  run_result result = run_process(cat, {}, quick(20s));
+  EXPECT_TRUE(result.ok()) << result.reason;
+  EXPECT_TRUE(result.out.empty());
+}
+
+TEST(process_runner_test, death_by_signal_is_reported) {
+  fake_cli cli;
+  std::string suicide = script(cli.dir(), "suicide", "kill -9 $$");
+  run_result result = run_process(suicide, {}, quick());
+  EXPECT_EQ(result.status, run_status::killed);
+  EXPECT_EQ(result.signal, SIGKILL);
+  EXPECT_FALSE(result.ok());
+}
+
+TEST(process_runner_test, arguments_are_passed_verbatim_without_a_shell) {
+  fake_cli cli;
+  std::string echo = script(cli.dir(), "echo-args", "for a in \"$@\"; do printf '[%s]' \"$a\"; done");
+  run_result result = run_process(echo, {"a b", "$HOME", "*", ""}, quick());
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_EQ(result.out, "[a b][$HOME][*][]");
+}
+
+#if defined(__linux__)
+TEST(process_runner_test, child_starts_with_an_empty_signal_mask) {
+  fake_cli cli;
+  std::string mask = script(cli.dir(), "mask", "grep SigBlk /proc/self/status");
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  run_result result = run_process(mask, {}, quick());
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_NE(result.out.find("0000000000000000"), std::string::npos) << result.out;
+}
+
+TEST(process_runner_test, deadline_works_while_the_caller_blocks_sigterm) {
+  fake_cli cli;
+  cli.set_mode("hang");
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  run_result result = run_process(fake_cli::binary(), list_args, quick(300ms));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  EXPECT_EQ(result.status, run_status::timed_out);
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(process_runner_test, no_descriptor_leaks_in_any_path) {
+  fake_cli cli;
+  size_t before = open_fds();
+  for (const char* mode : {"ok", "no-daemon", "hang", "garbage", "empty"}) {
+    cli.set_mode(mode);
+    run_process(fake_cli::binary(), list_args, quick(200ms));
+  }
+  cli.set_mode("huge:1");
+  run_options small = quick();
+  small.max_output_bytes = 1024;
+  run_process(fake_cli::binary(), list_args, small);
+  run_process(cli.dir() + "/missing", list_args, quick());
+  EXPECT_EQ(open_fds(), before);
+  EXPECT_TRUE(no_children_left());
+}
+
+// What the parent's inheritable (not close-on-exec) descriptors point to.
+std::set<std::string> inheritable_targets() {
+  std::set<std::string> targets;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return targets;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    int fd = std::atoi(entry->d_name);
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+    char target[256];
+    ssize_t n = ::readlink((std::string("/proc/self/fd/") + entry->d_name).c_str(), target,
+                           sizeof target - 1);
+    if (n > 0) targets.insert(std::string(target, static_cast<size_t>(n)));
+  }
+  ::closedir(dir);
+  return targets;
+}
+
+TEST(process_runner_test, child_inherits_no_pipe_of_ours) {
+  fake_cli cli;
+  // Prints what the shell's descriptors other than stdio point to. Our pipe
+  // ends are close-on-exec, so the only pipes it may hold are ones this test
+  // process itself left inheritable.
+  std::string fds = script(cli.dir(), "fds",
+                           "for f in /proc/$$/fd/*; do case ${f##*/} in 0|1|2) ;; "
+                           "*) readlink \"$f\" ;; esac; done; true");
+  std::set<std::string> allowed = inheritable_targets();
+  run_result result = run_process(fds, {}, quick());
+  ASSERT_TRUE(result.ok()) << result.reason;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("pipe:", 0) == 0) {
+      EXPECT_EQ(allowed.count(line), 1u) << line;
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace multipass

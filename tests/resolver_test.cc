@@ -1,0 +1,795 @@
+// The resolver against every row of DESIGN.md's "DNS behaviour we promise",
+// on inventories built here and handed over through a fake feed, plus a few
+// cases over a real source.
+#include "resolver.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "listing_parser.h"
+#include "names.h"
+#include "source.h"
+
+namespace multipass {
+namespace {
+
+constexpr uint16_t A = 1, NS = 2, SOA = 6, PTR = 12, MX = 15, TXT = 16,
+                   AAAA = 28, ANY = 255;
+
+struct vm_spec {
+  std::string name;
+  vm_state state;
+  std::vector<std::string> ipv4;
+};
+
+snapshot make_inventory(std::initializer_list<vm_spec> specs,
+                        uint32_t serial = 1) {
+  auto inv = std::make_shared<inventory>();
+  for (const vm_spec& spec : specs) {
+    vm v;
+    v.name = spec.name;
+    v.key.resize(spec.name.size());
+    detail::ascii_lower(spec.name, v.key.data());
+    v.state = spec.state;
+    for (const std::string& text : spec.ipv4) {
+      uint32_t address = 0;
+      if (!parse_ipv4(text, &address)) {
+        throw std::invalid_argument("bad address " + text);
+      }
+      v.ipv4.push_back(address);
+    }
+    inv->vms.push_back(std::move(v));
+  }
+  inv->index();
+  inv->serial = serial;
+  return inv;
+}
+
+// tests/fixtures/list-mixed.json plus list-edge-cases.json, as the parser
+// leaves them ("N/A" dropped), and an upper-case name.
+snapshot fleet(uint32_t serial = 7) {
+  return make_inventory(
+      {
+          {"primary", vm_state::running, {"10.110.24.87"}},
+          {"k8s-node-01",
+           vm_state::running,
+           {"10.110.24.141", "192.168.1.57", "172.17.0.1"}},
+          {"calm-squirrel", vm_state::stopped, {}},
+          {"dev-box", vm_state::suspended, {}},
+          {"web-2", vm_state::starting, {}},
+          {"old-builder-2", vm_state::deleted, {}},
+          {"ghost-vm", vm_state::running, {}},
+          {"draining", vm_state::delayed_shutdown, {"10.110.24.33"}},
+          {"rebooting", vm_state::restarting, {}},
+          {"pausing", vm_state::suspending, {}},
+          {"mystery", vm_state::unknown, {}},
+          {"Build-Server", vm_state::running, {"10.110.24.200"}},
+      },
+      serial);
+}
+
+// Hands the resolver whatever inventory the test sets; a miss may "load"
+// the next inventory, as a refresh would.
+class fake_feed final : public inventory_feed {
+ public:
+  explicit fake_feed(snapshot snap, bool ready = true)
+      : snap_(std::move(snap)), ready_(ready) {}
+
+  snapshot current() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return snap_;
+  }
+  bool ready() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_;
+  }
+  snapshot refresh_for_miss(const snapshot&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++misses_;
+    if (next_) {
+      snap_ = std::move(next_);
+      ready_ = true;
+    }
+    return snap_;
+  }
+
+  // The inventory the next refresh_for_miss publishes.
+  void load_on_miss(snapshot next) {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_ = std::move(next);
+  }
+  int misses() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return misses_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  snapshot snap_;
+  snapshot next_;
+  bool ready_;
+  int misses_ = 0;
+};
+
+resolver_options zones(std::initializer_list<const char*> names) {
+  resolver_options opts;
+  for (const char* name : names) opts.zones.emplace_back(name);
+  return opts;
+}
+
+struct answer : multipass_answer_t {
+  answer() {
+    std::memset(static_cast<multipass_answer_t*>(this), 0xAB,
+                sizeof(multipass_answer_t));
+    struct_size = sizeof(multipass_answer_t);
+  }
+  std::vector<std::string> addresses_text() const {
+    std::vector<std::string> out;
+    for (uint32_t i = 0; i < count; ++i) {
+      const uint8_t* a = addresses + 4 * i;
+      out.push_back(std::to_string(a[0]) + "." + std::to_string(a[1]) + "." +
+                    std::to_string(a[2]) + "." + std::to_string(a[3]));
+    }
+    return out;
+  }
+};
+
+class resolver_test : public ::testing::Test {
+ protected:
+  void make(resolver_options opts, snapshot snap = fleet(),
+            bool ready = true) {
+    feed_ = std::make_shared<fake_feed>(std::move(snap), ready);
+    res_ = std::make_unique<resolver>(feed_, std::move(opts));
+  }
+  answer ask(const std::string& name, uint16_t type) {
+    answer out;
+    EXPECT_TRUE(res_->resolve(name, type, &out)) << name;
+    return out;
+  }
+  void expect_a(const std::string& name, std::vector<std::string> addresses) {
+    answer out = ask(name, A);
+    EXPECT_EQ(out.outcome, MULTIPASS_ANSWER) << name;
+    EXPECT_EQ(out.rcode, 0) << name;
+    EXPECT_EQ(out.rrtype, A) << name;
+    EXPECT_EQ(out.addresses_text(), addresses) << name;
+  }
+  void expect_outcome(const std::string& name, uint16_t type,
+                      multipass_outcome outcome) {
+    answer out = ask(name, type);
+    EXPECT_EQ(out.outcome, outcome) << name << " type " << type;
+    int rcode = outcome == MULTIPASS_NXDOMAIN   ? 3
+                : outcome == MULTIPASS_SERVFAIL ? 2
+                                                : 0;
+    EXPECT_EQ(out.rcode, rcode) << name << " type " << type;
+    if (outcome != MULTIPASS_ANSWER) {
+      EXPECT_EQ(out.count, 0u) << name;
+      EXPECT_EQ(out.rrtype, 0) << name;
+    }
+  }
+
+  std::shared_ptr<fake_feed> feed_;
+  std::unique_ptr<resolver> res_;
+};
+
+// --- <vm>.Z A --------------------------------------------------------------
+
+TEST_F(resolver_test, running_vm_answers_its_address) {
+  resolver_options opts = zones({"vm.test"});
+  opts.ttl = 33;
+  make(opts);
+  answer out = ask("primary.vm.test.", A);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.rcode, 0);
+  EXPECT_EQ(out.zone, 0);
+  EXPECT_EQ(out.rrtype, A);
+  EXPECT_EQ(out.ttl, 33u);
+  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.87"});
+  EXPECT_EQ(feed_->misses(), 0);  // a known name never waits
+}
+
+TEST_F(resolver_test, delayed_shutdown_vm_answers) {
+  make(zones({"vm.test"}));
+  expect_a("draining.vm.test", {"10.110.24.33"});
+}
+
+TEST_F(resolver_test, name_without_trailing_dot_answers) {
+  make(zones({"vm.test."}));
+  expect_a("primary.vm.test", {"10.110.24.87"});
+  expect_a("primary.vm.test.", {"10.110.24.87"});
+}
+
+TEST_F(resolver_test, any_answers_the_address) {
+  make(zones({"vm.test"}));
+  answer out = ask("primary.vm.test", ANY);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.rrtype, A);
+  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.87"});
+}
+
+TEST_F(resolver_test, first_address_by_default) {
+  make(zones({"vm.test"}));
+  expect_a("k8s-node-01.vm.test", {"10.110.24.141"});
+}
+
+TEST_F(resolver_test, all_addresses_in_cli_order) {
+  resolver_options opts = zones({"vm.test"});
+  opts.addresses_all = true;
+  make(opts);
+  expect_a("k8s-node-01.vm.test",
+           {"10.110.24.141", "192.168.1.57", "172.17.0.1"});
+  expect_a("primary.vm.test", {"10.110.24.87"});
+}
+
+TEST_F(resolver_test, networks_pick_the_first_address_inside) {
+  resolver_options opts = zones({"vm.test"});
+  opts.networks = {"192.168.0.0/16"};
+  make(opts);
+  expect_a("k8s-node-01.vm.test", {"192.168.1.57"});
+}
+
+TEST_F(resolver_test, networks_filter_all_addresses) {
+  resolver_options opts = zones({"vm.test"});
+  opts.networks = {"172.16.0.0/12", "10.110.24.0/24"};
+  opts.addresses_all = true;
+  make(opts);
+  expect_a("k8s-node-01.vm.test", {"10.110.24.141", "172.17.0.1"});
+}
+
+TEST_F(resolver_test, networks_with_nothing_inside_give_nodata) {
+  for (bool all : {false, true}) {
+    resolver_options opts = zones({"vm.test"});
+    opts.networks = {"192.168.0.0/16"};
+    opts.addresses_all = all;
+    make(opts);
+    expect_outcome("primary.vm.test", A, MULTIPASS_NODATA);
+  }
+}
+
+TEST_F(resolver_test, single_address_network) {
+  resolver_options opts = zones({"vm.test"});
+  opts.networks = {"172.17.0.1"};
+  make(opts);
+  expect_a("k8s-node-01.vm.test", {"172.17.0.1"});
+}
+
+// --- <vm>.Z other types ----------------------------------------------------
+
+TEST_F(resolver_test, other_types_at_a_vm_give_nodata_with_soa) {
+  resolver_options opts = zones({"vm.test"});
+  opts.negative_ttl = 4;
+  make(opts, fleet(99));
+  for (uint16_t type : {AAAA, MX, TXT, NS, SOA, PTR, uint16_t{65}}) {
+    answer out = ask("primary.vm.test", type);
+    EXPECT_EQ(out.outcome, MULTIPASS_NODATA) << type;
+    EXPECT_EQ(out.rcode, 0) << type;
+    EXPECT_EQ(out.zone, 0) << type;
+    EXPECT_EQ(out.count, 0u) << type;
+    EXPECT_EQ(out.soa.serial, 99u) << type;
+    EXPECT_EQ(out.soa.minimum, 4u) << type;
+  }
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+// --- <vm>.Z, VM known but not serving -------------------------------------
+
+TEST_F(resolver_test, vms_not_running_give_nodata) {
+  make(zones({"vm.test"}));
+  for (const char* name : {"calm-squirrel", "dev-box", "web-2", "rebooting",
+                           "pausing", "mystery"}) {
+    expect_outcome(std::string(name) + ".vm.test", A, MULTIPASS_NODATA);
+  }
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, running_vm_without_an_address_gives_nodata) {
+  make(zones({"vm.test"}));
+  expect_outcome("ghost-vm.vm.test", A, MULTIPASS_NODATA);
+}
+
+TEST_F(resolver_test, stopped_vm_with_a_stale_address_gives_nodata) {
+  make(zones({"vm.test"}),
+       make_inventory({{"old", vm_state::stopped, {"10.0.0.9"}}}));
+  expect_outcome("old.vm.test", A, MULTIPASS_NODATA);
+}
+
+// --- <unknown>.Z -----------------------------------------------------------
+
+TEST_F(resolver_test, unknown_name_waits_once_then_nxdomain) {
+  make(zones({"vm.test"}));
+  for (uint16_t type : {A, AAAA, TXT}) {
+    answer out = ask("nosuch.vm.test", type);
+    EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+    EXPECT_EQ(out.rcode, 3);
+    EXPECT_EQ(out.zone, 0);
+    EXPECT_EQ(out.soa.serial, 7u);
+  }
+  EXPECT_EQ(feed_->misses(), 3);
+}
+
+TEST_F(resolver_test, deleted_vm_gives_nxdomain) {
+  make(zones({"vm.test"}));
+  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+TEST_F(resolver_test, vm_launched_a_moment_ago_answers_after_the_refresh) {
+  make(zones({"vm.test"}));
+  feed_->load_on_miss(make_inventory(
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));
+  answer out = ask("fresh.vm.test", A);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.9"});
+  EXPECT_EQ(out.soa.serial, 8u);  // the refreshed inventory's
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+TEST_F(resolver_test, deleted_vm_relaunched_answers_after_the_refresh) {
+  make(zones({"vm.test"}));
+  feed_->load_on_miss(make_inventory(
+      {{"old-builder-2", vm_state::running, {"10.110.24.10"}}}, 8));
+  expect_a("old-builder-2.vm.test", {"10.110.24.10"});
+}
+
+// --- x.<vm>.Z --------------------------------------------------------------
+
+TEST_F(resolver_test, name_below_a_vm_gives_nxdomain) {
+  make(zones({"vm.test"}));
+  expect_outcome("x.primary.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("a.b.primary.vm.test", AAAA, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, wildcard_answers_below_a_vm) {
+  resolver_options opts = zones({"vm.test"});
+  opts.wildcard = true;
+  make(opts);
+  expect_a("x.primary.vm.test", {"10.110.24.87"});
+  expect_a("a.B.primary.vm.test.", {"10.110.24.87"});
+  expect_outcome("x.primary.vm.test", AAAA, MULTIPASS_NODATA);
+  expect_outcome("x.calm-squirrel.vm.test", A, MULTIPASS_NODATA);
+  expect_outcome("x.nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("x.old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, escaped_dot_is_part_of_the_label) {
+  resolver_options opts = zones({"vm.test"});
+  opts.wildcard = true;
+  make(opts);
+  // One label "a.primary", not "a" below "primary".
+  expect_outcome("a\\.primary.vm.test", A, MULTIPASS_NXDOMAIN);
+  // An escaped dot does not end the zone's label either.
+  expect_outcome("primary.vm\\.test", A, MULTIPASS_NOT_MINE);
+}
+
+// --- case ------------------------------------------------------------------
+
+TEST_F(resolver_test, mixed_case_names_match) {
+  make(zones({"VM.Test"}));
+  expect_a("PrImArY.Vm.TeSt", {"10.110.24.87"});
+  expect_a("PRIMARY.VM.TEST.", {"10.110.24.87"});
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, upper_case_vm_names_match_any_case) {
+  make(zones({"vm.test"}));
+  expect_a("build-server.vm.test", {"10.110.24.200"});
+  expect_a("Build-Server.vm.test", {"10.110.24.200"});
+  expect_a("BUILD-SERVER.VM.TEST", {"10.110.24.200"});
+}
+
+// --- apex ------------------------------------------------------------------
+
+TEST_F(resolver_test, apex_soa) {
+  resolver_options opts = zones({"vm.test"});
+  opts.negative_ttl = 6;
+  make(opts, fleet(1234));
+  answer out = ask("Vm.Test.", SOA);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.rcode, 0);
+  EXPECT_EQ(out.zone, 0);
+  EXPECT_EQ(out.rrtype, SOA);
+  EXPECT_EQ(out.count, 1u);
+  EXPECT_EQ(out.ttl, 6u);
+  EXPECT_EQ(out.soa.serial, 1234u);
+  EXPECT_EQ(out.soa.refresh, soa_refresh);
+  EXPECT_EQ(out.soa.retry, soa_retry);
+  EXPECT_EQ(out.soa.expire, soa_expire);
+  EXPECT_EQ(out.soa.minimum, 6u);
+  EXPECT_EQ(out.soa.ttl, 6u);
+}
+
+TEST_F(resolver_test, apex_ns) {
+  resolver_options opts = zones({"vm.test"});
+  opts.ttl = 20;
+  make(opts);
+  answer out = ask("vm.test", NS);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.rrtype, NS);
+  EXPECT_EQ(out.count, 1u);
+  EXPECT_EQ(out.ttl, 20u);
+  EXPECT_STREQ(out.target, "ns1.vm.test.");
+}
+
+TEST_F(resolver_test, apex_other_types_give_nodata) {
+  make(zones({"vm.test"}));
+  for (uint16_t type : {A, AAAA, MX, TXT, PTR, ANY}) {
+    answer out = ask("vm.test.", type);
+    EXPECT_EQ(out.outcome, MULTIPASS_NODATA) << type;
+    EXPECT_EQ(out.zone, 0) << type;
+    EXPECT_EQ(out.soa.serial, 7u) << type;
+  }
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, zone_names_for_the_soa) {
+  make(zones({"VM.Test.", "."}));
+  ASSERT_EQ(res_->zones().size(), 2u);
+  EXPECT_EQ(res_->zones()[0].origin, "vm.test.");
+  EXPECT_EQ(res_->zones()[0].mname, "ns1.vm.test.");
+  EXPECT_EQ(res_->zones()[0].rname, "hostmaster.vm.test.");
+  EXPECT_EQ(res_->zones()[1].origin, ".");
+  EXPECT_EQ(res_->zones()[1].mname, "ns1.");
+}
+
+// --- not mine --------------------------------------------------------------
+
+TEST_F(resolver_test, names_outside_every_zone_are_not_mine) {
+  make(zones({"vm.test"}));
+  for (const char* name : {"example.com", "xvm.test", "primary.xvm.test",
+                           "test", "vm.test.example", "primary", ".", ""}) {
+    answer out = ask(name, A);
+    EXPECT_EQ(out.outcome, MULTIPASS_NOT_MINE) << name;
+    EXPECT_EQ(out.zone, -1) << name;
+    EXPECT_EQ(out.rcode, 0) << name;
+    EXPECT_EQ(out.count, 0u) << name;
+  }
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, longest_zone_wins) {
+  make(zones({"test", "vm.test", "internal"}));
+  answer out = ask("primary.vm.test", A);
+  EXPECT_EQ(out.zone, 1);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  out = ask("primary.test", A);
+  EXPECT_EQ(out.zone, 0);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  out = ask("vm.test", SOA);  // the apex of the longer zone
+  EXPECT_EQ(out.zone, 1);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  out = ask("primary.internal", A);
+  EXPECT_EQ(out.zone, 2);
+}
+
+TEST_F(resolver_test, root_zone_holds_every_name) {
+  make(zones({"."}));
+  expect_a("primary.", {"10.110.24.87"});
+  expect_outcome("primary.vm.test", A, MULTIPASS_NXDOMAIN);
+  answer out = ask(".", SOA);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.zone, 0);
+}
+
+// --- reverse ---------------------------------------------------------------
+
+TEST_F(resolver_test, ptr_for_a_served_address) {
+  resolver_options opts = zones({"vm.test", "24.110.10.in-addr.arpa"});
+  opts.ttl = 15;
+  make(opts);
+  answer out = ask("87.24.110.10.in-addr.arpa.", PTR);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.zone, 1);
+  EXPECT_EQ(out.rrtype, PTR);
+  EXPECT_EQ(out.count, 1u);
+  EXPECT_EQ(out.ttl, 15u);
+  EXPECT_STREQ(out.target, "primary.vm.test.");
+  out = ask("33.24.110.10.IN-ADDR.ARPA", PTR);
+  EXPECT_STREQ(out.target, "draining.vm.test.");
+  out = ask("200.24.110.10.in-addr.arpa", PTR);
+  EXPECT_STREQ(out.target, "build-server.vm.test.");  // the lower-case key
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, ptr_target_uses_the_first_forward_zone) {
+  make(zones({"10.in-addr.arpa", "vm.internal", "vm.test"}));
+  answer out = ask("87.24.110.10.in-addr.arpa", PTR);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.zone, 0);
+  EXPECT_STREQ(out.target, "primary.vm.internal.");
+}
+
+TEST_F(resolver_test, ptr_for_an_address_no_vm_serves_gives_nxdomain) {
+  make(zones({"vm.test", "10.in-addr.arpa"}));
+  expect_outcome("1.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  expect_outcome("1.24.110.10.in-addr.arpa", A, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, ptr_only_for_addresses_the_forward_side_serves) {
+  // First address only: k8s-node-01's second and third are not served.
+  make(zones({"vm.test", "in-addr.arpa"}));
+  expect_outcome("141.24.110.10.in-addr.arpa", PTR, MULTIPASS_ANSWER);
+  expect_outcome("57.1.168.192.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  expect_outcome("1.0.17.172.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+
+  resolver_options all = zones({"vm.test", "in-addr.arpa"});
+  all.addresses_all = true;
+  make(all);
+  answer out = ask("57.1.168.192.in-addr.arpa", PTR);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_STREQ(out.target, "k8s-node-01.vm.test.");
+
+  resolver_options inside = zones({"vm.test", "in-addr.arpa"});
+  inside.networks = {"192.168.0.0/16"};
+  make(inside);
+  expect_outcome("57.1.168.192.in-addr.arpa", PTR, MULTIPASS_ANSWER);
+  expect_outcome("141.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, ptr_not_for_vms_that_do_not_serve) {
+  make(zones({"vm.test", "in-addr.arpa"}),
+       make_inventory({{"old", vm_state::stopped, {"10.0.0.9"}},
+                       {"gone", vm_state::deleted, {"10.0.0.8"}}}));
+  expect_outcome("9.0.0.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  expect_outcome("8.0.0.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, ptr_for_a_shared_address_names_a_vm_serving_it) {
+  resolver_options opts = zones({"vm.test", "in-addr.arpa"});
+  opts.addresses_all = true;
+  make(opts, make_inventory({
+                 {"stopped-one", vm_state::stopped, {"172.17.0.1"}},
+                 {"a", vm_state::running, {"10.0.0.1", "172.17.0.1"}},
+                 {"b", vm_state::running, {"10.0.0.2", "172.17.0.1"}},
+             }));
+  answer out = ask("1.0.17.172.in-addr.arpa", PTR);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_STREQ(out.target, "a.vm.test.");
+}
+
+TEST_F(resolver_test, other_types_at_a_served_address_give_nodata) {
+  make(zones({"vm.test", "24.110.10.in-addr.arpa"}));
+  for (uint16_t type : {A, AAAA, TXT, NS}) {
+    expect_outcome("87.24.110.10.in-addr.arpa", type, MULTIPASS_NODATA);
+  }
+}
+
+TEST_F(resolver_test, partial_reverse_names_above_served_addresses) {
+  make(zones({"vm.test", "10.in-addr.arpa"}));
+  expect_outcome("24.110.10.in-addr.arpa", PTR, MULTIPASS_NODATA);
+  expect_outcome("110.10.in-addr.arpa", NS, MULTIPASS_NODATA);
+  expect_outcome("25.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  expect_outcome("111.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, malformed_reverse_names_give_nxdomain) {
+  make(zones({"vm.test", "10.in-addr.arpa"}));
+  for (const char* name :
+       {"x.24.110.10.in-addr.arpa", "087.24.110.10.in-addr.arpa",
+        "256.24.110.10.in-addr.arpa", "1.87.24.110.10.in-addr.arpa",
+        "-1.24.110.10.in-addr.arpa"}) {
+    expect_outcome(name, PTR, MULTIPASS_NXDOMAIN);
+  }
+}
+
+TEST_F(resolver_test, reverse_apex) {
+  make(zones({"vm.test", "24.110.10.in-addr.arpa"}));
+  answer out = ask("24.110.10.in-addr.arpa.", SOA);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.rrtype, SOA);
+  EXPECT_EQ(out.zone, 1);
+  out = ask("24.110.10.in-addr.arpa", NS);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_STREQ(out.target, "ns1.24.110.10.in-addr.arpa.");
+  expect_outcome("24.110.10.in-addr.arpa", PTR, MULTIPASS_NODATA);
+}
+
+TEST_F(resolver_test, ptr_without_a_forward_zone_gives_nxdomain) {
+  make(zones({"24.110.10.in-addr.arpa"}));
+  expect_outcome("87.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+}
+
+TEST_F(resolver_test, ptr_target_over_255_octets_gives_nxdomain) {
+  std::string label(60, 'z');
+  // 193 octets: 63 + 1 + 193 + 1 + the root's 1 > 255.
+  std::string zone = label + "." + label + "." + label + ".abcdefghij";
+  std::string vm_name(63, 'v');
+  make(zones({zone.c_str(), "in-addr.arpa"}),
+       make_inventory({{vm_name, vm_state::running, {"10.0.0.1"}},
+                       {"short", vm_state::running, {"10.0.0.2"}}}));
+  expect_outcome("1.0.0.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  answer out = ask("2.0.0.10.in-addr.arpa", PTR);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(std::string(out.target), "short." + zone + ".");
+}
+
+// --- before the first load -------------------------------------------------
+
+TEST_F(resolver_test, servfail_before_the_first_load) {
+  make(zones({"vm.test", "in-addr.arpa"}), std::make_shared<inventory>(),
+       false);
+  for (const char* name :
+       {"primary.vm.test", "vm.test", "87.24.110.10.in-addr.arpa"}) {
+    answer out = ask(name, A);
+    EXPECT_EQ(out.outcome, MULTIPASS_SERVFAIL) << name;
+    EXPECT_EQ(out.rcode, 2) << name;
+    EXPECT_EQ(out.count, 0u) << name;
+  }
+  EXPECT_EQ(feed_->misses(), 3);  // each waited once for the first load
+  EXPECT_EQ(ask("example.com", A).outcome, MULTIPASS_NOT_MINE);
+  EXPECT_EQ(feed_->misses(), 3);
+}
+
+TEST_F(resolver_test, first_load_during_the_wait_answers) {
+  make(zones({"vm.test"}), std::make_shared<inventory>(), false);
+  feed_->load_on_miss(fleet());
+  expect_a("primary.vm.test", {"10.110.24.87"});
+  EXPECT_EQ(feed_->misses(), 1);
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 2);
+}
+
+TEST_F(resolver_test, unknown_name_before_the_first_load_waits_only_once) {
+  make(zones({"vm.test"}), std::make_shared<inventory>(), false);
+  feed_->load_on_miss(fleet());
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+// --- arguments -------------------------------------------------------------
+
+TEST_F(resolver_test, invalid_options_are_rejected) {
+  auto feed = std::make_shared<fake_feed>(fleet());
+  auto build = [&](resolver_options opts) {
+    resolver r(feed, std::move(opts));
+  };
+  EXPECT_THROW(build(resolver_options{}), std::invalid_argument);
+  for (const char* zone :
+       {"", "a..b", "..", "vm test", "vm\\.test", "x.in-addr.arpa",
+        "1.2.3.4.5.in-addr.arpa", "010.in-addr.arpa"}) {
+    EXPECT_THROW(build(zones({zone})), std::invalid_argument) << zone;
+  }
+  EXPECT_THROW(build(zones({(std::string(64, 'a') + ".test").c_str()})),
+               std::invalid_argument);
+  for (const char* network : {"10.0.0.0/33", "10.0.0.1/24", "10.0.0/24",
+                              "example", "10.0.0.0/", "300.0.0.0/8"}) {
+    resolver_options opts = zones({"vm.test"});
+    opts.networks = {network};
+    EXPECT_THROW(build(opts), std::invalid_argument) << network;
+  }
+  EXPECT_NO_THROW(build(zones({"vm.test", ".", "10.in-addr.arpa",
+                               "in-addr.arpa", "4.3.2.1.in-addr.arpa"})));
+}
+
+TEST_F(resolver_test, overlong_names_are_refused) {
+  make(zones({"vm.test"}));
+  answer out;
+  std::string name(2000, 'a');
+  EXPECT_FALSE(res_->resolve(name + ".vm.test", A, &out));
+}
+
+// --- over a real source ----------------------------------------------------
+
+class scratch_dir {
+ public:
+  scratch_dir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "resolver_test.XXXXXX")
+            .string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp");
+    path_ = pattern;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST(resolver_source_test, servfail_until_a_listing_loads_then_answers) {
+  scratch_dir dir;
+  std::filesystem::copy_file(
+      std::filesystem::path(FIXTURES_DIR) / "list-mixed.json",
+      dir.path() / "list.json");
+  {
+    std::ofstream mode(dir.path() / "mode");
+    mode << "no-daemon\n";
+  }
+  ASSERT_EQ(setenv("MULTIPASS_FAKE_DIR", dir.path().c_str(), 1), 0);
+
+  source_options sopts;
+  sopts.binary = FAKE_MULTIPASS;
+  sopts.miss_wait = std::chrono::milliseconds(0);
+  auto src = std::make_shared<source>(sopts);
+  resolver res(src, zones({"vm.test"}));
+
+  answer out;
+  ASSERT_TRUE(res.resolve("primary.vm.test", A, &out));
+  EXPECT_EQ(out.outcome, MULTIPASS_SERVFAIL);
+  std::string error;
+  EXPECT_FALSE(src->refresh_now(&error));
+  ASSERT_TRUE(res.resolve("primary.vm.test", A, &out));
+  EXPECT_EQ(out.outcome, MULTIPASS_SERVFAIL);
+
+  std::filesystem::remove(dir.path() / "mode");
+  ASSERT_TRUE(src->refresh_now(&error)) << error;
+  ASSERT_TRUE(res.resolve("PRIMARY.vm.test.", A, &out));
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.87"});
+  EXPECT_NE(out.soa.serial, 0u);
+  ASSERT_TRUE(res.resolve("web-2.vm.test", A, &out));
+  EXPECT_EQ(out.outcome, MULTIPASS_NODATA);
+  ASSERT_TRUE(res.resolve("old-builder-2.vm.test", A, &out));
+  EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+  unsetenv("MULTIPASS_FAKE_DIR");
+}
+
+TEST(resolver_source_test, concurrent_questions_while_the_source_refreshes) {
+  scratch_dir dir;
+  std::filesystem::copy_file(
+      std::filesystem::path(FIXTURES_DIR) / "list-mixed.json",
+      dir.path() / "list.json");
+  ASSERT_EQ(setenv("MULTIPASS_FAKE_DIR", dir.path().c_str(), 1), 0);
+
+  source_options sopts;
+  sopts.binary = FAKE_MULTIPASS;
+  sopts.refresh = std::chrono::milliseconds(5);
+  sopts.demand_interval = std::chrono::milliseconds(5);
+  sopts.miss_wait = std::chrono::milliseconds(2000);
+  auto src = std::make_shared<source>(sopts);
+  src->start();
+  resolver_options opts = zones({"vm.test", "in-addr.arpa"});
+  opts.addresses_all = true;
+  resolver res(src, opts);
+
+  // The first question waits for the first load.
+  answer first;
+  ASSERT_TRUE(res.resolve("primary.vm.test", A, &first));
+  ASSERT_EQ(first.outcome, MULTIPASS_ANSWER);
+
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&res, &wrong, t] {
+      for (int i = 0; i < 3000; ++i) {
+        answer out;
+        bool ok = res.resolve("K8S-node-01.vm.test", A, &out) &&
+                  out.outcome == MULTIPASS_ANSWER && out.count == 3 &&
+                  out.addresses[3] == 141;
+        ok = ok && res.resolve("141.24.110.10.in-addr.arpa", PTR, &out) &&
+             out.outcome == MULTIPASS_ANSWER &&
+             std::string(out.target) == "k8s-node-01.vm.test.";
+        if (i % 300 == t) {  // a few misses, each waiting for a refresh
+          ok = ok && res.resolve("nosuch.vm.test", A, &out) &&
+               out.outcome == MULTIPASS_NXDOMAIN;
+        }
+        if (!ok) ++wrong;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  src->stop();
+  EXPECT_EQ(wrong.load(), 0);
+  answer after;
+  ASSERT_TRUE(res.resolve("primary.vm.test", A, &after));
+  EXPECT_EQ(after.outcome, MULTIPASS_ANSWER);  // the inventory stays
+  unsetenv("MULTIPASS_FAKE_DIR");
+}
+
+}  // namespace
+}  // namespace multipass
