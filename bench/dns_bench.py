@@ -27,6 +27,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 ZONE = "vm.test"
@@ -77,6 +78,8 @@ def free_port():
 class CoreDNS:
     """One build/coredns process with its own Corefile, log and environment."""
 
+    started = []  # every instance, so that main() can stop them all on error
+
     def __init__(self, name, args, corefile, env_extra):
         self.name = name
         self.port = free_port()
@@ -92,6 +95,7 @@ class CoreDNS:
         cmd = ["taskset", "-c", args.server_cpus, args.coredns, "-conf", self.conf]
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        CoreDNS.started.append(self)
 
     def wait_answer(self, qname, qtype, rcode, min_answers, timeout=60):
         """Polls until qname/qtype gets rcode with at least min_answers."""
@@ -108,16 +112,19 @@ class CoreDNS:
             self.name, rcode, qname, qtype, timeout, self.log.name))
 
     def status(self):
-        """VmRSS and VmHWM in KiB."""
+        """VmRSS and VmHWM in KiB, and the number of OS threads."""
         out = {}
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
+                if key in ("VmRSS", "VmHWM", "Threads"):
                     out[key] = int(value.split()[0])
         return out
 
+
     def stop(self):
+        if self.log.closed:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -126,6 +133,33 @@ class CoreDNS:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class Sampler:
+    """Polls a server's /proc status while a load runs; keeps the peaks."""
+
+    def __init__(self, server, interval=0.05):
+        self.server, self.interval = server, interval
+        self.peak = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                for key, value in self.server.status().items():
+                    self.peak[key] = max(value, self.peak.get(key, 0))
+            except OSError:
+                return
+            self.done.wait(self.interval)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
 
 
 def multipass_corefile(args, fake_dir, refresh, zones=(ZONE,)):
@@ -277,7 +311,7 @@ def latency_summary(responses):
         if len(parts) < 5:
             continue
         rcode, qname, qtype, seconds = parts[1], parts[2], parts[3], float(parts[4])
-        if qname.startswith("nosuch-"):
+        if qname.startswith(("nosuch-", "flood-")):
             cat = "A unknown single label"
         elif qname.startswith("www."):
             cat = "A unknown deeper name"
@@ -324,8 +358,10 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
         for r in range(args.rounds):
             row = {}
             for label, server in (("multipass", mp), ("hosts", hs)):
-                res = dnsperf(args, server.port, path,
-                              ["-l", str(args.duration), "-q", str(args.outstanding)])
+                with Sampler(server) as sampler:
+                    res = dnsperf(args, server.port, path,
+                                  ["-l", str(args.duration), "-q", str(args.outstanding)])
+                res["peak_threads"] = sampler.peak.get("Threads")
                 row[label] = res
                 log("  %-6s %-18s round %d %-9s %10.0f qps  lost %d  %s" % (
                     fleet.size, mix, r + 1, label, res["qps"], res["lost"],
@@ -342,6 +378,8 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
             "lost": {k: sum(row[k]["lost"] or 0 for row in rounds)
                      for k in ("multipass", "hosts")},
             "cli_runs_during": fleet.runs() - runs_before,
+            "peak_threads": {k: max(row[k]["peak_threads"] or 0 for row in rounds)
+                             for k in ("multipass", "hosts")},
         })
     return results
 
@@ -351,15 +389,45 @@ def measure_latency(args, fleet, mp, hs, rng, mix, log):
     out = {"fleet": fleet.size, "mix": mix, "rate_qps": args.latency_rate,
            "composition": comp}
     for label, server in (("multipass", mp), ("hosts", hs)):
-        res = dnsperf(args, server.port, path,
-                      ["-l", str(args.latency_duration), "-Q", str(args.latency_rate),
-                       "-q", "1000"], verbose=True)
+        with Sampler(server) as sampler:
+            res = dnsperf(args, server.port, path,
+                          ["-l", str(args.latency_duration), "-Q", str(args.latency_rate),
+                           "-q", "1000"], verbose=True)
         summary = latency_summary(res.pop("responses"))
-        out[label] = {"dnsperf": res, "percentiles": summary}
+        out[label] = {"dnsperf": res, "percentiles": summary,
+                      "peak_threads": sampler.peak.get("Threads")}
         a = summary.get("all", {})
         log("  %-6s latency %-18s %-9s p50 %6.0f us  p99 %6.0f us  max %7.0f us  lost %d" % (
             fleet.size, mix, label, a.get("p50_us") or 0, a.get("p99_us") or 0,
             a.get("max_us") or 0, res["lost"]))
+    return out
+
+
+def measure_miss_flood(args, fleet, mp, hs, log):
+    """Only unknown single-label names at a fixed rate: each such question
+    may wait for an on-demand refresh; the peak OS thread count of each
+    server shows what that wait holds meanwhile."""
+    path = os.path.join(fleet.dir, "queries-unknown.txt")
+    with open(path, "w") as f:
+        for i in range(args.flood_rate * args.flood_s):
+            f.write("flood-%06d.%s A\n" % (i, ZONE))
+    out = {"fleet": fleet.size, "rate_qps": args.flood_rate, "seconds": args.flood_s}
+    for label, server in (("multipass", mp), ("hosts", hs)):
+        before = server.status().get("Threads")
+        runs_before = fleet.runs()
+        with Sampler(server, 0.02) as sampler:
+            res = dnsperf(args, server.port, path,
+                          ["-n", "1", "-Q", str(args.flood_rate), "-q", "20000"], verbose=True)
+        summary = latency_summary(res.pop("responses"))
+        out[label] = {"threads_before": before, "peak_threads": sampler.peak.get("Threads"),
+                      "threads_after": server.status().get("Threads"),
+                      "dnsperf": res, "percentiles": summary,
+                      "cli_runs": fleet.runs() - runs_before if label == "multipass" else 0}
+        a = summary.get("all", {})
+        log("  %-6s unknown-name flood %d qps %-9s threads %s -> peak %s  p50 %.0f us  "
+            "max %.0f us  lost %d" % (fleet.size, args.flood_rate, label, before,
+                                      sampler.peak.get("Threads"), a.get("p50_us") or 0,
+                                      a.get("max_us") or 0, res["lost"] or 0))
     return out
 
 
@@ -463,7 +531,9 @@ def main():
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--client-cpus", default="1")
     ap.add_argument("--server-procs", type=int, default=1)
-    ap.add_argument("--only", default="throughput,latency,memory,cli_runs")
+    ap.add_argument("--flood-rate", type=int, default=2000)
+    ap.add_argument("--flood-s", type=int, default=2)
+    ap.add_argument("--only", default="throughput,latency,flood,memory,cli_runs")
     args = ap.parse_args()
     args.coredns = os.path.join(args.root, "build", "coredns")
     args.fake = os.path.join(args.root, "tests", "fake-multipass", "multipass")
@@ -501,7 +571,7 @@ def main():
         "multipass_refresh_throughput": "1h", "zone": ZONE}}
     results["throughput"], results["latency"] = [], []
     for size in args.sizes:
-        if not ({"throughput", "latency"} & only):
+        if not ({"throughput", "latency", "flood"} & only):
             break
         fleet = fleets[size]
         mp, hs = start_pair(args, fleet, "1h")
@@ -514,6 +584,8 @@ def main():
                 if size == largest:
                     results["latency"].append(measure_latency(
                         args, fleet, mp, hs, rng, "hits+aaaa+unknown", log))
+            if "flood" in only and size == largest:
+                results["miss_flood"] = measure_miss_flood(args, fleet, mp, hs, log)
             results.setdefault("rss_after_throughput", {})[str(size)] = {
                 "multipass": mp.status(), "hosts": hs.status()}
         finally:
@@ -528,4 +600,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for server in CoreDNS.started:
+            server.stop()

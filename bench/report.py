@@ -108,13 +108,15 @@ def throughput_section(r, dns):
         rounds = " / ".join("%s : %s" % (fmt_qps(x["multipass"]["qps"]), fmt_qps(x["hosts"]["qps"]))
                             for x in t["rounds"])
         ratios = " ".join("%.3f" % x["ratio"] for x in t["rounds"])
+        threads = t.get("peak_threads", {})
         rows.append([t["fleet"], t["mix"], rounds, ratios, "**%.3f**" % t["median_ratio"],
                      "%d / %d" % (t["lost"]["multipass"] or 0, t["lost"]["hosts"] or 0),
-                     t["cli_runs_during"]])
+                     t["cli_runs_during"],
+                     "%s / %s" % (threads.get("multipass", "-"), threads.get("hosts", "-"))])
         if t["mix"] == "hits":
             worst[t["fleet"]] = t["median_ratio"]
     r.table(["VMs", "mix", "QPS per round (multipass : hosts)", "ratios", "median ratio",
-             "lost (mp / hosts)", "CLI runs (mp)"], rows)
+             "lost (mp / hosts)", "CLI runs (mp)", "peak OS threads (mp / hosts)"], rows)
     r.add("Query mixes (lines of the dnsperf input, shuffled):")
     r.add()
     seen = set()
@@ -150,11 +152,11 @@ def latency_section(r, dns):
                 if l["mix"] == "hits" and cat != "all":
                     continue
                 rows.append([l["fleet"], l["mix"], "%d / %.0f" % (l["rate_qps"], l[label]["dnsperf"]["qps"]),
-                             label, cat, p["n"],
+                             label, l[label].get("peak_threads", "-"), cat, p["n"],
                              "%.0f" % p["p50_us"], "%.0f" % p["p90_us"], "%.0f" % p["p99_us"],
                              "%.0f" % p["max_us"], "%d" % (l[label]["dnsperf"]["lost"] or 0)])
-    r.table(["VMs", "mix", "rate asked / achieved qps", "server", "queries", "n", "p50 µs",
-             "p90 µs", "p99 µs", "max µs", "lost"], rows)
+    r.table(["VMs", "mix", "rate asked / achieved qps", "server", "peak OS threads", "queries",
+             "n", "p50 µs", "p90 µs", "p99 µs", "max µs", "lost"], rows)
     r.add("Latency is client-observed on loopback (dnsperf's timestamps, 1 µs resolution), "
           "including dnsperf's own queueing.")
     r.add()
@@ -327,6 +329,36 @@ def cli_section(r, dns):
                       verdict(ok_all)))
 
 
+def flood_section(r, dns):
+    f = dns["miss_flood"]
+    r.add("## 7. Unknown-name flood: what a waiting question holds")
+    r.add()
+    r.add("%d VMs; %d distinct unknown single-label names (`flood-000042.vm.test` A) sent once "
+          "each at %d qps (dnsperf `-Q`, up to 20,000 outstanding), to each server of the "
+          "throughput pair. Every such question may wait for an on-demand refresh (see §1); "
+          "the table shows what that costs the server: its OS threads (sampled every 20 ms "
+          "from /proc), the replies and the queries it never answered within dnsperf's 5 s "
+          "timeout." % (f["fleet"], f["rate_qps"] * f["seconds"], f["rate_qps"]))
+    r.add()
+    rows = []
+    for label in ("multipass", "hosts"):
+        e = f[label]
+        a = e["percentiles"].get("all", {})
+        d = e["dnsperf"]
+        rows.append([label, e["threads_before"], e["peak_threads"], e["threads_after"],
+                     "%d" % (d["completed"] or 0), "%d" % (d["lost"] or 0),
+                     "%.0f" % (d["qps"] or 0),
+                     "%.0f" % (a.get("p50_us") or 0), "%.0f" % (a.get("p99_us") or 0),
+                     e.get("cli_runs", "-")])
+    r.table(["server", "threads before", "peak threads", "threads after", "answered", "lost",
+             "achieved qps", "p50 µs", "p99 µs", "CLI runs"], rows)
+    r.summary.append(("(report only) OS threads of CoreDNS, %d unknown names/s" % f["rate_qps"],
+                      "multipass %s, hosts %s; lost %d / %d" % (
+                          f["multipass"]["peak_threads"], f["hosts"]["peak_threads"],
+                          f["multipass"]["dnsperf"]["lost"] or 0, f["hosts"]["dnsperf"]["lost"] or 0),
+                      "see §7"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -370,6 +402,8 @@ def main():
         cli_section(body, dns)
     else:
         body.add("## 6. CLI runs: not run\n")
+    if dns and dns.get("miss_flood"):
+        flood_section(body, dns)
 
     r.add("# coredns-multipass benchmark results")
     r.add()

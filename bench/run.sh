@@ -31,7 +31,7 @@ if [ "$quick" = 1 ]; then
 else
   dns_args=()
   core_args=(--benchmark_repetitions=5 --benchmark_min_time=0.2)
-  go_args=(-count 3 -benchtime 1s)
+  go_args=(-count 3 -benchtime 0.5s)
 fi
 
 # 1. The core microbenchmarks: their own Release build of the core.

@@ -33,9 +33,9 @@ func (m *Multipass) startup() error {
 }
 
 // shutdown runs in OnShutdown: it destroys the resolver and releases the
-// source (stopping it when this was its last user).
+// source (stopping it when this was its last user). Idempotent.
 func (m *Multipass) shutdown() error {
-	s := m.shared.Load()
+	s := m.shared.Swap(nil)
 	if s == nil {
 		return nil
 	}

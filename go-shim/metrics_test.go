@@ -11,7 +11,13 @@ import (
 
 func TestRecordMetrics(t *testing.T) {
 	const label = "metrics-test"
-	defer forgetSource(label)
+	clean := func() { // the counters live on after forgetSource, as they should
+		forgetSource(label)
+		refreshes.DeletePartialMatch(prometheus.Labels{"source": label})
+		refreshDuration.DeleteLabelValues(label)
+	}
+	clean()
+	defer clean()
 
 	first := sourceStats{refreshesOK: 2, refreshesFailed: 1, lastDuration: 20 * time.Millisecond,
 		lastSuccess: time.UnixMilli(1700000000500), instances: map[string]uint32{"running": 2, "stopped": 1}}

@@ -112,6 +112,10 @@ func TestReloadKeepsSource(t *testing.T) {
 	}
 
 	renewed.shutdown()
+	renewed.shutdown() // a second OnShutdown releases nothing more
+	if renewed.Ready() {
+		t.Error("expected an instance that shut down not to be ready")
+	}
 	if want := []string{"open reload", "start reload", "stop reload", "log closed reload", "destroy reload"}; !reflect.DeepEqual(events.all(), want) {
 		t.Errorf("expected %q, got %q", want, events.all())
 	}

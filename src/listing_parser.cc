@@ -2,18 +2,17 @@
 // costs one pass over the text and one allocation per kept string.
 #include "listing_parser.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 namespace multipass {
 
 namespace {
 
-constexpr size_t max_warnings = 32;   // more are summarised in one line
-constexpr size_t max_shown_name = 80; // long names are cut in warnings
+constexpr size_t max_warnings = 32;    // more are summarised in one line
+constexpr size_t max_shown_name = 80;  // long names are cut in warnings
 
 struct state_name {
   std::string_view text;
@@ -61,14 +60,15 @@ class listing_handler {
  public:
   explicit listing_handler(parsed_listing* result) : result_(result) {}
 
-  bool done() const { return where_ == place::done; }
   bool saw_list() const { return saw_list_; }
 
   bool null() { return scalar("null"); }
   bool boolean(bool) { return scalar("a boolean"); }
   bool number_integer(json::number_integer_t) { return scalar("a number"); }
   bool number_unsigned(json::number_unsigned_t) { return scalar("a number"); }
-  bool number_float(json::number_float_t, const json::string_t&) { return scalar("a number"); }
+  bool number_float(json::number_float_t, const json::string_t&) {
+    return scalar("a number");
+  }
   bool binary(json::binary_t&) { return scalar("binary"); }
 
   bool string(json::string_t& value) {
@@ -99,7 +99,8 @@ class listing_handler {
         where_ = place::root;
         return true;
       case place::root:
-        if (field_ == field::list && !saw_list_) return fail("\"list\" is not an array");
+        if (field_ == field::list && !saw_list_)
+          return fail("\"list\" is not an array");
         skip_ = 1;
         return true;
       case place::list:
@@ -135,7 +136,8 @@ class listing_handler {
         return true;
       case place::list:
         ++index_;
-        warn("skipped entry #" + std::to_string(index_) + " of \"list\": not an object");
+        warn("skipped entry #" + std::to_string(index_) +
+             " of \"list\": not an object");
         skip_ = 1;
         return true;
       case place::entry:
@@ -214,11 +216,13 @@ class listing_handler {
       case place::top:
         return fail("the output is not a JSON object");
       case place::root:
-        if (field_ == field::list && !saw_list_) return fail("\"list\" is not an array");
+        if (field_ == field::list && !saw_list_)
+          return fail("\"list\" is not an array");
         return true;
       case place::list:
         ++index_;
-        warn("skipped entry #" + std::to_string(index_) + " of \"list\": not an object");
+        warn("skipped entry #" + std::to_string(index_) +
+             " of \"list\": not an object");
         return true;
       case place::entry:
         if (field_ != field::other) wrong_type(field_, what);
@@ -247,7 +251,9 @@ class listing_handler {
 
   void wrong_type(field which, const std::string& what) {
     if (bad_type_.empty()) {
-      const char* key = which == field::name ? "name" : which == field::state ? "state" : "ipv4";
+      const char* key = which == field::name    ? "name"
+                        : which == field::state ? "state"
+                                                : "ipv4";
       bad_type_ = std::string("\"") + key + "\" is " + what;
     }
   }
@@ -272,13 +278,17 @@ class listing_handler {
       return;
     }
     if (const char* problem = dns_label_problem(name_)) {
-      warn("skipped instance " + label + ": its name cannot be a DNS label (" + problem + ")");
+      warn("skipped instance " + label + ": its name cannot be a DNS label (" +
+           problem + ")");
       return;
     }
     vm machine;
     bool known = true;
-    machine.state = has_state_ ? parse_state(state_, &known) : vm_state::unknown;
-    if (!known) warn("instance " + label + " has the unknown state " + shown(state_) + "; treated as Unknown");
+    machine.state =
+        has_state_ ? parse_state(state_, &known) : vm_state::unknown;
+    if (!known)
+      warn("instance " + label + " has the unknown state " + shown(state_) +
+           "; treated as Unknown");
     machine.key = lower(name_);
     machine.name = std::move(name_);
     machine.ipv4 = addresses_;
@@ -288,9 +298,9 @@ class listing_handler {
   parsed_listing* result_;
   place where_ = place::top;
   field field_ = field::none;
-  int skip_ = 0;          // depth inside a value being skipped
+  int skip_ = 0;  // depth inside a value being skipped
   bool saw_list_ = false;
-  size_t index_ = 0;      // 1-based position in "list"
+  size_t index_ = 0;  // 1-based position in "list"
   size_t extra_warnings_ = 0;
 
   // The entry being read.
@@ -309,7 +319,8 @@ void drop_duplicates(parsed_listing* result) {
     keep[i] = first == i;
     if (!keep[i]) {
       result->warnings.push_back("skipped instance " + shown(inv.vms[i].name) +
-                                 ": its name repeats " + shown(inv.vms[first].name));
+                                 ": its name repeats " +
+                                 shown(inv.vms[first].name));
     }
   }
   inv.by_key.clear();
@@ -346,7 +357,8 @@ bool parse_ipv4(std::string_view text, uint32_t* out) {
     }
     size_t start = pos;
     uint32_t value = 0;
-    while (pos < text.size() && pos - start < 4 && text[pos] >= '0' && text[pos] <= '9') {
+    while (pos < text.size() && pos - start < 4 && text[pos] >= '0' &&
+           text[pos] <= '9') {
       value = value * 10 + static_cast<uint32_t>(text[pos] - '0');
       ++pos;
     }
@@ -363,9 +375,11 @@ bool parse_ipv4(std::string_view text, uint32_t* out) {
 const char* dns_label_problem(std::string_view name) {
   if (name.empty()) return "empty";
   if (name.size() > 63) return "longer than 63 octets";
-  if (name.front() == '-' || name.back() == '-') return "it starts or ends with a hyphen";
+  if (name.front() == '-' || name.back() == '-')
+    return "it starts or ends with a hyphen";
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-';
     if (!ok) return "a character outside A-Z, a-z, 0-9 and '-'";
   }
   return nullptr;
@@ -385,13 +399,16 @@ parsed_listing parse_listing(std::string_view text) {
   listing_handler handler(&result);
   bool parsed = false;
   try {
-    parsed = json::sax_parse(text.begin(), text.end(), &handler, json::input_format_t::json,
+    parsed = json::sax_parse(text.begin(), text.end(), &handler,
+                             json::input_format_t::json,
                              /*strict=*/true);
   } catch (const std::exception& e) {
-    if (result.error.empty()) result.error = std::string("invalid JSON: ") + e.what();
+    if (result.error.empty())
+      result.error = std::string("invalid JSON: ") + e.what();
     parsed = false;
   }
-  if (parsed && !handler.saw_list()) result.error = "the output has no \"list\" array";
+  if (parsed && !handler.saw_list())
+    result.error = "the output has no \"list\" array";
   if (!parsed && result.error.empty()) result.error = "invalid JSON";
   if (!result.error.empty()) {
     result.inv.reset();
@@ -399,11 +416,13 @@ parsed_listing parse_listing(std::string_view text) {
     return result;
   }
   if (handler.extra_warnings() > 0) {
-    result.warnings.push_back("... and " + std::to_string(handler.extra_warnings()) +
+    result.warnings.push_back("... and " +
+                              std::to_string(handler.extra_warnings()) +
                               " more problems in the listing");
   }
   result.inv->index();
-  if (result.inv->by_key.size() != result.inv->vms.size()) drop_duplicates(&result);
+  if (result.inv->by_key.size() != result.inv->vms.size())
+    drop_duplicates(&result);
   return result;
 }
 

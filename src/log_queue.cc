@@ -18,7 +18,8 @@ void log_queue::push(int level, std::string text) {
   cv_.notify_one();
 }
 
-log_queue::pop_result log_queue::pop(std::chrono::milliseconds wait, log_line* out) {
+log_queue::pop_result log_queue::pop(std::chrono::milliseconds wait,
+                                     log_line* out) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, wait, [this] { return !lines_.empty() || closed_; });
   if (!lines_.empty()) {

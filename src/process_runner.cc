@@ -4,9 +4,9 @@
 
 #include <boost/version.hpp>
 #if BOOST_VERSION >= 108800
+#include <boost/process/v1/args.hpp>
 #include <boost/process/v1/child.hpp>
 #include <boost/process/v1/exe.hpp>
-#include <boost/process/v1/args.hpp>
 #include <boost/process/v1/extend.hpp>
 #include <boost/process/v1/io.hpp>
 #include <boost/process/v1/pipe.hpp>
@@ -29,7 +29,7 @@ namespace bp = boost::process;
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__APPLE__)
-#include <crt_externs.h>  // _NSGetEnviron: `environ` is not reachable from a dylib
+#include <crt_externs.h>  // _NSGetEnviron: a dylib cannot reach `environ`
 #else
 extern char** environ;
 #endif
@@ -51,10 +51,11 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds poll_tick{20};        // how often the abort flag is read
-constexpr milliseconds term_grace{500};      // SIGTERM -> SIGKILL
+constexpr milliseconds poll_tick{20};    // how often the abort flag is read
+constexpr milliseconds term_grace{500};  // SIGTERM -> SIGKILL
 constexpr size_t read_chunk = 64 * 1024;
-constexpr size_t stderr_keep = 64 * 1024;    // stderr beyond this is drained, not kept
+// stderr beyond this is drained, not kept.
+constexpr size_t stderr_keep = 64 * 1024;
 constexpr size_t err_line_max = 512;
 
 // Serialises pipe creation and fork among this library's runners, so that no
@@ -90,7 +91,8 @@ struct child_setup : bp::extend::handler {
     std::memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
-    ::sigaction(SIGPIPE, &dfl, nullptr);  // an ignored disposition survives exec
+    // An ignored disposition would survive exec.
+    ::sigaction(SIGPIPE, &dfl, nullptr);
     ::sigaction(SIGTERM, &dfl, nullptr);
     int fd = ::open("/dev/null", O_RDONLY);
     if (fd > 0) {
@@ -115,16 +117,20 @@ char** current_environ() {
 // of short entries, so it is not used.
 class child_environment {
  public:
-  explicit child_environment(const std::vector<std::pair<std::string, std::string>>& overrides) {
+  explicit child_environment(
+      const std::vector<std::pair<std::string, std::string>>& overrides) {
     for (char** entry = current_environ(); entry && *entry; ++entry) {
       std::string_view text(*entry);
-      bool replaced = std::any_of(overrides.begin(), overrides.end(), [&](const auto& kv) {
-        return text.size() > kv.first.size() && text.compare(0, kv.first.size(), kv.first) == 0 &&
-               text[kv.first.size()] == '=';
-      });
+      bool replaced =
+          std::any_of(overrides.begin(), overrides.end(), [&](const auto& kv) {
+            return text.size() > kv.first.size() &&
+                   text.compare(0, kv.first.size(), kv.first) == 0 &&
+                   text[kv.first.size()] == '=';
+          });
       if (!replaced) entries_.emplace_back(text);
     }
-    for (const auto& kv : overrides) entries_.push_back(kv.first + "=" + kv.second);
+    for (const auto& kv : overrides)
+      entries_.push_back(kv.first + "=" + kv.second);
     for (std::string& entry : entries_) pointers_.push_back(&entry[0]);
     pointers_.push_back(nullptr);
   }
@@ -176,8 +182,10 @@ lookup find_program(const std::string& program) {
   if (program.find('/') != std::string::npos) {
     found.path = program;
     if (!is_executable_file(program, &exists)) {
-      found.status = exists ? run_status::not_executable : run_status::not_found;
-      found.reason = program + (exists ? ": not an executable file" : ": no such file");
+      found.status =
+          exists ? run_status::not_executable : run_status::not_found;
+      found.reason =
+          program + (exists ? ": not an executable file" : ": no such file");
     }
     return found;
   }
@@ -213,7 +221,8 @@ lookup find_program(const std::string& program) {
 
 std::string seconds_text(milliseconds ms) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(ms.count()) / 1000.0);
+  std::snprintf(buf, sizeof buf, "%g s",
+                static_cast<double>(ms.count()) / 1000.0);
   return buf;
 }
 
@@ -223,9 +232,14 @@ std::string first_line(const std::string& text) {
     size_t end = text.find('\n', begin);
     if (end == std::string::npos) end = text.size();
     size_t first = begin, last = end;
-    while (first < last && (text[first] == ' ' || text[first] == '\t' || text[first] == '\r')) ++first;
-    while (last > first && (text[last - 1] == ' ' || text[last - 1] == '\t' || text[last - 1] == '\r')) --last;
-    if (last > first) return text.substr(first, std::min(last - first, err_line_max));
+    while (first < last &&
+           (text[first] == ' ' || text[first] == '\t' || text[first] == '\r'))
+      ++first;
+    while (last > first && (text[last - 1] == ' ' || text[last - 1] == '\t' ||
+                            text[last - 1] == '\r'))
+      --last;
+    if (last > first)
+      return text.substr(first, std::min(last - first, err_line_max));
     begin = end + 1;
   }
   return {};
@@ -251,7 +265,8 @@ class child_guard {
   void terminate_group() {
     signal_group(SIGTERM);
     auto grace_end = clock::now() + term_grace;
-    while (running() && clock::now() < grace_end) std::this_thread::sleep_for(milliseconds(5));
+    while (running() && clock::now() < grace_end)
+      std::this_thread::sleep_for(milliseconds(5));
     signal_group(SIGKILL);
     reap();
   }
@@ -309,20 +324,22 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
   child_environment environment(options.env);
   bp::child child;
   std::error_code ec;
-  child = bp::child(bp::exe = found.path, bp::args = args, bp::std_out > out_pipe,
-                    bp::std_err > err_pipe, use_environment(environment.native()), child_setup{},
-                    ec);
+  child = bp::child(bp::exe = found.path, bp::args = args,
+                    bp::std_out > out_pipe, bp::std_err > err_pipe,
+                    use_environment(environment.native()), child_setup{}, ec);
   spawn_lock.unlock();
   if (ec || !child.valid()) {
     int err = ec ? ec.value() : 0;
     if (err == ENOENT) {
       result.status = run_status::not_found;
-    } else if (err == EACCES || err == ENOEXEC || err == EPERM || err == EISDIR) {
+    } else if (err == EACCES || err == ENOEXEC || err == EPERM ||
+               err == EISDIR) {
       result.status = run_status::not_executable;
     } else {
       result.status = run_status::spawn_failed;
     }
-    result.reason = found.path + ": " + (ec ? ec.message() : std::string("could not start"));
+    result.reason = found.path + ": " +
+                    (ec ? ec.message() : std::string("could not start"));
     return result;
   }
   result.started = true;
@@ -347,7 +364,8 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
       result.status = run_status::timed_out;
       break;
     }
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1);
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - now) +
+                milliseconds(1);
     int wait_ms = static_cast<int>(std::min(left, poll_tick).count());
     pollfd fds[2];
     nfds_t count = 0;
@@ -371,14 +389,17 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
         continue;
       }
       if (is_out) {
-        if (result.out.size() + static_cast<size_t>(n) > options.max_output_bytes) {
+        if (result.out.size() + static_cast<size_t>(n) >
+            options.max_output_bytes) {
           result.status = run_status::output_too_large;
           out_open = err_open = false;
           break;
         }
         result.out.append(chunk, 0, static_cast<size_t>(n));
       } else if (err_text.size() < stderr_keep) {
-        err_text.append(chunk, 0, std::min(static_cast<size_t>(n), stderr_keep - err_text.size()));
+        err_text.append(
+            chunk, 0,
+            std::min(static_cast<size_t>(n), stderr_keep - err_text.size()));
       }
     }
   }
@@ -412,10 +433,12 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
     case run_status::exited: {
       int status = child.native_exit_code();
       if (guard.reap_failed()) {
-        result.exit_code = 0;  // reaped elsewhere (SIGCHLD ignored): let the output decide
+        // Reaped elsewhere (the host ignores SIGCHLD): let the output decide.
+        result.exit_code = 0;
       } else if (WIFEXITED(status)) {
         result.exit_code = WEXITSTATUS(status);
-        if (result.exit_code != 0) result.reason = "exit " + std::to_string(result.exit_code);
+        if (result.exit_code != 0)
+          result.reason = "exit " + std::to_string(result.exit_code);
       } else if (WIFSIGNALED(status)) {
         result.status = run_status::killed;
         result.signal = WTERMSIG(status);
@@ -425,10 +448,12 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
       break;
     }
     case run_status::timed_out:
-      result.reason = "timed out after " + seconds_text(options.timeout) + "; its process group was killed";
+      result.reason = "timed out after " + seconds_text(options.timeout) +
+                      "; its process group was killed";
       break;
     case run_status::output_too_large:
-      result.reason = "wrote more than " + std::to_string(options.max_output_bytes) +
+      result.reason = "wrote more than " +
+                      std::to_string(options.max_output_bytes) +
                       " bytes to stdout; its process group was killed";
       break;
     case run_status::aborted:
@@ -443,7 +468,8 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
 
 }  // namespace detail
 
-run_result run_process(const std::string& program, const std::vector<std::string>& args,
+run_result run_process(const std::string& program,
+                       const std::vector<std::string>& args,
                        const run_options& options) {
   try {
     return detail::run(program, args, options);

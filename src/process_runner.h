@@ -39,12 +39,12 @@ struct run_options {
 
 struct run_result {
   run_status status = run_status::spawn_failed;
-  bool started = false;    // a process was created
-  int exit_code = -1;      // when status == exited
-  int signal = 0;          // when status == killed
-  std::string out;         // stdout (complete only when status == exited)
-  std::string err_line;    // first non-empty line of stderr
-  std::string reason;      // what went wrong, for people; empty on exit 0
+  bool started = false;  // a process was created
+  int exit_code = -1;    // when status == exited
+  int signal = 0;        // when status == killed
+  std::string out;       // stdout (complete only when status == exited)
+  std::string err_line;  // first non-empty line of stderr
+  std::string reason;    // what went wrong, for people; empty on exit 0
 
   bool ok() const { return status == run_status::exited && exit_code == 0; }
 };

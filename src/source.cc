@@ -5,16 +5,15 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
-
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "listing_parser.h"
 #include "process_runner.h"
@@ -29,13 +28,15 @@ using std::chrono::milliseconds;
 constexpr milliseconds min_refresh{100};  // a background pause never shorter
 
 // Pushes the bare message (no time, no level prefix) into the log queue.
-class queue_sink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+class queue_sink final
+    : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
   explicit queue_sink(log_queue& queue) : queue_(queue) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    queue_.push(level_of(msg.level), std::string(msg.payload.data(), msg.payload.size()));
+    queue_.push(level_of(msg.level),
+                std::string(msg.payload.data(), msg.payload.size()));
   }
   void flush_() override {}
 
@@ -75,7 +76,8 @@ bool same_content(const inventory& a, const inventory& b) {
   for (size_t i = 0; i < a.vms.size(); ++i) {
     const vm& x = a.vms[i];
     const vm& y = b.vms[i];
-    if (x.state != y.state || x.name != y.name || x.ipv4 != y.ipv4) return false;
+    if (x.state != y.state || x.name != y.name || x.ipv4 != y.ipv4)
+      return false;
   }
   return true;
 }
@@ -96,8 +98,10 @@ std::string describe_failure(const run_result& run) {
 // Failures of one kind are logged at ERROR once, then at DEBUG.
 std::string failure_kind(const run_result& run) {
   std::string kind = std::to_string(static_cast<int>(run.status));
-  if (run.status == run_status::exited) kind += " " + std::to_string(run.exit_code) + " " + run.err_line;
-  if (run.status == run_status::killed) kind += " " + std::to_string(run.signal);
+  if (run.status == run_status::exited)
+    kind += " " + std::to_string(run.exit_code) + " " + run.err_line;
+  if (run.status == run_status::killed)
+    kind += " " + std::to_string(run.signal);
   return kind;
 }
 
@@ -109,7 +113,8 @@ class async_signals_blocked {
   async_signals_blocked() {
     sigset_t set;
     sigfillset(&set);
-    for (int sync : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) sigdelset(&set, sync);
+    for (int sync : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT})
+      sigdelset(&set, sync);
     pthread_sigmask(SIG_BLOCK, &set, &old_);
   }
   ~async_signals_blocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
@@ -124,11 +129,12 @@ class async_signals_blocked {
 }  // namespace detail
 
 struct source::impl {
-  impl(const source_options& options, log_queue& logs, std::atomic<bool>& ready_flag)
+  impl(const source_options& options, log_queue& logs,
+       std::atomic<bool>& ready_flag)
       : opts(options),
         ready(ready_flag),
-        log(std::make_shared<spdlog::logger>("multipass",
-                                             std::make_shared<detail::queue_sink>(logs))) {
+        log(std::make_shared<spdlog::logger>(
+            "multipass", std::make_shared<detail::queue_sink>(logs))) {
     log->set_level(spdlog::level::debug);
     auto empty = std::make_shared<inventory>();
     empty->serial = detail::unix_seconds();
@@ -139,8 +145,10 @@ struct source::impl {
 
   void loop();
   bool refresh(std::string* error);  // requires run_mu
-  bool publish(std::unique_ptr<inventory> fresh);  // true when the content changed
-  void report_success(const parsed_listing& parsed, const run_result& run, bool changed);
+  // Publishes `fresh` when its content differs; true when it did.
+  bool publish(std::unique_ptr<inventory> fresh);
+  void report_success(const parsed_listing& parsed, const run_result& run,
+                      bool changed);
   void report_failure(const std::string& kind, const std::string& text);
 
   const source_options& opts;
@@ -149,17 +157,17 @@ struct source::impl {
 
   snapshot published;  // only through std::atomic_load / std::atomic_store
 
-  std::mutex run_mu;              // one CLI at a time; guards the report state
-  std::atomic<bool> abort{false}; // raised by stop(): kills the CLI in flight
+  std::mutex run_mu;               // one CLI at a time; guards the report state
+  std::atomic<bool> abort{false};  // raised by stop(): kills the CLI in flight
 
   // Scheduling, guarded by mu.
   std::mutex mu;
   std::condition_variable cv;
   bool started = false;
   bool stopped = false;
-  bool demand = false;            // a miss asked for a refresh not yet started
-  uint64_t started_seq = 0;       // refreshes begun
-  uint64_t finished_seq = 0;      // refreshes ended (they end in start order)
+  bool demand = false;        // a miss asked for a refresh not yet started
+  uint64_t started_seq = 0;   // refreshes begun
+  uint64_t finished_seq = 0;  // refreshes ended (they end in start order)
   detail::clock::time_point last_start = detail::clock::time_point::min();
   std::thread thread;
 
@@ -168,7 +176,7 @@ struct source::impl {
 
   // Report state, guarded by run_mu.
   bool loaded = false;
-  std::string failure;            // kind of the failure in progress; empty when fine
+  std::string failure;  // kind of the failure in progress; empty when fine
   detail::clock::time_point failing_since;
   std::vector<std::string> warned;  // warnings already logged for this listing
   std::string last_stderr;
@@ -176,7 +184,8 @@ struct source::impl {
 
 void source::impl::loop() {
   std::unique_lock<std::mutex> lock(mu);
-  const detail::milliseconds pause = std::max(opts.refresh, detail::min_refresh);
+  const detail::milliseconds pause =
+      std::max(opts.refresh, detail::min_refresh);
   auto next_background = detail::clock::now();  // the first refresh at once
   while (!stopped) {
     auto now = detail::clock::now();
@@ -236,7 +245,8 @@ bool source::impl::refresh(std::string* error) {
   if (!opts.server_address.empty()) {
     run_opts.env.emplace_back("MULTIPASS_SERVER_ADDRESS", opts.server_address);
   }
-  run_result run = run_process(opts.binary, {"list", "--format=json"}, run_opts);
+  run_result run =
+      run_process(opts.binary, {"list", "--format=json"}, run_opts);
 
   std::string failure_text, failure_kind;
   parsed_listing parsed;
@@ -244,7 +254,8 @@ bool source::impl::refresh(std::string* error) {
     parsed = parse_listing(run.out);
     if (!parsed.error.empty()) {
       failure_text = "multipass list printed unusable output: " + parsed.error;
-      failure_kind = "unusable output";  // parse errors differ only in their position
+      failure_kind =
+          "unusable output";  // parse errors differ only in their position
     }
   } else {
     failure_text = detail::describe_failure(run);
@@ -272,9 +283,13 @@ bool source::impl::refresh(std::string* error) {
     counters.last_refresh_seconds = detail::seconds_between(begin, end);
     counters.serial = now->serial;
     std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
-    for (const vm& machine : now->vms) ++counters.instances[static_cast<int>(machine.state)];
+    for (const vm& machine : now->vms)
+      ++counters.instances[static_cast<int>(machine.state)];
   }
-  if (ok) ready.store(true, std::memory_order_release);  // after the counters: ready implies stats
+  if (ok)
+    ready.store(
+        true,
+        std::memory_order_release);  // after the counters: ready implies stats
   if (!ok && error) *error = failure_text;
   return ok;
 }
@@ -287,8 +302,8 @@ bool source::impl::publish(std::unique_ptr<inventory> fresh) {
   return true;
 }
 
-void source::impl::report_success(const parsed_listing& parsed, const run_result& run,
-                                  bool changed) {
+void source::impl::report_success(const parsed_listing& parsed,
+                                  const run_result& run, bool changed) {
   snapshot now = std::atomic_load(&published);
   if (!loaded) {
     log->info("loaded {} instances from {}", now->vms.size(), opts.binary);
@@ -296,24 +311,30 @@ void source::impl::report_success(const parsed_listing& parsed, const run_result
     char lasted[32];
     std::snprintf(lasted, sizeof lasted, "%.1f",
                   detail::seconds_between(failing_since, detail::clock::now()));
-    log->info("multipass list works again after {} s of failures; {} instances listed", lasted,
-              now->vms.size());
+    log->info(
+        "multipass list works again after {} s of failures; {} instances "
+        "listed",
+        lasted, now->vms.size());
   } else if (changed) {
-    log->debug("inventory changed: {} instances, serial {}", now->vms.size(), now->serial);
+    log->debug("inventory changed: {} instances, serial {}", now->vms.size(),
+               now->serial);
   }
   loaded = true;
   failure.clear();
   for (const std::string& warning : parsed.warnings) {
-    if (std::find(warned.begin(), warned.end(), warning) == warned.end()) log->warn("{}", warning);
+    if (std::find(warned.begin(), warned.end(), warning) == warned.end())
+      log->warn("{}", warning);
   }
   warned = parsed.warnings;
   if (run.err_line != last_stderr) {
-    if (!run.err_line.empty()) log->debug("multipass list wrote to stderr: {}", run.err_line);
+    if (!run.err_line.empty())
+      log->debug("multipass list wrote to stderr: {}", run.err_line);
     last_stderr = run.err_line;
   }
 }
 
-void source::impl::report_failure(const std::string& kind, const std::string& failure_text) {
+void source::impl::report_failure(const std::string& kind,
+                                  const std::string& failure_text) {
   if (kind == failure) {
     log->debug("{} (again)", failure_text);
     return;
@@ -322,7 +343,8 @@ void source::impl::report_failure(const std::string& kind, const std::string& fa
   failure = kind;
   snapshot now = std::atomic_load(&published);
   if (loaded) {
-    log->error("{}; serving the last good inventory of {} instances", failure_text, now->vms.size());
+    log->error("{}; serving the last good inventory of {} instances",
+               failure_text, now->vms.size());
   } else {
     log->error("{}; no inventory has loaded yet", failure_text);
   }
@@ -331,8 +353,10 @@ void source::impl::report_failure(const std::string& kind, const std::string& fa
 source::source(source_options opts) : opts_(std::move(opts)) {
   if (opts_.binary.empty()) opts_.binary = "multipass";
   if (opts_.timeout.count() < 0) opts_.timeout = std::chrono::milliseconds(0);
-  if (opts_.miss_wait.count() < 0) opts_.miss_wait = std::chrono::milliseconds(0);
-  if (opts_.demand_interval.count() < 0) opts_.demand_interval = std::chrono::milliseconds(0);
+  if (opts_.miss_wait.count() < 0)
+    opts_.miss_wait = std::chrono::milliseconds(0);
+  if (opts_.demand_interval.count() < 0)
+    opts_.demand_interval = std::chrono::milliseconds(0);
   impl_ = std::make_unique<impl>(opts_, logs_, ready_);
 }
 
@@ -371,12 +395,14 @@ snapshot source::refresh_for_miss(const snapshot& seen) {
   if (now != seen) return now;
   std::unique_lock<std::mutex> lock(impl_->mu);
   if (!impl_->started || impl_->stopped) return current();
-  const uint64_t need = impl_->started_seq + 1;  // a refresh that starts from now on
+  const uint64_t need =
+      impl_->started_seq + 1;  // a refresh that starts from now on
   impl_->demand = true;
   impl_->cv.notify_all();
   if (opts_.miss_wait.count() > 0) {
-    impl_->cv.wait_for(lock, opts_.miss_wait,
-                       [&] { return impl_->stopped || impl_->finished_seq >= need; });
+    impl_->cv.wait_for(lock, opts_.miss_wait, [&] {
+      return impl_->stopped || impl_->finished_seq >= need;
+    });
   }
   lock.unlock();
   return current();
@@ -393,7 +419,8 @@ void source::stats(multipass_source_stats_t* out) const {
     std::lock_guard<std::mutex> lock(impl_->counters_mu);
     copy = impl_->counters;
   }
-  size_t size = out->struct_size == 0 ? sizeof copy : std::min(out->struct_size, sizeof copy);
+  size_t size = out->struct_size == 0 ? sizeof copy
+                                      : std::min(out->struct_size, sizeof copy);
   copy.struct_size = out->struct_size == 0 ? sizeof copy : out->struct_size;
   std::memcpy(out, &copy, size);
 }

@@ -40,13 +40,15 @@ inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << text;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("rename " + path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("rename " + path);
 }
 
 // Polls `done` every 10 ms for up to `limit` (a liveness bound, not a timing
 // assertion). Returns its last value.
-inline bool eventually(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+inline bool eventually(
+    const std::function<bool()>& done,
+    std::chrono::milliseconds limit = std::chrono::seconds(30)) {
   auto end = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= end) return done();
@@ -85,7 +87,8 @@ class fake_cli {
   ~fake_cli() {
     ::unsetenv("MULTIPASS_FAKE_DIR");
     std::string cmd = "rm -rf '" + dir_ + "'";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
+    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
   }
   fake_cli(const fake_cli&) = delete;
   fake_cli& operator=(const fake_cli&) = delete;
@@ -93,9 +96,15 @@ class fake_cli {
   static std::string binary() { return FAKE_MULTIPASS; }
   const std::string& dir() const { return dir_; }
 
-  void set_mode(const std::string& mode) const { write_text(dir_ + "/mode", mode + "\n"); }
-  void set_listing(const std::string& json) const { write_text(dir_ + "/list.json", json); }
-  void set_fixture(const std::string& name) const { set_listing(fixture(name)); }
+  void set_mode(const std::string& mode) const {
+    write_text(dir_ + "/mode", mode + "\n");
+  }
+  void set_listing(const std::string& json) const {
+    write_text(dir_ + "/list.json", json);
+  }
+  void set_fixture(const std::string& name) const {
+    set_listing(fixture(name));
+  }
 
   // The lines of runs.log: one per CLI run.
   std::vector<std::string> runs() const {
@@ -115,7 +124,8 @@ class fake_cli {
     if (at == std::string::npos) return {};
     at += needle.size();
     size_t end = line.find(' ', at);
-    return line.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    return line.substr(at,
+                       end == std::string::npos ? std::string::npos : end - at);
   }
 
   // The pid the stand-in wrote in mode hang-child, or 0.

@@ -16,7 +16,9 @@ namespace {
 
 using testing_support::fixture;
 
-parsed_listing parse_fixture(const std::string& name) { return parse_listing(fixture(name)); }
+parsed_listing parse_fixture(const std::string& name) {
+  return parse_listing(fixture(name));
+}
 
 uint32_t ip(const char* text) {
   uint32_t address = 0;
@@ -31,21 +33,24 @@ std::vector<std::string> names(const inventory& inv) {
 }
 
 bool warned_about(const parsed_listing& result, const std::string& word) {
-  return std::any_of(result.warnings.begin(), result.warnings.end(),
-                     [&](const std::string& w) { return w.find(word) != std::string::npos; });
+  return std::any_of(
+      result.warnings.begin(), result.warnings.end(),
+      [&](const std::string& w) { return w.find(word) != std::string::npos; });
 }
 
 // One entry in the released CLI's layout, with the given name/state/ipv4 JSON.
 std::string listing_of(const std::vector<std::string>& entries) {
   std::string out = "{\"list\": [";
-  for (size_t i = 0; i < entries.size(); ++i) out += (i ? "," : "") + entries[i];
+  for (size_t i = 0; i < entries.size(); ++i)
+    out += (i ? "," : "") + entries[i];
   return out + "]}";
 }
 
 std::string entry(const std::string& name, const std::string& state = "Running",
                   const std::string& ipv4 = "[\"10.0.0.1\"]") {
-  return "{\"ipv4\": " + ipv4 + ", \"name\": \"" + name + "\", \"release\": \"Ubuntu 24.04 LTS\", " +
-         "\"state\": \"" + state + "\"}";
+  return "{\"ipv4\": " + ipv4 + ", \"name\": \"" + name +
+         "\", \"release\": \"Ubuntu 24.04 LTS\", " + "\"state\": \"" + state +
+         "\"}";
 }
 
 // The six instances of list-mixed.json, whatever the CLI version's layout.
@@ -54,16 +59,18 @@ void expect_mixed_fleet(const parsed_listing& result) {
   ASSERT_TRUE(result.inv);
   const inventory& inv = *result.inv;
   EXPECT_TRUE(result.warnings.empty());
-  EXPECT_EQ(names(inv), (std::vector<std::string>{"primary", "k8s-node-01", "calm-squirrel",
-                                                  "dev-box", "web-2", "old-builder-2"}));
+  EXPECT_EQ(names(inv),
+            (std::vector<std::string>{"primary", "k8s-node-01", "calm-squirrel",
+                                      "dev-box", "web-2", "old-builder-2"}));
   const vm* primary = inv.find("primary");
   ASSERT_NE(primary, nullptr);
   EXPECT_EQ(primary->state, vm_state::running);
   EXPECT_EQ(primary->ipv4, std::vector<uint32_t>{ip("10.110.24.87")});
   const vm* node = inv.find("k8s-node-01");
   ASSERT_NE(node, nullptr);
-  EXPECT_EQ(node->ipv4, (std::vector<uint32_t>{ip("10.110.24.141"), ip("192.168.1.57"),
-                                               ip("172.17.0.1")}));
+  EXPECT_EQ(node->ipv4,
+            (std::vector<uint32_t>{ip("10.110.24.141"), ip("192.168.1.57"),
+                                   ip("172.17.0.1")}));
   EXPECT_EQ(inv.find("calm-squirrel")->state, vm_state::stopped);
   EXPECT_EQ(inv.find("dev-box")->state, vm_state::suspended);
   EXPECT_EQ(inv.find("web-2")->state, vm_state::starting);
@@ -80,11 +87,14 @@ TEST(listing_parser_test, every_listing_fixture_parses_cleanly) {
   int seen = 0;
   while (dirent* file = ::readdir(dir)) {
     std::string name = file->d_name;
-    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
-    if (name == "list-snapshots-empty.json") continue;  // a different command's shape
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0)
+      continue;
+    if (name == "list-snapshots-empty.json")
+      continue;  // a different command's shape
     parsed_listing result = parse_fixture(name);
     EXPECT_TRUE(result.error.empty()) << name << ": " << result.error;
-    EXPECT_TRUE(result.warnings.empty()) << name << ": " << result.warnings.front();
+    EXPECT_TRUE(result.warnings.empty())
+        << name << ": " << result.warnings.front();
     ++seen;
   }
   ::closedir(dir);
@@ -99,12 +109,14 @@ TEST(listing_parser_test, mixed_fleet_of_v1_8_to_v1_10) {
   expect_mixed_fleet(parse_fixture("list-mixed.v1.8-v1.10.json"));
 }
 
-TEST(listing_parser_test, mixed_fleet_of_unreleased_main_with_zone_and_other_key_order) {
+TEST(listing_parser_test,
+     mixed_fleet_of_unreleased_main_with_zone_and_other_key_order) {
   expect_mixed_fleet(parse_fixture("list-mixed.main-unreleased.json"));
 }
 
 TEST(listing_parser_test, empty_listings_give_an_empty_inventory) {
-  for (const char* name : {"list-empty.json", "list-empty.main-unreleased.json"}) {
+  for (const char* name :
+       {"list-empty.json", "list-empty.main-unreleased.json"}) {
     parsed_listing result = parse_fixture(name);
     ASSERT_TRUE(result.error.empty()) << name << ": " << result.error;
     ASSERT_TRUE(result.inv);
@@ -131,7 +143,8 @@ TEST(listing_parser_test, edge_cases_fixture) {
   EXPECT_EQ(ghost->state, vm_state::running);
   EXPECT_TRUE(ghost->ipv4.empty());  // "N/A" left out
   EXPECT_EQ(inv.find("draining")->state, vm_state::delayed_shutdown);
-  EXPECT_EQ(inv.find("draining")->ipv4, std::vector<uint32_t>{ip("10.110.24.33")});
+  EXPECT_EQ(inv.find("draining")->ipv4,
+            std::vector<uint32_t>{ip("10.110.24.33")});
   EXPECT_EQ(inv.find("rebooting")->state, vm_state::restarting);
   EXPECT_EQ(inv.find("pausing")->state, vm_state::suspending);
   EXPECT_EQ(inv.find("mystery")->state, vm_state::unknown);
@@ -145,7 +158,8 @@ TEST(listing_parser_test, demo_fleet_keys_are_lower_case) {
   const vm* build = result.inv->find("build-box");
   ASSERT_NE(build, nullptr);
   EXPECT_EQ(build->name, "Build-Box");
-  EXPECT_EQ(result.inv->find("Build-Box"), nullptr);  // lookups take lower-case keys
+  EXPECT_EQ(result.inv->find("Build-Box"),
+            nullptr);  // lookups take lower-case keys
 }
 
 TEST(listing_parser_test, snapshots_listing_is_an_error) {
@@ -154,14 +168,17 @@ TEST(listing_parser_test, snapshots_listing_is_an_error) {
   EXPECT_NE(result.error.find("\"list\""), std::string::npos) << result.error;
 }
 
-TEST(listing_parser_test, not_available_and_other_non_ipv4_strings_are_left_out) {
+TEST(listing_parser_test,
+     not_available_and_other_non_ipv4_strings_are_left_out) {
   parsed_listing result = parse_listing(listing_of(
-      {entry("a", "Running", "[\"N/A\", \"10.1.2.3\", \"fe80::1\", \"\", \"10.1.2\", "
-                             "\"10.1.2.3.4\", \"256.1.1.1\", \"010.1.1.1\", \" 10.1.1.1\", "
-                             "\"10.1.1.1 \", \"10.1.1.x\", \"192.168.0.1\"]")}));
+      {entry("a", "Running",
+             "[\"N/A\", \"10.1.2.3\", \"fe80::1\", \"\", \"10.1.2\", "
+             "\"10.1.2.3.4\", \"256.1.1.1\", \"010.1.1.1\", \" 10.1.1.1\", "
+             "\"10.1.1.1 \", \"10.1.1.x\", \"192.168.0.1\"]")}));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_TRUE(result.warnings.empty());
-  EXPECT_EQ(result.inv->vms[0].ipv4, (std::vector<uint32_t>{ip("10.1.2.3"), ip("192.168.0.1")}));
+  EXPECT_EQ(result.inv->vms[0].ipv4,
+            (std::vector<uint32_t>{ip("10.1.2.3"), ip("192.168.0.1")}));
 }
 
 TEST(listing_parser_test, ipv4_parser_is_strict) {
@@ -172,18 +189,21 @@ TEST(listing_parser_test, ipv4_parser_is_strict) {
   EXPECT_EQ(address, 0xffffffffu);
   EXPECT_TRUE(parse_ipv4("10.110.24.87", &address));
   EXPECT_EQ(address, (10u << 24) | (110u << 16) | (24u << 8) | 87u);
-  for (const char* bad : {"", "N/A", "1.2.3", "1.2.3.4.", ".1.2.3", "1..2.3", "1.2.3.256",
-                          "1.2.3.04", "1.2.3.1000", "+1.2.3.4", "1.2.3.4/24", "::ffff:1.2.3.4"}) {
+  for (const char* bad :
+       {"", "N/A", "1.2.3", "1.2.3.4.", ".1.2.3", "1..2.3", "1.2.3.256",
+        "1.2.3.04", "1.2.3.1000", "+1.2.3.4", "1.2.3.4/24", "::ffff:1.2.3.4"}) {
     EXPECT_FALSE(parse_ipv4(bad, &address)) << bad;
   }
 }
 
-TEST(listing_parser_test, names_that_cannot_be_dns_labels_are_skipped_with_a_warning) {
+TEST(listing_parser_test,
+     names_that_cannot_be_dns_labels_are_skipped_with_a_warning) {
   std::string label63(63, 'a');
   std::string label64(64, 'b');
-  parsed_listing result = parse_listing(listing_of(
-      {entry(label63), entry(label64), entry(""), entry("under_score"), entry("dot.ted"),
-       entry("-lead"), entry("trail-"), entry("caf\\u00e9"), entry("ok-1")}));
+  parsed_listing result = parse_listing(
+      listing_of({entry(label63), entry(label64), entry(""),
+                  entry("under_score"), entry("dot.ted"), entry("-lead"),
+                  entry("trail-"), entry("caf\\u00e9"), entry("ok-1")}));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_EQ(names(*result.inv), (std::vector<std::string>{label63, "ok-1"}));
   EXPECT_EQ(result.warnings.size(), 7u);
@@ -209,8 +229,9 @@ TEST(listing_parser_test, dns_label_rules) {
 
 TEST(listing_parser_test, duplicate_names_keep_the_first) {
   parsed_listing result = parse_listing(listing_of(
-      {entry("web", "Running", "[\"10.0.0.1\"]"), entry("db", "Running", "[\"10.0.0.2\"]"),
-       entry("web", "Stopped", "[]"), entry("WEB", "Running", "[\"10.0.0.3\"]")}));
+      {entry("web", "Running", "[\"10.0.0.1\"]"),
+       entry("db", "Running", "[\"10.0.0.2\"]"), entry("web", "Stopped", "[]"),
+       entry("WEB", "Running", "[\"10.0.0.3\"]")}));
   ASSERT_TRUE(result.inv) << result.error;
   const inventory& inv = *result.inv;
   EXPECT_EQ(names(inv), (std::vector<std::string>{"web", "db"}));
@@ -232,9 +253,12 @@ TEST(listing_parser_test, upper_case_names_get_lower_case_keys) {
 
 TEST(listing_parser_test, unknown_keys_and_key_order_do_not_matter) {
   parsed_listing result = parse_listing(
-      "{\"extra\": {\"list\": 5}, \"list\": [{\"zone\": {\"name\": \"z\", \"list\": [1, {}]}, "
-      "\"state\": \"Stopped\", \"future\": [[{\"ipv4\": 1}]], \"name\": \"b\", \"ipv4\": [], "
-      "\"cpus\": 2, \"ok\": true, \"none\": null, \"load\": 1.5}], \"more\": \"x\"}");
+      "{\"extra\": {\"list\": 5}, \"list\": [{\"zone\": {\"name\": \"z\", "
+      "\"list\": [1, {}]}, "
+      "\"state\": \"Stopped\", \"future\": [[{\"ipv4\": 1}]], \"name\": \"b\", "
+      "\"ipv4\": [], "
+      "\"cpus\": 2, \"ok\": true, \"none\": null, \"load\": 1.5}], \"more\": "
+      "\"x\"}");
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_TRUE(result.warnings.empty()) << result.warnings.front();
   ASSERT_EQ(result.inv->vms.size(), 1u);
@@ -247,22 +271,29 @@ TEST(listing_parser_test, states_map_by_name_and_unknown_ones_warn) {
     const char* text;
     vm_state state;
   } cases[] = {
-      {"Running", vm_state::running},       {"Stopped", vm_state::stopped},
-      {"Deleted", vm_state::deleted},       {"Starting", vm_state::starting},
-      {"Restarting", vm_state::restarting}, {"Delayed Shutdown", vm_state::delayed_shutdown},
-      {"Suspending", vm_state::suspending}, {"Suspended", vm_state::suspended},
-      {"Unknown", vm_state::unknown},       {"Unavailable", vm_state::unavailable},
+      {"Running", vm_state::running},
+      {"Stopped", vm_state::stopped},
+      {"Deleted", vm_state::deleted},
+      {"Starting", vm_state::starting},
+      {"Restarting", vm_state::restarting},
+      {"Delayed Shutdown", vm_state::delayed_shutdown},
+      {"Suspending", vm_state::suspending},
+      {"Suspended", vm_state::suspended},
+      {"Unknown", vm_state::unknown},
+      {"Unavailable", vm_state::unavailable},
   };
   for (const auto& c : cases) {
     bool known = false;
     EXPECT_EQ(parse_state(c.text, &known), c.state) << c.text;
     EXPECT_TRUE(known) << c.text;
   }
-  parsed_listing result = parse_listing(listing_of({entry("x", "Hibernating"), entry("y", "running")}));
+  parsed_listing result = parse_listing(
+      listing_of({entry("x", "Hibernating"), entry("y", "running")}));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_EQ(result.inv->vms.size(), 2u);
   EXPECT_EQ(result.inv->vms[0].state, vm_state::unknown);
-  EXPECT_EQ(result.inv->vms[1].state, vm_state::unknown);  // the CLI's case is exact
+  EXPECT_EQ(result.inv->vms[1].state,
+            vm_state::unknown);  // the CLI's case is exact
   EXPECT_TRUE(warned_about(result, "Hibernating"));
 }
 
@@ -274,7 +305,8 @@ TEST(listing_parser_test, wrong_types_skip_the_entry_not_the_listing) {
       " {\"name\": \"j\", \"state\": \"Running\", \"ipv4\": [1, \"10.0.0.2\"]},"
       " {\"state\": \"Running\", \"ipv4\": []},"
       " \"not an object\", [1, 2], null,"
-      " {\"name\": \"good\", \"state\": \"Running\", \"ipv4\": [\"10.0.0.3\"]}]}");
+      " {\"name\": \"good\", \"state\": \"Running\", \"ipv4\": "
+      "[\"10.0.0.3\"]}]}");
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_EQ(names(*result.inv), std::vector<std::string>{"good"});
   EXPECT_EQ(result.warnings.size(), 8u);
@@ -295,7 +327,8 @@ TEST(listing_parser_test, missing_state_and_ipv4_are_tolerated) {
 
 TEST(listing_parser_test, many_bad_entries_give_a_bounded_number_of_warnings) {
   std::vector<std::string> entries;
-  for (int i = 0; i < 500; ++i) entries.push_back(entry("bad_" + std::to_string(i)));
+  for (int i = 0; i < 500; ++i)
+    entries.push_back(entry("bad_" + std::to_string(i)));
   parsed_listing result = parse_listing(listing_of(entries));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_TRUE(result.inv->vms.empty());
@@ -335,8 +368,8 @@ TEST(listing_parser_test, large_listing_is_complete) {
   std::vector<std::string> entries;
   for (int i = 0; i < 10000; ++i) {
     entries.push_back(entry("vm-" + std::to_string(i), "Running",
-                            "[\"10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
-                                "\"]"));
+                            "[\"10.0." + std::to_string(i / 256) + "." +
+                                std::to_string(i % 256) + "\"]"));
   }
   parsed_listing result = parse_listing(listing_of(entries));
   ASSERT_TRUE(result.inv) << result.error;

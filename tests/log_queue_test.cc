@@ -31,7 +31,8 @@ TEST(log_queue_test, lines_come_out_in_order_with_their_levels) {
 
 TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {
   log_queue queue(3);
-  for (int i = 0; i < 5; ++i) queue.push(MULTIPASS_LOG_DEBUG, "line " + std::to_string(i));
+  for (int i = 0; i < 5; ++i)
+    queue.push(MULTIPASS_LOG_DEBUG, "line " + std::to_string(i));
   log_line line;
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
@@ -53,7 +54,8 @@ TEST(log_queue_test, pop_waits_for_a_line_from_another_thread) {
   auto waiting = std::async(std::launch::async, [&] {
     log_line line;
     auto result = queue.pop(30s, &line);
-    return result == log_queue::pop_result::line ? line.text : std::string("nothing");
+    return result == log_queue::pop_result::line ? line.text
+                                                 : std::string("nothing");
   });
   std::this_thread::sleep_for(20ms);
   queue.push(MULTIPASS_LOG_INFO, "hello");

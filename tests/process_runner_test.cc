@@ -36,8 +36,8 @@ run_options quick(std::chrono::milliseconds timeout = 30s) {
 }
 
 // A small shell script in `dir`, executable unless told otherwise.
-std::string script(const std::string& dir, const std::string& name, const std::string& body,
-                   bool executable = true) {
+std::string script(const std::string& dir, const std::string& name,
+                   const std::string& body, bool executable = true) {
   std::string path = dir + "/" + name;
   testing_support::write_text(path, "#!/bin/sh\n" + body + "\n");
   ::chmod(path.c_str(), executable ? 0755 : 0644);
@@ -104,7 +104,8 @@ TEST(process_runner_test, child_gets_its_own_process_group_and_argv) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(fake_cli::field(runs[0], "pid"), fake_cli::field(runs[0], "pgid"));
   EXPECT_NE(fake_cli::field(runs[0], "pgid"), std::to_string(::getpgrp()));
-  EXPECT_NE(runs[0].find("args=list --format=json"), std::string::npos) << runs[0];
+  EXPECT_NE(runs[0].find("args=list --format=json"), std::string::npos)
+      << runs[0];
 }
 
 TEST(process_runner_test, environment_is_inherited_plus_overrides) {
@@ -117,7 +118,8 @@ TEST(process_runner_test, environment_is_inherited_plus_overrides) {
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(fake_cli::field(runs[0], "server_address"), "-");
   EXPECT_EQ(fake_cli::field(runs[1], "server_address"), "10.0.0.5:51001");
-  EXPECT_EQ(::getenv("MULTIPASS_SERVER_ADDRESS"), nullptr);  // not set in the parent
+  EXPECT_EQ(::getenv("MULTIPASS_SERVER_ADDRESS"),
+            nullptr);  // not set in the parent
 }
 
 TEST(process_runner_test, stderr_is_not_mixed_into_stdout) {
@@ -127,7 +129,8 @@ TEST(process_runner_test, stderr_is_not_mixed_into_stdout) {
   run_result result = run_process(fake_cli::binary(), list_args, quick());
   ASSERT_TRUE(result.ok()) << result.reason;
   EXPECT_EQ(result.out, testing_support::fixture("list-mixed.json"));
-  EXPECT_NE(result.err_line.find("Warning"), std::string::npos) << result.err_line;
+  EXPECT_NE(result.err_line.find("Warning"), std::string::npos)
+      << result.err_line;
 }
 
 TEST(process_runner_test, failure_reports_exit_code_and_first_stderr_line) {
@@ -137,46 +140,51 @@ TEST(process_runner_test, failure_reports_exit_code_and_first_stderr_line) {
   EXPECT_FALSE(result.ok());
   EXPECT_EQ(result.status, run_status::exited);
   EXPECT_EQ(result.exit_code, 2);
-  EXPECT_EQ(result.err_line, "list failed: cannot connect to the multipass socket");
+  EXPECT_EQ(result.err_line,
+            "list failed: cannot connect to the multipass socket");
   EXPECT_TRUE(result.out.empty());
 
   cli.set_mode("no-auth");
   result = run_process(fake_cli::binary(), list_args, quick());
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.err_line,
-            "list failed: The client is not authenticated with the Multipass service.");
+            "list failed: The client is not authenticated with the Multipass "
+            "service.");
 
   cli.set_mode("bad-address");
   result = run_process(fake_cli::binary(), list_args, quick());
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.err_line.find("missing port number in address 'foo'"), std::string::npos);
+  EXPECT_NE(result.err_line.find("missing port number in address 'foo'"),
+            std::string::npos);
   EXPECT_TRUE(no_children_left());
 }
 
 TEST(process_runner_test, hang_is_killed_at_the_deadline) {
   fake_cli cli;
   cli.set_mode("hang");
-  run_result result = run_process(fake_cli::binary(), list_args, quick(300ms));
+  run_result result = run_process(fake_cli::binary(), list_args, quick(2s));
   EXPECT_EQ(result.status, run_status::timed_out);
   EXPECT_FALSE(result.ok());
-  EXPECT_NE(result.reason.find("timed out"), std::string::npos) << result.reason;
+  EXPECT_NE(result.reason.find("timed out"), std::string::npos)
+      << result.reason;
   auto runs = cli.runs();
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_TRUE(testing_support::process_gone(std::stoi(fake_cli::field(runs[0], "pid"))));
+  EXPECT_TRUE(testing_support::process_gone(
+      std::stoi(fake_cli::field(runs[0], "pid"))));
   EXPECT_TRUE(no_children_left());
 }
 
 TEST(process_runner_test, deadline_kills_the_whole_process_group) {
   fake_cli cli;
   cli.set_mode("hang-child");
-  run_result result = run_process(fake_cli::binary(), list_args, quick(1500ms));
+  run_result result = run_process(fake_cli::binary(), list_args, quick(3s));
   EXPECT_EQ(result.status, run_status::timed_out);
   pid_t child = cli.child_pid();
   ASSERT_GT(child, 0) << "the stand-in wrote no child.pid";
   // The grandchild is killed with the group; its reaper is PID 1, so allow
   // it a moment to disappear (liveness bound only).
-  EXPECT_TRUE(testing_support::eventually([&] { return testing_support::process_gone(child); },
-                                          10s));
+  EXPECT_TRUE(testing_support::eventually(
+      [&] { return testing_support::process_gone(child); }, 10s));
   EXPECT_TRUE(no_children_left());
 }
 
@@ -210,7 +218,8 @@ TEST(process_runner_test, output_exactly_at_the_cap_is_accepted) {
 
 TEST(process_runner_test, missing_binary_is_not_found) {
   fake_cli cli;
-  run_result result = run_process(cli.dir() + "/no-such-multipass", list_args, quick());
+  run_result result =
+      run_process(cli.dir() + "/no-such-multipass", list_args, quick());
   EXPECT_EQ(result.status, run_status::not_found);
   EXPECT_FALSE(result.started);
   EXPECT_NE(result.reason.find("no-such-multipass"), std::string::npos);
@@ -223,7 +232,8 @@ TEST(process_runner_test, missing_binary_is_not_found) {
 
 TEST(process_runner_test, file_without_execute_permission_is_not_executable) {
   fake_cli cli;
-  std::string plain = script(cli.dir(), "multipass", "echo hi", /*executable=*/false);
+  std::string plain =
+      script(cli.dir(), "multipass", "echo hi", /*executable=*/false);
   run_result result = run_process(plain, list_args, quick());
   EXPECT_EQ(result.status, run_status::not_executable);
   EXPECT_FALSE(result.started);
@@ -240,7 +250,8 @@ TEST(process_runner_test, name_without_slash_is_searched_in_path_at_each_run) {
   fake_cli cli;
   std::string bin = cli.dir() + "/bin";
   ASSERT_EQ(::mkdir(bin.c_str(), 0755), 0);
-  ASSERT_EQ(::symlink(fake_cli::binary().c_str(), (bin + "/multipass").c_str()), 0);
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(), (bin + "/multipass").c_str()),
+            0);
   const char* old_path = ::getenv("PATH");
   {
     path_override path(bin + ":" + (old_path ? old_path : "/usr/bin:/bin"));
@@ -248,7 +259,8 @@ TEST(process_runner_test, name_without_slash_is_searched_in_path_at_each_run) {
   }
   {
     path_override path(cli.dir() + "/nowhere");
-    EXPECT_EQ(run_process("multipass", list_args, quick()).status, run_status::not_found);
+    EXPECT_EQ(run_process("multipass", list_args, quick()).status,
+              run_status::not_found);
   }
 }
 
@@ -258,14 +270,17 @@ TEST(process_runner_test, abort_flag_kills_a_running_child) {
   std::atomic<bool> abort{false};
   run_options options = quick(60s);
   options.abort = &abort;
-  auto running = std::async(std::launch::async,
-                            [&] { return run_process(fake_cli::binary(), list_args, options); });
-  ASSERT_TRUE(testing_support::eventually([&] { return cli.run_count() == 1; }));
+  auto running = std::async(std::launch::async, [&] {
+    return run_process(fake_cli::binary(), list_args, options);
+  });
+  ASSERT_TRUE(
+      testing_support::eventually([&] { return cli.run_count() == 1; }));
   abort = true;
   ASSERT_EQ(running.wait_for(30s), std::future_status::ready);
   run_result result = running.get();
   EXPECT_EQ(result.status, run_status::aborted);
-  EXPECT_TRUE(testing_support::process_gone(std::stoi(fake_cli::field(cli.runs()[0], "pid"))));
+  EXPECT_TRUE(testing_support::process_gone(
+      std::stoi(fake_cli::field(cli.runs()[0], "pid"))));
   EXPECT_TRUE(no_children_left());
 }
 
@@ -289,7 +304,8 @@ TEST(process_runner_test, death_by_signal_is_reported) {
 
 TEST(process_runner_test, arguments_are_passed_verbatim_without_a_shell) {
   fake_cli cli;
-  std::string echo = script(cli.dir(), "echo-args", "for a in \"$@\"; do printf '[%s]' \"$a\"; done");
+  std::string echo = script(cli.dir(), "echo-args",
+                            "for a in \"$@\"; do printf '[%s]' \"$a\"; done");
   run_result result = run_process(echo, {"a b", "$HOME", "*", ""}, quick());
   ASSERT_TRUE(result.ok()) << result.reason;
   EXPECT_EQ(result.out, "[a b][$HOME][*][]");
@@ -297,17 +313,18 @@ TEST(process_runner_test, arguments_are_passed_verbatim_without_a_shell) {
 
 #if defined(__linux__)
 TEST(process_runner_test, child_starts_with_an_empty_signal_mask) {
-  fake_cli cli;
-  std::string mask = script(cli.dir(), "mask", "grep SigBlk /proc/self/status");
+  // grep is executed directly: a shell would clear the mask itself.
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGTERM);
   sigaddset(&block, SIGINT);
   ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
-  run_result result = run_process(mask, {}, quick());
+  run_result result =
+      run_process("grep", {"SigBlk", "/proc/self/status"}, quick());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(result.ok()) << result.reason;
-  EXPECT_NE(result.out.find("0000000000000000"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("0000000000000000"), std::string::npos)
+      << result.out;
 }
 
 TEST(process_runner_test, deadline_works_while_the_caller_blocks_sigterm) {
@@ -350,24 +367,38 @@ std::set<std::string> inheritable_targets() {
     int flags = ::fcntl(fd, F_GETFD);
     if (flags < 0 || (flags & FD_CLOEXEC)) continue;
     char target[256];
-    ssize_t n = ::readlink((std::string("/proc/self/fd/") + entry->d_name).c_str(), target,
-                           sizeof target - 1);
+    ssize_t n =
+        ::readlink((std::string("/proc/self/fd/") + entry->d_name).c_str(),
+                   target, sizeof target - 1);
     if (n > 0) targets.insert(std::string(target, static_cast<size_t>(n)));
   }
   ::closedir(dir);
   return targets;
 }
 
-TEST(process_runner_test, child_inherits_no_pipe_of_ours) {
+TEST(process_runner_test, child_inherits_no_pipe_of_another_run) {
   fake_cli cli;
-  // Prints what the shell's descriptors other than stdio point to. Our pipe
-  // ends are close-on-exec, so the only pipes it may hold are ones this test
-  // process itself left inheritable.
-  std::string fds = script(cli.dir(), "fds",
-                           "for f in /proc/$$/fd/*; do case ${f##*/} in 0|1|2) ;; "
-                           "*) readlink \"$f\" ;; esac; done; true");
   std::set<std::string> allowed = inheritable_targets();
+  // Run A hangs with its pipes open while run B starts: B must not get A's
+  // pipe ends (they are close-on-exec), or A's EOF would wait for B.
+  cli.set_mode("hang");
+  std::atomic<bool> abort{false};
+  run_options options = quick(60s);
+  options.abort = &abort;
+  auto hanging = std::async(std::launch::async, [&] {
+    return run_process(fake_cli::binary(), list_args, options);
+  });
+  ASSERT_TRUE(
+      testing_support::eventually([&] { return cli.run_count() == 1; }));
+  // B prints what its descriptors other than stdio point to.
+  std::string fds =
+      script(cli.dir(), "fds",
+             "for f in /proc/$$/fd/*; do case ${f##*/} in 0|1|2) ;; "
+             "*) readlink \"$f\" ;; esac; done; true");
   run_result result = run_process(fds, {}, quick());
+  abort = true;
+  ASSERT_EQ(hanging.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(hanging.get().status, run_status::aborted);
   ASSERT_TRUE(result.ok()) << result.reason;
   std::istringstream lines(result.out);
   for (std::string line; std::getline(lines, line);) {

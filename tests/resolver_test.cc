@@ -9,12 +9,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,6 +25,28 @@
 #include "listing_parser.h"
 #include "names.h"
 #include "source.h"
+
+// Counts heap allocations made by this thread while `counting` is set.
+namespace {
+thread_local bool counting = false;
+thread_local int allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+// GCC cannot see that every pointer freed here came from the malloc above.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace multipass {
 namespace {
@@ -671,6 +695,29 @@ TEST_F(resolver_test, invalid_options_are_rejected) {
   }
   EXPECT_NO_THROW(build(zones({"vm.test", ".", "10.in-addr.arpa",
                                "in-addr.arpa", "4.3.2.1.in-addr.arpa"})));
+}
+
+TEST_F(resolver_test, questions_allocate_nothing) {
+  resolver_options opts = zones({"vm.test", "in-addr.arpa"});
+  opts.addresses_all = true;
+  make(opts);
+  answer out;
+  counting = true;
+  allocations = 0;
+  res_->resolve("K8S-Node-01.vm.test.", A, &out);
+  res_->resolve("primary.vm.test", AAAA, &out);
+  res_->resolve("calm-squirrel.vm.test", A, &out);
+  res_->resolve("nosuch.vm.test", A, &out);
+  res_->resolve("141.24.110.10.in-addr.arpa", PTR, &out);
+  res_->resolve("vm.test", SOA, &out);
+  res_->resolve("example.com", A, &out);
+  counting = false;
+  EXPECT_EQ(allocations, 0);
+  // The counter works: this allocates.
+  counting = true;
+  auto probe = std::make_unique<int>(1);
+  counting = false;
+  EXPECT_EQ(allocations, 1);
 }
 
 TEST_F(resolver_test, overlong_names_are_refused) {

@@ -29,18 +29,24 @@ using testing_support::fake_cli;
 source_options test_options() {
   source_options options;
   options.binary = fake_cli::binary();
-  options.refresh = std::chrono::hours(1);  // background refreshes only when a test wants them
+  options.refresh = std::chrono::hours(
+      1);  // background refreshes only when a test wants them
   options.timeout = 20s;
   options.miss_wait = 20s;
   options.demand_interval = 200ms;
   return options;
 }
 
-std::string vm_json(const std::string& name, const std::string& state, const std::string& address) {
-  std::string ipv4 = address.empty() ? "[\n            ]" : "[\n                \"" + address + "\"\n            ]";
-  return "        {\n            \"ipv4\": " + ipv4 + ",\n            \"name\": \"" + name +
-         "\",\n            \"release\": \"Ubuntu 24.04 LTS\",\n            \"state\": \"" + state +
-         "\"\n        }";
+std::string vm_json(const std::string& name, const std::string& state,
+                    const std::string& address) {
+  std::string ipv4 =
+      address.empty() ? "[\n            ]"
+                      : "[\n                \"" + address + "\"\n            ]";
+  return "        {\n            \"ipv4\": " + ipv4 +
+         ",\n            \"name\": \"" + name +
+         "\",\n            \"release\": \"Ubuntu 24.04 LTS\",\n            "
+         "\"state\": \"" +
+         state + "\"\n        }";
 }
 
 std::string listing(const std::vector<std::string>& vms) {
@@ -58,26 +64,31 @@ uint32_t ip(const char* text) {
 std::vector<log_line> drain(source& src) {
   std::vector<log_line> lines;
   log_line line;
-  while (src.logs().pop(0ms, &line) == log_queue::pop_result::line) lines.push_back(line);
+  while (src.logs().pop(0ms, &line) == log_queue::pop_result::line)
+    lines.push_back(line);
   return lines;
 }
 
-size_t count_lines(const std::vector<log_line>& lines, int level, const std::string& word) {
+size_t count_lines(const std::vector<log_line>& lines, int level,
+                   const std::string& word) {
   size_t n = 0;
-  for (const auto& line : lines) n += line.level == level && line.text.find(word) != std::string::npos;
+  for (const auto& line : lines)
+    n += line.level == level && line.text.find(word) != std::string::npos;
   return n;
 }
 
 std::string dump(const std::vector<log_line>& lines) {
   std::string out;
-  for (const auto& line : lines) out += std::to_string(line.level) + " " + line.text + "\n";
+  for (const auto& line : lines)
+    out += std::to_string(line.level) + " " + line.text + "\n";
   return out;
 }
 
 uint32_t unix_now() {
-  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 multipass_source_stats_t stats_of(const source& src) {
@@ -109,7 +120,8 @@ TEST(source_test, first_load_sets_ready_and_stats) {
   snapshot now = src.current();
   ASSERT_EQ(now->vms.size(), 8u);  // the demo fleet
   ASSERT_NE(now->find("primary"), nullptr);
-  EXPECT_EQ(now->find("primary")->ipv4, std::vector<uint32_t>{ip("10.110.24.87")});
+  EXPECT_EQ(now->find("primary")->ipv4,
+            std::vector<uint32_t>{ip("10.110.24.87")});
   auto stats = stats_of(src);
   EXPECT_EQ(stats.struct_size, sizeof stats);
   EXPECT_GE(stats.cli_runs, 1u);
@@ -124,7 +136,9 @@ TEST(source_test, first_load_sets_ready_and_stats) {
   EXPECT_EQ(stats.instances[MULTIPASS_STATE_DELETED], 1u);
   src.stop();
   auto lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "loaded 8 instances from"), 1u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "loaded 8 instances from"),
+            1u)
+      << dump(lines);
 }
 
 TEST(source_test, cli_gets_the_server_address_and_list_arguments) {
@@ -146,7 +160,9 @@ TEST(source_test, failure_before_any_load_leaves_it_not_ready) {
   source src(test_options());
   std::string error;
   EXPECT_FALSE(src.refresh_now(&error));
-  EXPECT_EQ(error, "multipass list failed (exit 2): list failed: cannot connect to the multipass socket");
+  EXPECT_EQ(error,
+            "multipass list failed (exit 2): list failed: cannot connect to "
+            "the multipass socket");
   EXPECT_FALSE(src.ready());
   EXPECT_TRUE(src.current()->vms.empty());
   auto stats = stats_of(src);
@@ -161,7 +177,8 @@ TEST(source_test, failed_refresh_serves_the_last_good_inventory) {
   std::string error;
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   snapshot good = src.current();
-  for (const char* mode : {"no-daemon", "garbage", "truncated", "empty", "bad-address"}) {
+  for (const char* mode :
+       {"no-daemon", "garbage", "truncated", "empty", "bad-address"}) {
     cli.set_mode(mode);
     EXPECT_FALSE(src.refresh_now(&error)) << mode;
     EXPECT_FALSE(error.empty()) << mode;
@@ -218,7 +235,8 @@ TEST(source_test, recovery_picks_up_a_changed_address_and_grows_the_serial) {
 
 TEST(source_test, serial_changes_with_content_only) {
   fake_cli cli;
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"), vm_json("b", "Stopped", "")}));
+  cli.set_listing(listing(
+      {vm_json("a", "Running", "10.0.0.1"), vm_json("b", "Stopped", "")}));
   source src(test_options());
   const uint32_t initial = src.current()->serial;
   std::string error;
@@ -235,9 +253,12 @@ TEST(source_test, serial_changes_with_content_only) {
   EXPECT_EQ(src.current()->serial, loaded->serial);
 
   uint32_t serial = loaded->serial;
-  for (const auto& next : {listing({vm_json("a", "Running", "10.0.0.1"), vm_json("b", "Starting", "")}),
-                           listing({vm_json("a", "Running", "10.0.0.9"), vm_json("b", "Starting", "")}),
-                           listing({vm_json("a", "Running", "10.0.0.9"), vm_json("c", "Starting", "")}),
+  for (const auto& next : {listing({vm_json("a", "Running", "10.0.0.1"),
+                                    vm_json("b", "Starting", "")}),
+                           listing({vm_json("a", "Running", "10.0.0.9"),
+                                    vm_json("b", "Starting", "")}),
+                           listing({vm_json("a", "Running", "10.0.0.9"),
+                                    vm_json("c", "Starting", "")}),
                            listing({vm_json("a", "Running", "10.0.0.9")})}) {
     cli.set_listing(next);
     ASSERT_TRUE(src.refresh_now(&error)) << error;
@@ -254,8 +275,10 @@ TEST(source_test, background_refresher_follows_the_listing) {
   source src(options);
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"), vm_json("late", "Running", "10.0.0.7")}));
-  EXPECT_TRUE(eventually([&] { return src.current()->find("late") != nullptr; }));
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
+                           vm_json("late", "Running", "10.0.0.7")}));
+  EXPECT_TRUE(
+      eventually([&] { return src.current()->find("late") != nullptr; }));
   src.stop();
 }
 
@@ -282,7 +305,8 @@ TEST(source_test, refresh_for_miss_picks_up_a_new_vm) {
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
   snapshot seen = src.current();
   ASSERT_EQ(seen->find("fresh"), nullptr);
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"), vm_json("fresh", "Running", "10.0.0.2")}));
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
+                           vm_json("fresh", "Running", "10.0.0.2")}));
   snapshot after = src.refresh_for_miss(seen);
   ASSERT_TRUE(after);
   ASSERT_NE(after->find("fresh"), nullptr);
@@ -305,7 +329,8 @@ TEST(source_test, burst_of_misses_shares_a_couple_of_cli_runs) {
   const size_t runs_before = cli.run_count();
   snapshot seen = src.current();
   cli.set_mode("slow:0.3");
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"), vm_json("burst", "Running", "10.0.0.3")}));
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
+                           vm_json("burst", "Running", "10.0.0.3")}));
 
   std::atomic<int> found{0};
   std::vector<std::thread> askers;
@@ -343,7 +368,9 @@ TEST(source_test, repeated_misses_for_an_absent_name_are_rate_limited) {
   src.stop();
   // At most one on-demand start per second: the first, plus one per
   // further second that the loop took (a liveness-style bound, not timing).
-  const size_t allowed = 2 + static_cast<size_t>(std::chrono::duration_cast<std::chrono::seconds>(spent).count());
+  const size_t allowed =
+      2 + static_cast<size_t>(
+              std::chrono::duration_cast<std::chrono::seconds>(spent).count());
   EXPECT_LE(cli.run_count() - runs_before, allowed);
 }
 
@@ -375,7 +402,8 @@ TEST(source_test, stop_during_a_hang_kills_the_cli_group_promptly) {
   auto stopping = std::async(std::launch::async, [&] { src.stop(); });
   ASSERT_EQ(stopping.wait_for(30s), std::future_status::ready) << "stop() hung";
   EXPECT_TRUE(testing_support::process_gone(leader));
-  EXPECT_TRUE(eventually([&] { return testing_support::process_gone(child); }, 10s));
+  EXPECT_TRUE(
+      eventually([&] { return testing_support::process_gone(child); }, 10s));
   EXPECT_FALSE(src.ready());
 }
 
@@ -393,12 +421,14 @@ TEST(source_test, stop_wakes_waiting_misses) {
   snapshot seen = src.current();
   std::vector<std::future<snapshot>> waiters;
   for (int i = 0; i < 5; ++i) {
-    waiters.push_back(std::async(std::launch::async, [&] { return src.refresh_for_miss(seen); }));
+    waiters.push_back(std::async(std::launch::async,
+                                 [&] { return src.refresh_for_miss(seen); }));
   }
   std::this_thread::sleep_for(50ms);
   src.stop();
   for (auto& waiter : waiters) {
-    ASSERT_EQ(waiter.wait_for(30s), std::future_status::ready) << "a waiter was not woken";
+    ASSERT_EQ(waiter.wait_for(30s), std::future_status::ready)
+        << "a waiter was not woken";
     EXPECT_EQ(waiter.get(), seen);
   }
 }
@@ -426,15 +456,21 @@ TEST(source_test, logs_first_failure_once_and_recovery_once) {
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   auto lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "loaded 8 instances from"), 1u) << dump(lines);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR,
-                        "multipass list failed (exit 2): list failed: cannot connect to the "
-                        "multipass socket; serving the last good inventory of 8 instances"),
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "loaded 8 instances from"),
             1u)
       << dump(lines);
+  EXPECT_EQ(
+      count_lines(
+          lines, MULTIPASS_LOG_ERROR,
+          "multipass list failed (exit 2): list failed: cannot connect to the "
+          "multipass socket; serving the last good inventory of 8 instances"),
+      1u)
+      << dump(lines);
   EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, ""), 1u) << dump(lines);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_DEBUG, "cannot connect"), 2u) << dump(lines);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "works again"), 1u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_DEBUG, "cannot connect"), 2u)
+      << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_INFO, "works again"), 1u)
+      << dump(lines);
 }
 
 TEST(source_test, a_different_failure_is_logged_at_error_again) {
@@ -447,8 +483,12 @@ TEST(source_test, a_different_failure_is_logged_at_error_again) {
   EXPECT_FALSE(src.refresh_now(&error));
   EXPECT_FALSE(src.refresh_now(&error));
   auto lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, "no inventory has loaded yet"), 2u) << dump(lines);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, "not authenticated"), 1u) << dump(lines);
+  EXPECT_EQ(
+      count_lines(lines, MULTIPASS_LOG_ERROR, "no inventory has loaded yet"),
+      2u)
+      << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, "not authenticated"), 1u)
+      << dump(lines);
 }
 
 TEST(source_test, unusable_output_is_one_kind_of_failure_wherever_it_breaks) {
@@ -462,27 +502,33 @@ TEST(source_test, unusable_output_is_one_kind_of_failure_wherever_it_breaks) {
   EXPECT_FALSE(src.refresh_now(&error));
   EXPECT_NE(error.find("unusable output"), std::string::npos) << error;
   auto lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, "unusable output"), 1u) << dump(lines);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_DEBUG, "unusable output"), 1u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_ERROR, "unusable output"), 1u)
+      << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_DEBUG, "unusable output"), 1u)
+      << dump(lines);
 }
 
 TEST(source_test, parse_warnings_are_logged_once_per_change) {
   fake_cli cli;
-  cli.set_listing(listing({vm_json("good", "Running", "10.0.0.1"), vm_json("bad_name", "Running", "10.0.0.2")}));
+  cli.set_listing(listing({vm_json("good", "Running", "10.0.0.1"),
+                           vm_json("bad_name", "Running", "10.0.0.2")}));
   source src(test_options());
   std::string error;
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   auto lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING, "bad_name"), 1u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING, "bad_name"), 1u)
+      << dump(lines);
   EXPECT_EQ(src.current()->vms.size(), 1u);
 
   cli.set_listing(listing({vm_json("good", "Running", "10.0.0.1")}));
   ASSERT_TRUE(src.refresh_now(&error)) << error;
-  cli.set_listing(listing({vm_json("good", "Running", "10.0.0.1"), vm_json("bad_name", "Running", "10.0.0.2")}));
+  cli.set_listing(listing({vm_json("good", "Running", "10.0.0.1"),
+                           vm_json("bad_name", "Running", "10.0.0.2")}));
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   lines = drain(src);
-  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING, "bad_name"), 1u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING, "bad_name"), 1u)
+      << dump(lines);
 }
 
 TEST(source_test, log_messages_carry_no_prefix) {
@@ -492,7 +538,8 @@ TEST(source_test, log_messages_carry_no_prefix) {
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   auto lines = drain(src);
   ASSERT_FALSE(lines.empty());
-  EXPECT_EQ(lines[0].text.rfind("loaded 8 instances from ", 0), 0u) << lines[0].text;
+  EXPECT_EQ(lines[0].text.rfind("loaded 8 instances from ", 0), 0u)
+      << lines[0].text;
 }
 
 #if defined(__linux__)
@@ -503,15 +550,18 @@ std::vector<unsigned long long> thread_masks() {
   if (!dir) return masks;
   while (dirent* task = ::readdir(dir)) {
     if (task->d_name[0] == '.') continue;
-    std::string status = testing_support::read_text(std::string("/proc/self/task/") + task->d_name + "/status");
+    std::string status = testing_support::read_text(
+        std::string("/proc/self/task/") + task->d_name + "/status");
     size_t at = status.find("SigBlk:");
-    if (at != std::string::npos) masks.push_back(std::stoull(status.substr(at + 7), nullptr, 16));
+    if (at != std::string::npos)
+      masks.push_back(std::stoull(status.substr(at + 7), nullptr, 16));
   }
   ::closedir(dir);
   return masks;
 }
 
-TEST(source_test, refresher_thread_blocks_async_signals_and_the_caller_keeps_its_mask) {
+TEST(source_test,
+     refresher_thread_blocks_async_signals_and_the_caller_keeps_its_mask) {
   fake_cli cli;
   source src(test_options());
   sigset_t mine;
@@ -522,10 +572,12 @@ TEST(source_test, refresher_thread_blocks_async_signals_and_the_caller_keeps_its
   EXPECT_EQ(sigismember(&after, SIGTERM), sigismember(&mine, SIGTERM));
   EXPECT_EQ(sigismember(&after, SIGINT), sigismember(&mine, SIGINT));
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
-  const unsigned long long wanted = (1ull << (SIGTERM - 1)) | (1ull << (SIGINT - 1)) |
-                                    (1ull << (SIGCHLD - 1)) | (1ull << (SIGHUP - 1));
+  const unsigned long long wanted =
+      (1ull << (SIGTERM - 1)) | (1ull << (SIGINT - 1)) |
+      (1ull << (SIGCHLD - 1)) | (1ull << (SIGHUP - 1));
   bool found = false;
-  for (unsigned long long mask : thread_masks()) found = found || (mask & wanted) == wanted;
+  for (unsigned long long mask : thread_masks())
+    found = found || (mask & wanted) == wanted;
   EXPECT_TRUE(found) << "no thread blocks SIGTERM, SIGINT, SIGCHLD and SIGHUP";
   src.stop();
 }

@@ -8,6 +8,7 @@ Fixtures:
   mixed_server    one CoreDNS per module serving vm.test from list-mixed.json.
 """
 
+import itertools
 import json
 import os
 import re
@@ -123,11 +124,11 @@ DIG_OPTIONS = ["+noall", "+comments", "+answer", "+authority", "+additional",
                "+tries=1", "+time=5"]
 
 
-def dig(port, name, rrtype="A", tcp=False, extra=()):
+def dig(port, name, rrtype="A", tcp=False):
     """Asks 127.0.0.1:port one question with dig; returns the Reply."""
     cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
     cmd += ["+tcp"] if tcp else []
-    cmd += list(extra) + [name, rrtype]
+    cmd += [name, rrtype]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     replies = parse_replies(out.stdout)
     assert len(replies) == 1, "dig %s %s: no reply (exit %d)\n%s%s" % (
@@ -135,12 +136,11 @@ def dig(port, name, rrtype="A", tcp=False, extra=()):
     return replies[0]
 
 
-def dig_batch(port, questions, tcp=False):
-    """Asks many (name, type) questions with one dig process (-f); returns
-    their Replies in order."""
+def dig_batch(port, questions):
+    """Asks many (name, type) questions over UDP with one dig process (-f);
+    returns their Replies in order."""
     batch = "".join("%s %s\n" % q for q in questions)
     cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
-    cmd += ["+tcp"] if tcp else []
     out = subprocess.run(cmd + ["-f", "-"], input=batch, capture_output=True,
                          text=True, timeout=120)
     replies = parse_replies(out.stdout)
@@ -337,7 +337,6 @@ class CoreDNS:
                 [str(binary), "-conf", str(self.corefile)], cwd=self.dir, env=env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         self.stopped = False
-        self._wait_listening()
 
     def _write_corefile(self, corefile):
         self.corefile.write_text(corefile.format(
@@ -350,9 +349,10 @@ class CoreDNS:
         self._write_corefile(corefile)
         self.proc.send_signal(signal.SIGUSR1)
         eventually(lambda: self.logs().count("Reloading complete") > done, START_TIMEOUT,
-                   "CoreDNS reloaded\n" + self.logs())
+                   "CoreDNS says 'Reloading complete'")
 
-    def _wait_listening(self):
+    def wait_listening(self):
+        """Waits until CoreDNS accepts TCP connections on both ports."""
         deadline = time.monotonic() + START_TIMEOUT
         while not (tcp_listening(self.port) and tcp_listening(self.ready_port)):
             if self.proc.poll() is not None:
@@ -370,11 +370,11 @@ class CoreDNS:
             self.stdout_path.read_text(errors="replace"),
             self.stderr_path.read_text(errors="replace"))
 
-    def dig(self, name, rrtype="A", tcp=False, extra=()):
-        return dig(self.port, name, rrtype, tcp, extra)
+    def dig(self, name, rrtype="A", tcp=False):
+        return dig(self.port, name, rrtype, tcp)
 
-    def dig_batch(self, questions, tcp=False):
-        return dig_batch(self.port, questions, tcp)
+    def dig_batch(self, questions):
+        return dig_batch(self.port, questions)
 
     def udp_burst(self, names, qtype=1):
         return udp_burst(self.port, names, qtype)
@@ -383,8 +383,7 @@ class CoreDNS:
         return ready_status(self.ready_port)
 
     def wait_ready(self, timeout=READY_TIMEOUT):
-        eventually(lambda: self.ready()[0] == 200, timeout,
-                   "/ready answers 200\n" + self.logs())
+        eventually(lambda: self.ready()[0] == 200, timeout, "/ready answers 200")
 
     def stop(self):
         """SIGTERM, then wait; returns the exit code (None if it had to be
@@ -455,7 +454,8 @@ def _starter(binary, make_dir, started):
     def start(corefile=DEFAULT_COREFILE, listing="list-mixed.json", mode="ok",
               wait_ready=True):
         server = CoreDNS(binary, make_dir(), corefile, listing, mode)
-        started.append(server)
+        started.append(server)  # stopped by _finish even when it never listened
+        server.wait_listening()
         if wait_ready:
             server.wait_ready()
         return server
@@ -463,14 +463,13 @@ def _starter(binary, make_dir, started):
 
 
 def _finish(started):
-    for server in started:
-        print(server.logs())  # shown by pytest when the test fails
     errors = []
     for server in started:
         try:
             server.check_clean_exit()
         except AssertionError as e:
             errors.append(str(e))
+        print(server.logs())  # shown by pytest when the test fails
     assert not errors, "\n".join(errors)
 
 
@@ -479,7 +478,7 @@ def start_coredns(coredns_binary, tmp_path):
     """start_coredns(corefile=DEFAULT_COREFILE, listing="list-mixed.json",
     mode="ok", wait_ready=True) -> CoreDNS. listing: a fixture name, a Path,
     JSON text, or None for the stand-in's demo fleet."""
-    started, counter = [], iter(range(1000))
+    started, counter = [], itertools.count()
     yield _starter(coredns_binary, lambda: tmp_path / ("coredns-%d" % next(counter)), started)
     _finish(started)
 

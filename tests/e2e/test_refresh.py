@@ -95,13 +95,12 @@ def test_changes_show_up_after_a_refresh(start_coredns):
 def test_known_vms_keep_resolving_while_the_cli_fails(start_coredns):
     server = start_coredns()
     assert_resolves(server)
-    for mode in ("no-daemon", "garbage", "truncated", "empty", "no-auth"):
+    for mode in ("no-daemon", "garbage", "truncated", "empty"):
         server.cli.set_mode(mode)
         # Two more runs: the first one surely ran in this mode and finished.
         server.cli.wait_for_runs(server.cli.run_count() + 2)
         assert_resolves(server)
         assert server.ready()[0] == 200, "not ready any more in mode " + mode
-    server.cli.set_mode("ok")
 
 
 def test_cli_failure_is_logged_with_its_reason(start_coredns):
@@ -126,8 +125,11 @@ def test_a_hung_cli_is_killed_with_its_children_and_dns_keeps_answering(start_co
     assert_resolves(server)  # while the CLI hangs
     eventually(lambda: not process_alive(child), 10,
                "the hung CLI's child killed after the timeout")
+    # The refresher is not wedged: once the CLI works again, changes load.
+    server.cli.set_listing(edited_listing("list-mixed.json", lambda vms: stop_vm(vms, "primary")))
     server.cli.set_mode("ok")
-    assert_resolves(server)
+    eventually(lambda: server.dig("primary.vm.test", "A").answer == [], 10,
+               "a change loaded after the CLI recovered")
 
 
 def test_shutdown_while_the_cli_hangs(start_coredns):
@@ -177,3 +179,9 @@ def test_reload_keeps_answering_and_leaks_no_refresher(start_coredns):
     runs = server.cli.run_count() - before
     assert runs == 0, "%d CLI runs in 3 s after reloading with refresh 60s: the " \
         "old refresher still runs\n%s" % (runs, server.logs())
+
+
+def test_warnings_on_stderr_do_not_spoil_the_listing(start_coredns):
+    # multipass 1.16 with the lxd driver warns on stderr on every run.
+    server = start_coredns(mode="ok-warning")
+    assert_resolves(server)
