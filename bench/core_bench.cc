@@ -1,6 +1,7 @@
 // Core microbenchmarks: resolve at 10, 1,000 and 10,000 VMs (hit, miss,
-// AAAA, mixed case; internal resolver and the C ABI), parsing a 10,000-VM
-// listing, a full refresh, and snapshot swaps under concurrent readers.
+// first-time miss, AAAA, mixed case; internal resolver and the C ABI),
+// parsing a 10,000-VM listing, releasing an inventory, a full refresh, and
+// snapshot swaps under concurrent readers.
 //
 // Fleets come from a real `source` whose CLI is a two-line shell script that
 // prints a generated listing (the layout of `multipass list --format=json`,
@@ -155,6 +156,11 @@ struct fleet {
 
     std::mt19937 rng(42);
     std::vector<std::string> hit_names, mixed_names, miss_names;
+    // The same 1,000 unknown names at every fleet size: after the first
+    // pass the resolver's memory of missing names knows them all.
+    for (size_t n = 1; n <= 1000; ++n) {
+      miss_names.push_back("nosuch-" + vm_name(n) + "." + zone_name + ".");
+    }
     for (size_t n = 1; n <= count; ++n) {
       std::string q = vm_name(n) + "." + zone_name + ".";
       hit_names.push_back(q);
@@ -163,7 +169,6 @@ struct fleet {
         if (c >= 'a' && c <= 'z' && (rng() & 1)) c = static_cast<char>(c - 32);
       }
       mixed_names.push_back(mixed);
-      miss_names.push_back("nosuch-" + vm_name(n) + "." + zone_name + ".");
     }
     // Visit names in a shuffled order: a real client does not walk the
     // table in insertion order.
@@ -233,6 +238,32 @@ void resolve_loop(benchmark::State& state, query_kind kind) {
 
 void BM_resolve_hit(benchmark::State& s) { resolve_loop(s, query_kind::hit); }
 void BM_resolve_miss(benchmark::State& s) { resolve_loop(s, query_kind::miss); }
+
+// A name never asked before at every iteration ("n0000000001.vm.test.",
+// counting up in place): the whole first-miss path (snapshot lookup,
+// on-demand refresh request that returns at once with miss_wait 0, and
+// remembering the name as missing), without the wait itself.
+void BM_resolve_new_miss(benchmark::State& state) {
+  fleet& f = get_fleet(static_cast<size_t>(state.range(0)));
+  std::string name = std::string("n0000000000.") + zone_name + ".";
+  const size_t last_digit = 10;
+  auto next = [&] {
+    for (size_t d = last_digit; d > 0; --d) {
+      if (++name[d] <= '9') return;
+      name[d] = '0';
+    }
+  };
+  next();
+  if (!expect_outcome(state, *f.res, name, type_a, MULTIPASS_NXDOMAIN)) return;
+  multipass_answer_t answer{};
+  answer.struct_size = sizeof answer;
+  for (auto _ : state) {
+    next();
+    f.res->resolve(name, type_a, &answer);
+    benchmark::DoNotOptimize(answer.outcome);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
 void BM_resolve_aaaa(benchmark::State& s) { resolve_loop(s, query_kind::aaaa); }
 void BM_resolve_mixed_case(benchmark::State& s) {
   resolve_loop(s, query_kind::mixed_case);
@@ -296,6 +327,19 @@ void BM_parse(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() *
                           static_cast<int64_t>(f.listing.size()));
+}
+
+// Destroying a parsed inventory: what the thread that drops the last
+// reference to a replaced snapshot pays (the refresher, or a reader whose
+// resolve still held it).
+void BM_inventory_release(benchmark::State& state) {
+  fleet& f = get_fleet(static_cast<size_t>(state.range(0)));
+  for (auto _ : state) {
+    state.PauseTiming();
+    multipass::parsed_listing parsed = multipass::parse_listing(f.listing);
+    state.ResumeTiming();
+    parsed.inv.reset();
+  }
 }
 
 // A whole refresh in the calling thread: run the CLI (a shell script that
@@ -406,6 +450,7 @@ void size_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_resolve_hit)->Apply(size_args);
 BENCHMARK(BM_resolve_miss)->Apply(size_args);
+BENCHMARK(BM_resolve_new_miss)->Apply(size_args);
 BENCHMARK(BM_resolve_aaaa)->Apply(size_args);
 BENCHMARK(BM_resolve_mixed_case)->Apply(size_args);
 BENCHMARK(BM_c_api_resolve_hit)->Apply(size_args);
@@ -413,6 +458,7 @@ BENCHMARK(BM_c_api_resolve_hit)->Apply(size_args);
 // state they share.
 BENCHMARK(BM_resolve_hit)->Arg(10000)->ArgName("vms")->Threads(2)->UseRealTime();
 BENCHMARK(BM_parse)->Arg(1000)->Arg(10000)->ArgName("vms")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_inventory_release)->Arg(10000)->ArgName("vms")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_refresh_now)->Arg(10000)->ArgName("vms")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_resolve_during_swaps)->Arg(0)->Arg(1)->ArgName("swapping")->UseRealTime();
 BENCHMARK(BM_swap_under_readers)->Arg(0)->Arg(1)->ArgName("readers")->Unit(benchmark::kMillisecond)->UseRealTime();

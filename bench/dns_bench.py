@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -270,13 +271,40 @@ FIELDS = {
 }
 
 
-def dnsperf(args, port, query_file, extra, verbose=False):
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """(CPU seconds the whole machine was busy, CPU seconds of pid with its
+    reaped children, CPU seconds of our reaped children)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+    own = 0
+    if pid:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            own = sum(int(x) for x in stat[11:15])  # utime stime cutime cstime
+        except OSError:
+            pass
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy / TICK, own / TICK, ru.ru_utime + ru.ru_stime
+
+
+def dnsperf(args, port, query_file, extra, verbose=False, server=None):
+    """Runs dnsperf; with `server`, also measures the CPU that neither the
+    server nor dnsperf used meanwhile (other processes: noise)."""
     cmd = ["taskset", "-c", args.client_cpus, "dnsperf", "-s", "127.0.0.1",
            "-p", str(port), "-d", query_file, "-T", "1", "-c", "1", "-t", "5"]
     cmd += extra
     if verbose:
         cmd.append("-v")
+    before = cpu_seconds(server.proc.pid if server else None)
+    t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    after = cpu_seconds(server.proc.pid if server else None)
     out = proc.stdout
     if proc.returncode != 0:
         raise RuntimeError("dnsperf failed: %s\n%s" % (proc.stderr, out[-2000:]))
@@ -290,6 +318,11 @@ def dnsperf(args, port, query_file, extra, verbose=False):
     if verbose:
         result["responses"] = [line for line in out.splitlines()
                                if line.startswith("> ")]
+    deltas = [b - a for a, b in zip(before, after)]
+    result["server_cpu_pct"] = 100 * deltas[1] / wall if server else None
+    result["client_cpu_pct"] = 100 * deltas[2] / wall
+    foreign = deltas[0] - deltas[2] - (deltas[1] if server else 0)
+    result["foreign_cpu_pct"] = max(0.0, 100 * foreign / wall) if server else None
     return result
 
 
@@ -360,19 +393,31 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
             for label, server in (("multipass", mp), ("hosts", hs)):
                 with Sampler(server) as sampler:
                     res = dnsperf(args, server.port, path,
-                                  ["-l", str(args.duration), "-q", str(args.outstanding)])
+                                  ["-l", str(args.duration), "-q", str(args.outstanding)],
+                                  server=server)
                 res["peak_threads"] = sampler.peak.get("Threads")
                 row[label] = res
-                log("  %-6s %-18s round %d %-9s %10.0f qps  lost %d  %s" % (
-                    fleet.size, mix, r + 1, label, res["qps"], res["lost"],
-                    res["rcodes"]))
+                log("  %-6s %-18s round %d %-9s %8.0f qps  lost %d  cpu server %3.0f%% "
+                    "client %3.0f%% other %3.0f%%  %s" % (
+                        fleet.size, mix, r + 1, label, res["qps"], res["lost"],
+                        res["server_cpu_pct"], res["client_cpu_pct"],
+                        res["foreign_cpu_pct"], res["rcodes"]))
             row["ratio"] = row["multipass"]["qps"] / row["hosts"]["qps"]
+            # Queries per CPU-second of the server: robust against other
+            # processes taking CPU from the server during a round.
+            for k in ("multipass", "hosts"):
+                cpu = row[k]["server_cpu_pct"] or 0
+                row[k]["qps_per_cpu"] = row[k]["qps"] / (cpu / 100) if cpu else None
+            if row["multipass"]["qps_per_cpu"] and row["hosts"]["qps_per_cpu"]:
+                row["cpu_ratio"] = row["multipass"]["qps_per_cpu"] / row["hosts"]["qps_per_cpu"]
             rounds.append(row)
         ratios = [row["ratio"] for row in rounds]
+        cpu_ratios = [row["cpu_ratio"] for row in rounds if row.get("cpu_ratio")]
         results.append({
             "fleet": fleet.size, "mix": mix, "composition": comp,
             "rounds": rounds,
             "median_ratio": statistics.median(ratios),
+            "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
             "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
                            for k in ("multipass", "hosts")},
             "lost": {k: sum(row[k]["lost"] or 0 for row in rounds)
@@ -380,6 +425,8 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
             "cli_runs_during": fleet.runs() - runs_before,
             "peak_threads": {k: max(row[k]["peak_threads"] or 0 for row in rounds)
                              for k in ("multipass", "hosts")},
+            "max_foreign_cpu_pct": max(row[k]["foreign_cpu_pct"] for row in rounds
+                                       for k in ("multipass", "hosts")),
         })
     return results
 
@@ -392,7 +439,7 @@ def measure_latency(args, fleet, mp, hs, rng, mix, log):
         with Sampler(server) as sampler:
             res = dnsperf(args, server.port, path,
                           ["-l", str(args.latency_duration), "-Q", str(args.latency_rate),
-                           "-q", "1000"], verbose=True)
+                           "-q", "1000"], verbose=True, server=server)
         summary = latency_summary(res.pop("responses"))
         out[label] = {"dnsperf": res, "percentiles": summary,
                       "peak_threads": sampler.peak.get("Threads")}
@@ -521,8 +568,8 @@ def main():
     ap.add_argument("--mixes", default="hits,hits+aaaa+unknown")
     ap.add_argument("--extra-mix-at-largest", default="hits+aaaa",
                     help="a further mix run only at the largest fleet ('' for none)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=3)
     ap.add_argument("--outstanding", type=int, default=100)
     ap.add_argument("--latency-rate", type=int, default=5000)
     ap.add_argument("--latency-duration", type=int, default=5)

@@ -15,7 +15,7 @@ const (
 // logLine is one line of the core's log queue.
 type logLine struct {
 	level   logLevel
-	text    string
+	text    string // empty in an entry that only reports dropped lines
 	dropped uint64 // lines the queue dropped before this one
 }
 
@@ -32,8 +32,10 @@ const (
 // logWait bounds one wait of the drain for a line.
 const logWait = 500 * time.Millisecond
 
-// drainLogs prints the core's log lines through CoreDNS's log, so they keep
-// its format and honour the debug plugin, until the source stops.
+// drainLogs prints the core's log lines through CoreDNS's log (as
+// "[LEVEL] plugin/multipass: ..."), so they keep its format and stream, and
+// debug lines show only with the debug plugin, until the source stops. The
+// core's queue is bounded; lines it had to drop are counted in a warning.
 func drainLogs(src coreSource) {
 	for {
 		l, st := src.nextLog(logWait)
@@ -41,13 +43,16 @@ func drainLogs(src coreSource) {
 		case logClosed:
 			return
 		case logFailed:
-			log.Error("cannot read the core's log queue; its lines are lost")
+			log.Error("cannot read the core's log queue: its lines are lost from now on")
 			return
 		case logEmpty:
 			continue
 		}
 		if l.dropped > 0 {
-			log.Warningf("%d log lines dropped", l.dropped)
+			log.Warningf("the core's log queue was full: %d log lines dropped", l.dropped)
+		}
+		if l.text == "" {
+			continue
 		}
 		switch l.level {
 		case levelDebug:

@@ -2,6 +2,8 @@
 # Installs what building and testing coredns-multipass needs, and only what is
 # missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
+# (test: build + make test, incl. dnssec-keygen, ip netns and the libFuzzer
+# smoke; bench adds dnsperf and Google Benchmark.)
 set -euo pipefail
 
 what=${1:-test}
@@ -20,6 +22,10 @@ debian=(
   dnsutils=/usr/bin/dig
   python3-pytest=pytest
   curl=/usr/bin/curl
+  bind9-utils=/usr/bin/dnssec-keygen
+  iproute2=/usr/sbin/ip
+  clang=/usr/bin/clang++
+  libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
 )
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
@@ -27,7 +33,7 @@ fi
 
 have() {  # have PATH-or-python-module
   case "$1" in
-    /*) [ -e "$1" ] ;;
+    /*) compgen -G "$1" >/dev/null ;;
     pytest) python3 -c 'import pytest' 2>/dev/null ;;
   esac
 }

@@ -3,12 +3,15 @@
 
 #include <utility>
 
+#include "multipass/multipass.h"
+
 namespace multipass {
 
 void log_queue::push(int level, std::string text) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_ || lines_.size() >= capacity_) {
+    if (closed_) return;  // the drainer has gone: nobody is left to tell
+    if (lines_.size() >= capacity_) {
       ++dropped_;
       return;
     }
@@ -25,6 +28,13 @@ log_queue::pop_result log_queue::pop(std::chrono::milliseconds wait,
   if (!lines_.empty()) {
     *out = std::move(lines_.front());
     lines_.pop_front();
+    return pop_result::line;
+  }
+  if (dropped_ > 0) {
+    // Drops that no later line reported: an entry with no text carries them,
+    // so that none is lost silently (also after close()).
+    *out = log_line{MULTIPASS_LOG_WARNING, std::string(), dropped_};
+    dropped_ = 0;
     return pop_result::line;
   }
   return closed_ ? pop_result::closed : pop_result::empty;

@@ -22,14 +22,18 @@ class log_queue {
  public:
   explicit log_queue(size_t capacity = 1024) : capacity_(capacity) {}
 
-  // Never blocks. Drops (and counts) the line when the queue is full or closed.
+  // Never blocks. Drops (and counts) the line when the queue is full; drops
+  // it uncounted once closed (the drainer has stopped).
   void push(int level, std::string text);
 
   enum class pop_result { line, empty, closed };
-  // Waits up to `wait` for a line. `closed` once closed and drained.
+  // Waits up to `wait` for a line. `closed` once closed and drained. Drops
+  // not yet reported with a later line come out as a line with empty text
+  // and `dropped` set, once the queue is empty.
   pop_result pop(std::chrono::milliseconds wait, log_line* out);
 
-  // After close(), push drops and pop drains what is left then says closed.
+  // After close(), push drops and pop drains what is left (with any drop
+  // count) then says closed.
   void close();
 
  private:

@@ -1,6 +1,7 @@
 // The resolver: zones, names, records, rcode.
 #include "resolver.h"
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -84,7 +85,9 @@ resolver::resolver(std::shared_ptr<source> src, resolver_options opts)
 
 resolver::resolver(std::shared_ptr<inventory_feed> feed,
                    resolver_options opts)
-    : feed_(std::move(feed)), opts_(std::move(opts)) {
+    : feed_(std::move(feed)),
+      opts_(std::move(opts)),
+      missing_(std::chrono::seconds(opts_.negative_ttl)) {
   if (!feed_) throw std::invalid_argument("no source");
   if (opts_.zones.empty()) throw std::invalid_argument("no zones");
   for (const std::string& configured : opts_.zones) {
@@ -198,11 +201,29 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
     const vm* v = inv.find(label);
     return v && v->state != vm_state::deleted ? v : nullptr;
   };
+  // The snapshot first: a VM it holds answers at once, however recently its
+  // name was missing. A name it lacks waits for an on-demand refresh, unless
+  // such a wait already left it missing less than negative_ttl seconds ago:
+  // then it is NXDOMAIN at once, as a client's negative cache (SOA minimum
+  // = negative_ttl) would answer. Repeated questions for a missing name (a
+  // search list, retries) thus wait once per negative_ttl, and a name asked
+  // just before `multipass launch` resolves within negative_ttl after it,
+  // the same freshness a caching client sees. The memory is also set when
+  // the wait ran out (a slow CLI): the refresh it asked for still runs and
+  // publishes, and the snapshot is always looked at first.
   const vm* v = find_live(*snap);
-  if (!v && !waited) {
+  if (!v && !waited &&
+      !missing_.contains(label, detail::miss_memory::clock::now())) {
     snap = wait_for_refresh(*feed_, snap);
     fill_soa(*snap, out);
     v = find_live(*snap);
+    if (!v) {
+      try {
+        missing_.remember(label, detail::miss_memory::clock::now());
+      } catch (...) {
+        // Out of memory: the next question for it waits again.
+      }
+    }
   }
   if (!v) {
     set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);

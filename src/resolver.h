@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "inventory.h"
+#include "miss_memory.h"
 #include "multipass/multipass.h"
 #include "names.h"
 
@@ -33,7 +34,8 @@ class inventory_feed {
 struct resolver_options {
   std::vector<std::string> zones;     // forward and reverse zones, any case
   uint32_t ttl = 10;                  // TTL of A, PTR and NS records
-  uint32_t negative_ttl = 5;          // SOA minimum and SOA TTL
+  uint32_t negative_ttl = 5;          // SOA minimum and SOA TTL; also how
+                                      // long a name stays confirmed missing
   bool addresses_all = false;         // false: the first usable address only
   std::vector<std::string> networks;  // CIDRs; empty: every address is usable
   bool wildcard = false;              // x.<vm>.Z answers like <vm>.Z
@@ -45,7 +47,8 @@ constexpr uint32_t soa_refresh = 7200;
 constexpr uint32_t soa_retry = 1800;
 constexpr uint32_t soa_expire = 86400;
 
-// Immutable after construction: resolve() may run on any number of threads.
+// Immutable after construction apart from its memory of missing names (which
+// locks): resolve() may run on any number of threads.
 class resolver {
  public:
   // One configured zone.
@@ -68,7 +71,9 @@ class resolver {
   // the v1 answer struct except struct_size and unused addresses / target
   // bytes. Returns false (and leaves *out untouched) only when qname is too
   // long to be a domain name. Only a forward name missing from the snapshot,
-  // or a source that has not loaded yet, waits (bounded) for a refresh.
+  // or a source that has not loaded yet, waits (bounded) for a refresh; a
+  // name that such a wait left missing less than negative_ttl seconds ago
+  // is NXDOMAIN at once (see resolve_forward).
   bool resolve(std::string_view qname, uint16_t qtype,
                multipass_answer_t* out) const;
 
@@ -102,6 +107,8 @@ class resolver {
   std::vector<zone> zones_;
   std::vector<detail::ipv4_network> networks_;
   int first_forward_ = -1;  // index of the first forward zone
+  // VM labels that an on-demand refresh left missing, for negative_ttl.
+  mutable detail::miss_memory missing_;
 };
 
 }  // namespace multipass

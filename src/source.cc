@@ -26,6 +26,11 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds min_refresh{100};  // a background pause never shorter
+// A failure of a kind already logged at ERROR less than this long ago (a CLI
+// that flaps between working and failing) is logged at DEBUG, and so is its
+// recovery: at most one ERROR line per kind per quiet period.
+constexpr std::chrono::minutes repeat_quiet{5};
+constexpr size_t reported_kinds_max = 16;  // kinds remembered for that
 
 // Pushes the bare message (no time, no level prefix) into the log queue.
 class queue_sink final
@@ -178,6 +183,13 @@ struct source::impl {
   bool loaded = false;
   std::string failure;  // kind of the failure in progress; empty when fine
   detail::clock::time_point failing_since;
+  bool announced = false;  // the failure in progress was logged at ERROR
+  struct reported_kind {
+    std::string kind;
+    detail::clock::time_point at;  // last logged at ERROR
+    uint64_t quiet = 0;            // failures of the kind since, at DEBUG
+  };
+  std::vector<reported_kind> reported;  // most recently reported last
   std::vector<std::string> warned;  // warnings already logged for this listing
   std::string last_stderr;
 };
@@ -311,10 +323,10 @@ void source::impl::report_success(const parsed_listing& parsed,
     char lasted[32];
     std::snprintf(lasted, sizeof lasted, "%.1f",
                   detail::seconds_between(failing_since, detail::clock::now()));
-    log->info(
-        "multipass list works again after {} s of failures; {} instances "
-        "listed",
-        lasted, now->vms.size());
+    log->log(announced ? spdlog::level::info : spdlog::level::debug,
+             "multipass list works again after {} s of failures; {} instances "
+             "listed",
+             lasted, now->vms.size());
   } else if (changed) {
     log->debug("inventory changed: {} instances, serial {}", now->vms.size(),
                now->serial);
@@ -339,14 +351,38 @@ void source::impl::report_failure(const std::string& kind,
     log->debug("{} (again)", failure_text);
     return;
   }
-  if (failure.empty()) failing_since = detail::clock::now();
+  const auto now_time = detail::clock::now();
+  if (failure.empty()) {
+    failing_since = now_time;
+    announced = false;
+  }
   failure = kind;
+  auto seen = std::find_if(reported.begin(), reported.end(),
+                           [&](const reported_kind& r) { return r.kind == kind; });
+  if (seen != reported.end() && now_time - seen->at < detail::repeat_quiet) {
+    ++seen->quiet;
+    log->debug("{} (again; reported at ERROR {:.0f} s ago)", failure_text,
+               detail::seconds_between(seen->at, now_time));
+    return;
+  }
+  std::string since;
+  if (seen != reported.end()) {
+    if (seen->quiet > 0) {
+      since = "; it failed this way " + std::to_string(seen->quiet) +
+              " more times since it was last reported";
+    }
+    reported.erase(seen);
+  } else if (reported.size() >= detail::reported_kinds_max) {
+    reported.erase(reported.begin());
+  }
+  reported.push_back({kind, now_time, 0});
+  announced = true;
   snapshot now = std::atomic_load(&published);
   if (loaded) {
-    log->error("{}; serving the last good inventory of {} instances",
-               failure_text, now->vms.size());
+    log->error("{}; serving the last good inventory of {} instances{}",
+               failure_text, now->vms.size(), since);
   } else {
-    log->error("{}; no inventory has loaded yet", failure_text);
+    log->error("{}; no inventory has loaded yet{}", failure_text, since);
   }
 }
 

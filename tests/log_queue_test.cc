@@ -39,7 +39,6 @@ TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {
     EXPECT_EQ(line.text, "line " + std::to_string(i));  // the oldest are kept
     EXPECT_EQ(line.dropped, 0u);
   }
-  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
   queue.push(MULTIPASS_LOG_WARNING, "after");
   ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
   EXPECT_EQ(line.text, "after");
@@ -47,6 +46,21 @@ TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {
   queue.push(MULTIPASS_LOG_WARNING, "later");
   ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
   EXPECT_EQ(line.dropped, 0u);
+  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
+}
+
+TEST(log_queue_test, drops_with_no_later_line_come_out_on_their_own) {
+  log_queue queue(1);
+  queue.push(MULTIPASS_LOG_INFO, "kept");
+  queue.push(MULTIPASS_LOG_INFO, "dropped");
+  queue.push(MULTIPASS_LOG_INFO, "dropped too");
+  log_line line;
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, "kept");
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, "");
+  EXPECT_EQ(line.dropped, 2u);
+  EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
 }
 
 TEST(log_queue_test, pop_waits_for_a_line_from_another_thread) {

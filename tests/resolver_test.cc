@@ -131,6 +131,11 @@ class fake_feed final : public inventory_feed {
     return snap_;
   }
 
+  // Publishes `snap` at once, as a background refresh would.
+  void publish(snapshot snap) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snap_ = std::move(snap);
+  }
   // The inventory the next refresh_for_miss publishes.
   void load_on_miss(snapshot next) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -340,8 +345,99 @@ TEST_F(resolver_test, unknown_name_waits_once_then_nxdomain) {
     EXPECT_EQ(out.rcode, 3);
     EXPECT_EQ(out.zone, 0);
     EXPECT_EQ(out.soa.serial, 7u);
+    EXPECT_EQ(out.soa.minimum, 5u);
+  }
+  // The first question waited; the refresh left the name missing, so the
+  // others (within negative_ttl) did not wait again.
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+// --- <unknown>.Z asked again: the memory of missing names -------------------
+
+TEST_F(resolver_test, missing_name_asked_again_does_not_wait) {
+  make(zones({"vm.test"}));
+  for (int i = 0; i < 10; ++i) {
+    expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  }
+  EXPECT_EQ(feed_->misses(), 1);
+  // In any case (DNS 0x20) and any type.
+  expect_outcome("NoSuch.VM.test.", AAAA, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+  // Another missing name waits for a refresh of its own.
+  expect_outcome("other.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 2);
+  expect_outcome("other.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 2);
+}
+
+TEST_F(resolver_test, missing_name_remembered_carries_the_current_soa) {
+  make(zones({"vm.test"}));
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  feed_->publish(fleet(42));  // a background refresh changed the inventory
+  answer out = ask("nosuch.vm.test", A);
+  EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(out.soa.serial, 42u);
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+TEST_F(resolver_test, missing_name_that_appears_answers_at_once) {
+  make(zones({"vm.test"}));
+  expect_outcome("fresh.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+  // Launched meanwhile and picked up by a background refresh.
+  feed_->publish(make_inventory(
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));
+  expect_a("fresh.vm.test", {"10.110.24.9"});
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+TEST_F(resolver_test, missing_name_waits_again_after_negative_ttl) {
+  resolver_options opts = zones({"vm.test"});
+  opts.negative_ttl = 1;
+  make(opts);
+  expect_outcome("fresh.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("fresh.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+  // Launched, but no refresh has listed it yet: after the window the next
+  // question asks for one and gets the VM.
+  feed_->load_on_miss(make_inventory(
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  expect_a("fresh.vm.test", {"10.110.24.9"});
+  EXPECT_EQ(feed_->misses(), 2);
+}
+
+TEST_F(resolver_test, zero_negative_ttl_remembers_nothing) {
+  resolver_options opts = zones({"vm.test"});
+  opts.negative_ttl = 0;
+  make(opts);
+  for (int i = 0; i < 3; ++i) {
+    expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
   }
   EXPECT_EQ(feed_->misses(), 3);
+}
+
+TEST_F(resolver_test, missing_vm_label_is_remembered_below_it_too) {
+  resolver_options opts = zones({"vm.test"});
+  opts.wildcard = true;
+  make(opts);
+  expect_outcome("x.nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("y.NOSUCH.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
+}
+
+TEST_F(resolver_test, known_names_never_touch_the_memory_of_missing_names) {
+  make(zones({"vm.test", "in-addr.arpa"}));
+  expect_a("primary.vm.test", {"10.110.24.87"});
+  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_NODATA);
+  expect_outcome("1.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  expect_outcome("x.primary.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 0);
+  // A deleted VM is missing like an unknown one.
+  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);
 }
 
 TEST_F(resolver_test, deleted_vm_gives_nxdomain) {
@@ -702,6 +798,9 @@ TEST_F(resolver_test, questions_allocate_nothing) {
   opts.addresses_all = true;
   make(opts);
   answer out;
+  // The first question for a missing name remembers it (and may allocate);
+  // asking again answers from that memory without allocating.
+  res_->resolve("nosuch.vm.test", A, &out);
   counting = true;
   allocations = 0;
   res_->resolve("K8S-Node-01.vm.test.", A, &out);

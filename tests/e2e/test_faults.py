@@ -1,0 +1,583 @@
+"""A misbehaving multipass CLI, end to end: every way the CLI can fail, hang or
+print nonsense, against the real build/coredns.
+
+Each fault scenario starts its own CoreDNS (refresh 1s), lets the first
+listing load, breaks the CLI for a few seconds, then gives it a listing in
+which `primary` has a CHANGED address. A user must see:
+
+  - the last good inventory served all along (never SERVFAIL, /ready 200),
+  - exactly one `[ERROR] plugin/multipass: ...` line for the fault, with the
+    CLI's stderr text and exit code, however many refreshes failed,
+  - the recovery picked up and logged once, with how long the failure lasted,
+  - no leak in the CoreDNS process: no zombie child ever, at most one CLI
+    child at a time and none at the end, the same open files and about the
+    same number of threads as before the fault (read from /proc).
+
+The scenarios run concurrently (one thread each, one CoreDNS each) so that the
+whole file takes about as long as the slowest scenario; each test then checks
+what its scenario recorded. The last good inventory is served for as long as
+the CLI keeps failing: there is no `max_stale` (see the README of go-shim).
+"""
+
+import json
+import os
+import re
+import socket
+import stat
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import conftest
+from conftest import (DEFAULT_COREFILE, FAKE_CLI, FIXTURES, CoreDNS, dig, edited_listing,
+                      eventually, process_alive, udp_burst)
+
+OLD = "10.110.24.87"   # primary in list-mixed.json
+NEW = "10.110.24.200"  # primary after the recovery
+
+PROC = Path("/proc")
+HAVE_PROC = (PROC / "self" / "stat").exists()
+
+# Slack for the resource checks: Go may start a thread or open a descriptor
+# now and then (a leak per CLI run or per refresh shows up far above these).
+FD_SLACK = 3
+THREAD_SLACK = 4
+
+
+# --------------------------------------------------------------------------
+# /proc: what a user would check with ps and ls /proc/PID/fd
+
+
+def children(pid):
+    """{child pid: state letter} of the processes whose parent is pid."""
+    found = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found[int(entry.name)] = fields[0]
+    return found
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def thread_count(pid):
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads: line in /proc/%d/status" % pid)
+
+
+class ProcWatch:
+    """Samples the children of a process: the most alive at once, and the
+    zombies that stayed zombies across two samples (a child that has just
+    exited is a zombie for the instant before it is reaped)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.max_children = 0
+        self.lasting_zombies = set()
+        self.samples = 0
+        self._zombies = set()
+
+    def sample(self):
+        if not HAVE_PROC:
+            return
+        kids = children(self.pid)
+        zombies = {p for p, state in kids.items() if state == "Z"}
+        self.lasting_zombies |= zombies & self._zombies
+        self._zombies = zombies
+        self.max_children = max(self.max_children, len(kids) - len(zombies))
+        self.samples += 1
+
+
+def usage(pid):
+    """(fds, threads) of pid, or None without /proc."""
+    if not HAVE_PROC:
+        return None
+    return fd_count(pid), thread_count(pid)
+
+
+# --------------------------------------------------------------------------
+# DNS without a dig process per question (the scenarios ask many, concurrently)
+
+
+def query_a(port, name, timeout=5.0):
+    """Asks 127.0.0.1:port for name's A records over UDP; returns (rcode,
+    [addresses]), or (None, []) when no reply came within timeout (a
+    liveness bound)."""
+    qid = int.from_bytes(os.urandom(2), "big")
+    wire = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split("."))
+    query = struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + wire + b"\0" + struct.pack("!2H", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+        sock.send(query)
+        try:
+            reply = sock.recv(4096)
+            while struct.unpack("!H", reply[:2])[0] != qid:
+                reply = sock.recv(4096)
+        except socket.timeout:
+            return None, []
+    rcode = struct.unpack("!H", reply[2:4])[0] & 0xF
+    ancount = struct.unpack("!H", reply[6:8])[0]
+    pos = 12 + len(wire) + 1 + 4  # the question, echoed
+    addresses = []
+    for _ in range(ancount):
+        while reply[pos] != 0 and reply[pos] < 0xC0:  # the owner name
+            pos += reply[pos] + 1
+        pos += 2 if reply[pos] >= 0xC0 else 1
+        rtype, _, _, rdlength = struct.unpack("!HHIH", reply[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlength == 4:
+            addresses.append(".".join(str(b) for b in reply[pos:pos + 4]))
+        pos += rdlength
+    return rcode, addresses
+
+
+# --------------------------------------------------------------------------
+# log lines
+
+
+def plugin_lines(server, level):
+    """CoreDNS's `[LEVEL] plugin/multipass: ...` lines, in order."""
+    prefix = "[%s] plugin/multipass: " % level
+    return [l for l in server.logs().splitlines() if l.startswith(prefix)]
+
+
+def listing_with_primary_at(address, extra=()):
+    def edit(vms):
+        for vm in vms:
+            if vm["name"] == "primary":
+                vm["ipv4"] = [address]
+        vms.extend(extra)
+    return edited_listing("list-mixed.json", edit)
+
+
+# --------------------------------------------------------------------------
+# the scenarios
+
+
+FAULT_COREFILE = """\
+vm.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary %s
+        refresh 1s
+        timeout %s
+    }}
+    ready 127.0.0.1:{ready_port}
+}}
+"""
+
+FAULT_SECONDS = 5.0  # how long each fault lasts: ~5 refreshes at refresh 1s
+
+
+class Fault:
+    """One way the CLI misbehaves.
+
+    mode:     the stand-in's mode during the fault (None: keep `ok`)
+    binary:   None, "missing" (the CLI's path disappears) or "not-executable"
+    errors:   substrings of the one ERROR line the fault must produce; None
+              for faults that are no failure (nothing at ERROR)
+    timeout:  the Corefile's `timeout`
+    """
+
+    def __init__(self, name, mode=None, binary=None, errors=None, timeout="5s",
+                 seconds=FAULT_SECONDS):
+        self.name, self.mode, self.binary = name, mode, binary
+        self.errors, self.timeout, self.seconds = errors, timeout, seconds
+
+
+FAULTS = [
+    Fault("binary-missing", binary="missing", errors=["no such file"]),
+    Fault("binary-not-executable", binary="not-executable",
+          errors=["not an executable file"]),
+    Fault("no-daemon", mode="no-daemon",
+          errors=["(exit 2)", "list failed: cannot connect to the multipass socket"]),
+    Fault("no-auth", mode="no-auth",
+          errors=["(exit 2)", "The client is not authenticated with the Multipass service"]),
+    Fault("bad-address", mode="bad-address",
+          errors=["(exit 1)", "missing port number in address 'foo'"]),
+    Fault("hang", mode="hang", timeout="1s",
+          errors=["timed out after 1 s", "process group was killed"]),
+    Fault("hang-child", mode="hang-child", timeout="1s",
+          errors=["timed out after 1 s", "process group was killed"]),
+    Fault("garbage", mode="garbage", errors=["unusable output", "JSON"]),
+    Fault("truncated", mode="truncated", errors=["unusable output", "JSON"]),
+    Fault("empty", mode="empty", errors=["unusable output", "empty"]),
+    Fault("huge", mode="huge:64", errors=["more than 16777216 bytes", "process group was killed"]),
+    Fault("flap", mode="flap", errors=["(exit 2)", "cannot connect to the multipass socket"]),
+]
+
+
+class Scenario(threading.Thread):
+    """Runs one fault against its own CoreDNS and records what a user would
+    see; the tests assert on the record."""
+
+    def __init__(self, fault, workdir):
+        super().__init__(name="fault-" + fault.name, daemon=True)
+        self.fault = fault
+        self.dir = Path(workdir)
+        self.error = None
+        self.bad_answers = []     # replies during the fault that were not OLD
+        self.not_ready = []       # /ready statuses other than 200 during the fault
+        self.errors_at_fault_end = []
+        self.runs_during_fault = 0
+        self.before = self.after = None   # (fds, threads)
+        self.children_at_end = None
+        self.new_address_served = False
+        self.child_pids = set()
+        self.server = None
+        self.watch = None
+
+    # The CLI lives behind a symlink that the binary faults replace.
+    def _link_cli(self):
+        self.bin = self.dir / "bin" / "multipass"
+        self.bin.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(FAKE_CLI, self.bin)
+
+    def _break_binary(self):
+        tmp = self.bin.with_name("multipass.tmp")
+        if self.fault.binary == "missing":
+            self.bin.unlink()
+        else:  # a regular file without the execute bit
+            tmp.write_bytes(FAKE_CLI.read_bytes())
+            tmp.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, self.bin)
+
+    def _restore_binary(self):
+        tmp = self.bin.with_name("multipass.tmp")
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(FAKE_CLI, tmp)
+        os.replace(tmp, self.bin)
+
+    def start_server(self):
+        self._link_cli()
+        corefile = FAULT_COREFILE % (self.bin, self.fault.timeout)
+        self.server = CoreDNS(conftest.COREDNS, self.dir / "coredns", corefile,
+                              "list-mixed.json", "ok")
+        self.watch = ProcWatch(self.server.proc.pid)
+
+    def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # reported by the tests
+            self.error = e
+
+    def _run(self):
+        s, f = self.server, self.fault
+        s.wait_listening()
+        s.wait_ready()
+        s.cli.wait_for_runs(s.cli.run_count() + 1)  # at least one refresh after the load
+        self.before = usage(s.proc.pid)
+
+        runs_before = s.cli.run_count()
+        if f.binary:
+            self._break_binary()
+        if f.mode:
+            s.cli.set_mode(f.mode)
+        end = time.monotonic() + f.seconds
+        while time.monotonic() < end:
+            reply = query_a(s.port, "primary.vm.test")
+            if reply != (0, [OLD]):
+                self.bad_answers.append(reply)
+            status = s.ready()[0]
+            if status != 200:
+                self.not_ready.append(status)
+            self.watch.sample()
+            child = s.cli.child_pid()
+            if child:
+                self.child_pids.add(child)
+            time.sleep(0.2)
+        self.runs_during_fault = s.cli.run_count() - runs_before
+        self.errors_at_fault_end = plugin_lines(s, "ERROR")
+
+        # Recovery: a good listing in which primary moved.
+        s.cli.set_listing(listing_with_primary_at(NEW))
+        s.cli.set_mode("ok")
+        if f.binary:
+            self._restore_binary()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            self.watch.sample()
+            if query_a(s.port, "primary.vm.test") == (0, [NEW]):
+                self.new_address_served = True
+                break
+            time.sleep(0.2)
+        s.cli.wait_for_runs(s.cli.run_count() + 1)  # one more refresh, for the log
+        time.sleep(0.3)
+        if HAVE_PROC:
+            # A refresh may be running right now: wait for a moment without one.
+            deadline = time.monotonic() + 5
+            while children(s.proc.pid) and time.monotonic() < deadline:
+                self.watch.sample()
+                time.sleep(0.05)
+            self.children_at_end = children(s.proc.pid)
+        self.after = usage(s.proc.pid)
+
+
+@pytest.fixture(scope="module")
+def fault_runs(coredns_binary, tmp_path_factory):
+    """Runs every fault scenario concurrently; {name: Scenario}."""
+    base = tmp_path_factory.mktemp("faults")
+    scenarios = [Scenario(f, base / f.name) for f in FAULTS]
+    servers = []
+    try:
+        for sc in scenarios:
+            sc.start_server()
+            servers.append(sc.server)
+        for sc in scenarios:
+            sc.start()
+        for sc in scenarios:
+            sc.join(120)
+        yield {sc.fault.name: sc for sc in scenarios}
+    finally:
+        conftest._finish(servers)
+
+
+@pytest.fixture
+def scenario(fault_runs, request):
+    sc = fault_runs[request.param]
+    if sc.error is not None:
+        raise AssertionError("scenario %s failed: %r\n%s" % (
+            sc.fault.name, sc.error, sc.server.logs() if sc.server else "")) from sc.error
+    assert not sc.is_alive(), "scenario %s did not finish" % sc.fault.name
+    return sc
+
+
+NAMES = [f.name for f in FAULTS]
+
+
+@pytest.mark.parametrize("scenario", NAMES, indirect=True)
+def test_the_last_good_inventory_is_served_during_the_fault(scenario):
+    s = scenario.server
+    if not scenario.fault.binary:  # no CLI runs at all while the binary is broken
+        assert scenario.runs_during_fault >= 2, \
+            "the fault lasted %d CLI runs only\n%s" % (scenario.runs_during_fault, s.logs())
+    assert not scenario.bad_answers, "answers other than %s during the fault:\n%s\n%s" % (
+        OLD, "\n".join(map(repr, scenario.bad_answers[:3])), s.logs())
+    assert not scenario.not_ready, "/ready said %r during the fault" % scenario.not_ready
+
+
+@pytest.mark.parametrize("scenario", NAMES, indirect=True)
+def test_the_fault_is_logged_once_with_its_reason(scenario):
+    s, f = scenario.server, scenario.fault
+    errors = scenario.errors_at_fault_end
+    assert len(errors) == 1, "%d ERROR lines for %d failing runs (want exactly one):\n%s" % (
+        len(errors), scenario.runs_during_fault, "\n".join(errors) or s.logs())
+    for text in f.errors:
+        assert text in errors[0], "%r not in the ERROR line:\n%s" % (text, errors[0])
+    assert "serving the last good inventory" in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("scenario", NAMES, indirect=True)
+def test_a_changed_listing_is_picked_up_after_the_fault(scenario):
+    s = scenario.server
+    assert scenario.new_address_served, \
+        "primary never moved to %s after the CLI recovered\n%s" % (NEW, s.logs())
+    works_again = [l for l in plugin_lines(s, "INFO") if "works again after" in l]
+    assert len(works_again) == 1, "recovery logged %d times:\n%s" % (
+        len(works_again), s.logs())
+    assert re.search(r"works again after \d+(\.\d+)? s of failures", works_again[0]), \
+        works_again[0]
+    assert len(plugin_lines(s, "ERROR")) == 1, "more errors after the recovery\n" + s.logs()
+
+
+@pytest.mark.skipif(not HAVE_PROC, reason="reads /proc (Linux)")
+@pytest.mark.parametrize("scenario", NAMES, indirect=True)
+def test_the_fault_leaks_no_process_fd_or_thread(scenario):
+    s = scenario.server
+    w = scenario.watch
+    assert w.samples > 10
+    assert not w.lasting_zombies, "zombie children of coredns: %s" % w.lasting_zombies
+    assert w.max_children <= 1, "%d CLI processes at once" % w.max_children
+    assert scenario.children_at_end == {}, \
+        "children of coredns after the recovery: %s" % scenario.children_at_end
+    for child in scenario.child_pids:  # hang-child's own child, in the CLI's group
+        assert not process_alive(child), "the hung CLI's child %d survived" % child
+    (fds0, threads0), (fds1, threads1) = scenario.before, scenario.after
+    assert fds1 <= fds0 + FD_SLACK, "open fds %d -> %d over the fault" % (fds0, fds1)
+    assert threads1 <= threads0 + THREAD_SLACK, \
+        "threads %d -> %d over the fault" % (threads0, threads1)
+
+
+def test_a_hung_child_was_seen_and_killed(fault_runs):
+    sc = fault_runs["hang-child"]
+    assert sc.child_pids, "the hang-child scenario never saw the CLI's child"
+
+
+# --------------------------------------------------------------------------
+# Not failures: a slow CLI within the timeout, and odd listings.
+
+
+def test_a_slow_cli_within_the_timeout_is_no_failure(start_coredns):
+    corefile = DEFAULT_COREFILE.replace("refresh 1s", "refresh 1s\n        timeout 10s")
+    server = start_coredns(corefile=corefile)
+    server.cli.set_mode("slow:1.5")
+    server.cli.set_listing(listing_with_primary_at(NEW))
+    runs = server.cli.run_count()
+    # Answers never wait for the slow run.
+    while [r.rdata for r in server.dig("primary.vm.test").answer] != [NEW]:
+        reply = server.dig("primary.vm.test")
+        assert reply.status == "NOERROR" and len(reply.answer) == 1, reply
+        assert server.cli.run_count() <= runs + 3, "no change loaded\n" + server.logs()
+        time.sleep(0.2)
+    assert server.ready()[0] == 200
+    assert plugin_lines(server, "ERROR") == [], server.logs()
+    assert not [l for l in plugin_lines(server, "INFO") if "works again" in l]
+
+
+ODD_ENTRIES = [
+    {"ipv4": ["N/A"], "name": "no-address", "release": "Ubuntu 24.04 LTS", "state": "Running"},
+    {"ipv4": ["fd42::1", "10.1.2.300", "010.1.2.3", " 10.1.2.3", "not an address"],
+     "name": "odd-addresses", "release": "Ubuntu 24.04 LTS", "state": "Running"},
+    {"ipv4": ["10.110.24.77"], "name": "n" * 64, "release": "Ubuntu 24.04 LTS",
+     "state": "Running"},
+    {"ipv4": ["10.110.24.78"], "name": "PRIMARY", "release": "Ubuntu 24.04 LTS",
+     "state": "Running"},
+    {"ipv4": ["10.110.24.79"], "name": "under_score", "release": "Ubuntu 24.04 LTS",
+     "state": "Running"},
+]
+
+
+def odd_listing():
+    """list-mixed.json with primary moved, the odd entries appended, and
+    unknown keys (as newer multipass versions add) at every level."""
+    vms = json.loads((FIXTURES / "list-mixed.json").read_text())["list"]
+    for vm in vms:
+        if vm["name"] == "primary":
+            vm["ipv4"] = [NEW]
+            vm["zone"] = {"name": "zone1", "available": True}
+        vm["snapshots"] = 0
+    vms += ODD_ENTRIES
+    return json.dumps({"list": vms, "errors": [], "future": {"key": [1, 2]}}, indent=4)
+
+
+def test_odd_listing_entries_are_skipped_and_warned_about_once(start_coredns):
+    server = start_coredns()
+    server.cli.set_listing(odd_listing())
+    eventually(lambda: [r.rdata for r in server.dig("primary.vm.test").answer] == [NEW], 10,
+               "the listing with odd entries loaded")
+    server.cli.wait_for_runs(server.cli.run_count() + 2)  # warnings are not repeated
+
+    # The first of duplicate names wins; the unknown keys change nothing.
+    assert [r.rdata for r in server.dig("PRIMARY.vm.test").answer] == [NEW]
+    # "N/A" and strings that are no dotted quad are no address: NODATA.
+    for name in ("no-address", "odd-addresses"):
+        reply = server.dig(name + ".vm.test")
+        assert reply.status == "NOERROR" and reply.answer == [], reply
+    assert server.dig("k8s-node-01.vm.test").answer, "a regular VM stopped answering"
+    assert server.dig("under_score.vm.test").status == "NXDOMAIN"
+    assert server.ready()[0] == 200
+
+    warnings = plugin_lines(server, "WARNING")
+    for needle in ("n" * 20, "PRIMARY", "under_score"):
+        hits = [w for w in warnings if needle in w]
+        assert len(hits) == 1, "%d warnings about %r (want one):\n%s" % (
+            len(hits), needle, server.logs())
+    assert plugin_lines(server, "ERROR") == [], server.logs()
+
+
+def test_answers_do_not_wait_for_a_hanging_cli(start_coredns):
+    # A CLI hanging for far longer than a client waits: known names answer
+    # from the inventory, unknown ones after the bounded miss wait.
+    corefile = DEFAULT_COREFILE.replace("refresh 1s", "refresh 1s\n        timeout 1m")
+    server = start_coredns(corefile=corefile)
+    server.cli.set_mode("hang")
+    server.cli.wait_for_runs(server.cli.run_count() + 1)
+    time.sleep(0.5)  # the run that hangs has started
+    rcodes = udp_burst(server.port, ["primary.vm.test", "k8s-node-01.vm.test"],
+                       timeout=10)
+    assert rcodes == {"primary.vm.test": 0, "k8s-node-01.vm.test": 0}, rcodes
+    reply = server.dig("no-such-vm.vm.test")
+    assert reply.status == "NXDOMAIN", reply
+    assert server.ready()[0] == 200
+
+
+# --------------------------------------------------------------------------
+# What reaches the CLI: a fixed argv, no shell, CoreDNS's own environment.
+
+
+def test_readiness_never_runs_the_cli(start_coredns):
+    server = start_coredns(corefile=DEFAULT_COREFILE.replace("refresh 1s", "refresh 1h"))
+    runs = server.cli.run_count()
+    for _ in range(30):
+        assert server.ready()[0] == 200
+    assert server.cli.run_count() == runs
+
+
+def test_a_binary_path_with_shell_syntax_is_run_literally(start_coredns, tmp_path):
+    odd_dir = tmp_path / "my tools; touch pwned-by-path && echo $(touch pwned-by-subst) |"
+    odd_dir.mkdir()
+    os.symlink(FAKE_CLI, odd_dir / "multi pass")
+    binary = str(odd_dir / "multi pass")
+    corefile = DEFAULT_COREFILE.replace("{binary}", '"%s"' % binary.replace('"', '\\"'))
+    server = start_coredns(corefile=corefile)
+    assert [r.rdata for r in server.dig("primary.vm.test").answer] == [OLD]
+    assert {r["args"] for r in server.cli.runs()} == {"list --format=json"}
+    planted = [p for d in (tmp_path, server.dir, odd_dir) for p in d.rglob("pwned*")]
+    assert planted == [], "a shell ran: %s" % planted
+
+
+def test_query_names_with_shell_syntax_never_reach_the_cli(start_coredns):
+    server = start_coredns()
+    names = ["$(touch pwned).vm.test", "a;touch pwned.vm.test", "`id`.vm.test",
+             "x|id.vm.test", "--format=yaml.vm.test", "list.vm.test"]
+    rcodes = server.udp_burst(names)
+    assert set(rcodes.values()) == {3}, rcodes  # NXDOMAIN, none ran anything
+    server.cli.wait_for_runs(server.cli.run_count() + 1)
+    assert {r["args"] for r in server.cli.runs()} == {"list --format=json"}
+    assert list(server.dir.rglob("pwned*")) == []
+
+
+ENV_DUMPER = """#!/usr/bin/python3 -I
+import json, os, sys
+with open(os.path.join(os.environ["MULTIPASS_FAKE_DIR"], "env.json"), "w") as f:
+    json.dump(dict(os.environ), f)
+os.execv(%r, [%r] + sys.argv[1:])
+"""
+
+
+def environ_of(pid):
+    raw = Path("/proc/%d/environ" % pid).read_bytes()
+    return dict(e.split("=", 1) for e in raw.decode().split("\0") if "=" in e)
+
+
+# Variables that CoreDNS sets in its own environment at run time (the Datadog
+# tracer linked into CoreDNS for its `trace` plugin), so that they are part of
+# CoreDNS's environment without being in /proc/PID/environ.
+SET_BY_COREDNS = {"_DD_ROOT_GO_SESSION_ID"}
+
+
+@pytest.mark.skipif(not HAVE_PROC, reason="reads /proc/PID/environ (Linux)")
+@pytest.mark.parametrize("address", [None, "10.11.12.13:50051"])
+def test_the_cli_gets_corednss_environment_plus_the_server_address(start_coredns, tmp_path,
+                                                                   monkeypatch, address):
+    monkeypatch.setenv("E2E_MARKER", "a b;$(c) 'd'")  # passed on verbatim
+    dumper = tmp_path / "multipass"
+    dumper.write_text(ENV_DUMPER % (str(FAKE_CLI), str(FAKE_CLI)))
+    dumper.chmod(0o755)
+    corefile = DEFAULT_COREFILE.replace("{binary}", str(dumper))
+    if address:
+        corefile = corefile.replace("refresh 1s", "refresh 1s\n        server_address " + address)
+    server = start_coredns(corefile=corefile)
+    cli_env = json.loads((server.cli.dir / "env.json").read_text())
+    expected = environ_of(server.proc.pid)
+    assert expected["E2E_MARKER"] == "a b;$(c) 'd'"
+    if address:
+        expected["MULTIPASS_SERVER_ADDRESS"] = address
+    for name in SET_BY_COREDNS & set(cli_env) - set(expected):
+        del cli_env[name]
+    assert cli_env == expected

@@ -1,0 +1,146 @@
+"""CoreDNS reloads under query load: SIGUSR1 (what an operator or a service
+manager sends) and the `reload` plugin (a changed Corefile). A reload starts
+the new configuration's plugin instances before it stops the old ones; the
+plugin must keep answering every query for known VMs through it, and leave no
+refresher, thread, descriptor or zombie behind however many reloads happen."""
+
+import threading
+import time
+
+import pytest
+
+from conftest import DEFAULT_COREFILE, eventually
+from test_faults import (FD_SLACK, HAVE_PROC, THREAD_SLACK, ProcWatch, children,
+                         query_a, usage)
+
+KNOWN = {"primary.vm.test": ["10.110.24.87"], "k8s-node-01.vm.test": ["10.110.24.141"]}
+
+# Two configurations whose CLI options differ, so that every reload between
+# them starts a new refresher and must stop the old one (equal options would
+# share one refresher across the reload).
+REFRESH_1S = DEFAULT_COREFILE
+REFRESH_2S = DEFAULT_COREFILE.replace("refresh 1s", "refresh 2s")
+
+
+class Load(threading.Thread):
+    """Asks for the known VMs over UDP, one question after another, until
+    stopped; counts what a client would notice."""
+
+    def __init__(self, port, watch=None):
+        super().__init__(name="load", daemon=True)
+        self.port, self.watch = port, watch
+        self.asked = 0
+        self.lost = 0          # no reply within the (generous) client timeout
+        self.servfail = 0
+        self.wrong = []        # other replies: (name, rcode, addresses)
+        self._halt = threading.Event()
+
+    def run(self):
+        names = list(KNOWN)
+        while not self._halt.is_set():
+            name = names[self.asked % len(names)]
+            rcode, addresses = query_a(self.port, name, timeout=3.0)
+            self.asked += 1
+            if rcode is None:
+                self.lost += 1
+            elif rcode == 2:
+                self.servfail += 1
+            elif (rcode, addresses) != (0, KNOWN[name]):
+                self.wrong.append((name, rcode, addresses))
+            if self.watch and self.asked % 20 == 0:
+                self.watch.sample()
+
+    def stop(self):
+        self._halt.set()
+        self.join(30)
+
+    def check(self, what):
+        assert self.asked > 0
+        assert (self.lost, self.servfail, self.wrong[:5]) == (0, 0, []), \
+            "%s: %d queries, %d lost, %d SERVFAIL, other answers %r" % (
+                what, self.asked, self.lost, self.servfail, self.wrong[:5])
+
+
+def runs_in(server, seconds):
+    before = server.cli.run_count()
+    time.sleep(seconds)
+    return server.cli.run_count() - before
+
+
+def test_twenty_sigusr1_reloads_under_load_lose_nothing_and_leak_nothing(start_coredns):
+    server = start_coredns(corefile=REFRESH_1S)
+    watch = ProcWatch(server.proc.pid)
+    # Warm up: Go starts the threads a reload needs once, then reuses them.
+    server.reload(REFRESH_2S)
+    server.reload(REFRESH_1S)
+    time.sleep(0.5)
+    before = usage(server.proc.pid)
+
+    load = Load(server.port, watch)
+    load.start()
+    try:
+        for i in range(20):
+            server.reload(REFRESH_2S if i % 2 == 0 else REFRESH_1S)
+            watch.sample()
+    finally:
+        load.stop()
+    load.check("20 reloads")
+    assert load.asked >= 100, "only %d queries during 20 reloads" % load.asked
+
+    # The last configuration has refresh 1s: one refresher, one run a second.
+    time.sleep(1)
+    runs = runs_in(server, 4)
+    assert 1 <= runs <= 4 + 2, "%d CLI runs in 4 s with refresh 1s after 20 reloads: " \
+        "old refreshers still run\n%s" % (runs, server.logs())
+
+    if HAVE_PROC:
+        eventually(lambda: not children(server.proc.pid), 5, "no CLI child running")
+        after = usage(server.proc.pid)
+        assert after[0] <= before[0] + FD_SLACK, "open fds %d -> %d over 20 reloads" % (
+            before[0], after[0])
+        assert after[1] <= before[1] + THREAD_SLACK, "threads %d -> %d over 20 reloads" % (
+            before[1], after[1])
+        assert not watch.lasting_zombies, "zombie children: %s" % watch.lasting_zombies
+        assert watch.max_children <= 2  # one refresher each, old and new, at most
+    assert server.ready()[0] == 200
+    reloads = server.logs().count("Reloading complete")
+    assert reloads >= 22, "CoreDNS completed %d reloads" % reloads
+
+
+def test_reloads_with_unchanged_options_keep_one_refresher(start_coredns):
+    server = start_coredns(corefile=REFRESH_1S)
+    load = Load(server.port)
+    load.start()
+    try:
+        for i in range(5):
+            server.reload(REFRESH_1S + "# reload %d\n" % i)
+    finally:
+        load.stop()
+    load.check("5 reloads with the same options")
+    time.sleep(0.5)
+    runs = runs_in(server, 3)
+    assert 1 <= runs <= 3 + 2, "%d CLI runs in 3 s with refresh 1s" % runs
+    # The shared refresher kept its inventory: it never had to load again.
+    loaded = [l for l in server.logs().splitlines() if "plugin/multipass: loaded" in l]
+    assert len(loaded) == 1, "\n".join(loaded)
+
+
+RELOAD_PLUGIN = DEFAULT_COREFILE.replace("    ready", "    reload 2s 1s\n    ready")
+
+
+def test_the_reload_plugin_reloads_a_changed_corefile_under_load(start_coredns):
+    server = start_coredns(corefile=RELOAD_PLUGIN)
+    load = Load(server.port)
+    load.start()
+    try:
+        # New CLI options: the reload starts a new refresher, stops the old one.
+        server._write_corefile(RELOAD_PLUGIN.replace("refresh 1s", "refresh 2s"))
+        eventually(lambda: "Reloading complete" in server.logs(), 20,
+                   "the reload plugin reloads the changed Corefile")
+        time.sleep(0.5)
+    finally:
+        load.stop()
+    load.check("a reload by the reload plugin")
+    runs = runs_in(server, 4)
+    assert 1 <= runs <= 2 + 2, "%d CLI runs in 4 s with refresh 2s" % runs
+    assert server.ready()[0] == 200
