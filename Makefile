@@ -2,6 +2,8 @@
 #   make run    CoreDNS with the plugin on 127.0.0.1:1053 (the demo fleet when no multipass is installed)
 #   make test   every test: C++ (CTest), Go (go test), end to end (pytest against build/coredns)
 #   make bench  benchmarks (see bench/README.md)
+#   make soak   60 s of dnsperf load while the CLI flaps and CoreDNS reloads
+#   make sanitize, make fuzz-smoke   the C++ tests under ASan+UBSan and TSan; 30 s per fuzzer
 
 SHELL   := bash
 BUILD   := $(CURDIR)/build
@@ -9,7 +11,7 @@ PREFIX  := $(BUILD)/prefix
 JOBS    ?= 2
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps core coredns test test-core test-go test-e2e run bench clean
+.PHONY: all deps core coredns test test-core test-go test-e2e run bench soak sanitize fuzz-smoke clean
 
 all: coredns
 
@@ -43,6 +45,16 @@ run: coredns
 bench: coredns
 	@scripts/install-deps.sh bench
 	bench/run.sh
+
+soak: coredns
+	@scripts/install-deps.sh bench
+	tests/soak/soak.sh
+
+sanitize: deps
+	scripts/sanitize.sh
+
+fuzz-smoke: core
+	scripts/fuzz-smoke.sh 30
 
 clean:
 	rm -rf $(BUILD)

@@ -519,10 +519,12 @@ def measure_cli_runs(args, fleet, rng, log):
     mixed, mixed_comp = fleet.query_file("hits+aaaa+unknown", rng)
     per_file = sum(1 for _ in open(hits))
     passes = max(1, 100000 // per_file)
+    rate = ["-Q", str(args.cli_rate)]  # 100,000 queries over several refreshes
+    out["rate_qps"] = args.cli_rate
     cases = [
-        ("one server block, hits only", (ZONE,), hits, ["-n", str(passes)]),
+        ("one server block, hits only", (ZONE,), hits, ["-n", str(passes)] + rate),
         ("two server blocks (vm.test, lab.test), same options, hits only",
-         (ZONE, SECOND_ZONE), hits, ["-n", str(passes)]),
+         (ZONE, SECOND_ZONE), hits, ["-n", str(passes)] + rate),
         ("one server block, hits+aaaa+unknown, %ds" % args.cli_mixed_s, (ZONE,),
          mixed, ["-l", str(args.cli_mixed_s)]),
     ]
@@ -575,6 +577,8 @@ def main():
     ap.add_argument("--latency-duration", type=int, default=5)
     ap.add_argument("--memory-load-s", type=int, default=4)
     ap.add_argument("--cli-mixed-s", type=int, default=10)
+    ap.add_argument("--cli-rate", type=int, default=10000,
+                    help="qps of the 100,000 queries of the CLI-runs measure")
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--client-cpus", default="1")
     ap.add_argument("--server-procs", type=int, default=1)

@@ -229,11 +229,18 @@ def core_section(r, core):
                           " / ".join("%.0f" % h for h in hits) + " ns", verdict(flat)))
     for kind in ("mixed_case", "aaaa", "miss", "new_miss"):
         vals = [ns("BM_resolve_%s/vms:%d" % (kind, n)) for n in (10, 1000, 10000)]
-        if all(v is not None for v in vals):
+        if not all(v is not None for v in vals):
+            continue
+        measured = " / ".join("%.0f" % v for v in vals) + " ns"
+        if kind == "new_miss":
+            # A first-time miss goes on to wait for a CLI run (milliseconds):
+            # its CPU cost is reported, not held to the lookup target.
+            r.summary.append(("(report only) core first-time miss, before its wait",
+                              measured, "see §3"))
+        else:
             r.summary.append(("core resolve %s median <= %d ns" % (kind.replace("_", " "),
                                                                     TARGET_RESOLVE_NS),
-                              " / ".join("%.0f" % v for v in vals) + " ns",
-                              verdict(max(vals) <= TARGET_RESOLVE_NS)))
+                              measured, verdict(max(vals) <= TARGET_RESOLVE_NS)))
     p = ns("BM_parse/vms:10000")
     if p is not None:
         r.summary.append(("parse 10,000-VM listing <= %d ms" % TARGET_PARSE_MS, "%.2f ms" % (p / 1e6),
@@ -256,7 +263,9 @@ def go_section(r, text):
     head = [l for l in text.splitlines() if l.startswith(("goos", "goarch", "cpu", "pkg"))]
     r.add("`go-shim/servedns_bench_test.go`, `-cpu 1`; medians of the runs. Both handlers are "
           "built by their registered setup from a Corefile snippet and started by their "
-          "OnStartup hooks; replies go to a `dnstest.Recorder`. %s" % "; ".join(head))
+          "OnStartup hooks; every reply is packed to wire format into a reused buffer, as the "
+          "server does before sending it. *speed mp/hosts* above 1: multipass is faster. %s"
+          % "; ".join(head))
     r.add()
     rows = []
     pairs = {}
@@ -319,10 +328,12 @@ def cli_section(r, dns):
     c = dns["cli_runs"]
     r.add("## 6. CLI runs during load (stand-in's runs.log)")
     r.add()
-    r.add("%d VMs, `refresh %ds`; the stand-in appends one line per run. *startup* counts the "
+    r.add("%d VMs, `refresh %ds`; the stand-in appends one line per run. The 100,000 queries "
+          "are sent at %s qps so that they span several refresh intervals. *startup* counts the "
           "runs before the load started (the first load); *explained* is load seconds / refresh "
           "per source (one source per distinct set of options, so two blocks with the same "
-          "options share one)." % (c["fleet"], c["refresh_s"]))
+          "options share one); a run in flight at either end may add one." % (
+              c["fleet"], c["refresh_s"], c.get("rate_qps", "full speed")))
     r.add()
     rows = []
     ok_all = True

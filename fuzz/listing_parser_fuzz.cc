@@ -15,7 +15,8 @@
 namespace {
 
 [[noreturn]] void broken(const char* promise, const std::string& detail) {
-  std::fprintf(stderr, "listing_parser_fuzz: %s: %s\n", promise, detail.c_str());
+  std::fprintf(stderr, "listing_parser_fuzz: %s: %s\n", promise,
+               detail.c_str());
   std::abort();
 }
 
@@ -73,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               static_cast<int>(v.state) < MULTIPASS_STATE_COUNT,
           "states are in range", v.name);
     auto it = inv.by_key.find(v.key);
-    check(it != inv.by_key.end() && it->second == i,
-          "by_key points at the VM", v.key);
+    check(it != inv.by_key.end() && it->second == i, "by_key points at the VM",
+          v.key);
     check(inv.find(v.key) == &v, "find(key) returns the VM", v.key);
     for (uint32_t address : v.ipv4) {
       auto at = inv.by_address.find(address);

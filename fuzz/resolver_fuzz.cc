@@ -22,28 +22,28 @@ namespace {
 
 using namespace multipass;
 
-const char* const listing = R"({
-  "list": [
-    {"ipv4": ["10.110.24.87"], "name": "primary", "release": "24.04", "state": "Running"},
-    {"ipv4": ["10.110.24.141", "192.168.1.57", "172.17.0.1"], "name": "K8s-Node-01",
-     "release": "22.04", "state": "Running"},
-    {"ipv4": [], "name": "calm-squirrel", "release": "22.04", "state": "Stopped"},
-    {"ipv4": ["10.110.24.33"], "name": "draining", "release": "24.04", "state": "Delayed Shutdown"},
-    {"ipv4": ["N/A"], "name": "ghost", "release": "24.04", "state": "Running"},
-    {"ipv4": ["10.110.24.87"], "name": "twin", "release": "24.04", "state": "Running"},
-    {"ipv4": ["10.110.24.9"], "name": "gone", "release": "24.04", "state": "Deleted"},
-    {"ipv4": ["10.0.0.1"], "name": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-     "release": "24.04", "state": "Running"}
-  ]
-})";
+const char* const listing = R"({"list": [
+  {"ipv4": ["10.110.24.87"], "name": "primary", "state": "Running"},
+  {"ipv4": ["10.110.24.141", "192.168.1.57", "172.17.0.1"],
+   "name": "K8s-Node-01", "state": "Running"},
+  {"ipv4": [], "name": "calm-squirrel", "state": "Stopped"},
+  {"ipv4": ["10.110.24.33"], "name": "draining",
+   "state": "Delayed Shutdown"},
+  {"ipv4": ["N/A"], "name": "ghost", "state": "Running"},
+  {"ipv4": ["10.110.24.87"], "name": "twin", "state": "Running"},
+  {"ipv4": ["10.110.24.9"], "name": "gone", "state": "Deleted"},
+  {"ipv4": ["10.0.0.1"], "state": "Running", "name":
+   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+]})";
 
 // A source that never changes and never runs anything.
 class fixed_feed final : public inventory_feed {
  public:
   fixed_feed() {
     parsed_listing parsed = parse_listing(listing);
-    if (!parsed.error.empty()) {
-      std::fprintf(stderr, "resolver_fuzz: bad fixture: %s\n", parsed.error.c_str());
+    if (!parsed.error.empty() || parsed.inv->vms.size() != 8) {
+      std::fprintf(stderr, "resolver_fuzz: bad fixture: %s\n",
+                   parsed.error.c_str());
       std::abort();
     }
     parsed.inv->serial = 42;
@@ -78,7 +78,8 @@ const resolver& resolver_for(int configuration) {
 
 [[noreturn]] void broken(const char* promise, std::string_view qname,
                          uint16_t qtype) {
-  std::fprintf(stderr, "resolver_fuzz: %s (qname \"%.*s\", %zu bytes, type %u)\n",
+  std::fprintf(stderr,
+               "resolver_fuzz: %s (qname \"%.*s\", %zu bytes, type %u)\n",
                promise, static_cast<int>(qname.size()), qname.data(),
                qname.size(), qtype);
   std::abort();
@@ -121,7 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   const uint16_t qtype = static_cast<uint16_t>(data[0] << 8 | data[1]);
   const resolver& res = resolver_for(data[2]);
-  const std::string_view qname(reinterpret_cast<const char*>(data + 3), size - 3);
+  const std::string_view qname(reinterpret_cast<const char*>(data + 3),
+                               size - 3);
   const size_t zone_count = res.zones().size();
 
   decision d = decide(res, qname, qtype);
@@ -140,10 +142,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         broken("NOT_MINE with a zone or records", qname, qtype);
       break;
     case MULTIPASS_ANSWER:
-      if (a.rcode != 0 || a.count == 0) broken("ANSWER without records or NOERROR", qname, qtype);
+      if (a.rcode != 0 || a.count == 0)
+        broken("ANSWER without records or NOERROR", qname, qtype);
       if (a.rrtype == 1) {
-        if (qtype != 1 && qtype != 255) broken("A records for another type", qname, qtype);
-        if (a.count > MULTIPASS_MAX_ADDRESSES) broken("too many addresses", qname, qtype);
+        if (qtype != 1 && qtype != 255)
+          broken("A records for another type", qname, qtype);
+        if (a.count > MULTIPASS_MAX_ADDRESSES)
+          broken("too many addresses", qname, qtype);
         if (!res.options().addresses_all && a.count != 1)
           broken("several addresses without `addresses all`", qname, qtype);
       } else if (a.rrtype == 12 || a.rrtype == 2) {
@@ -163,13 +168,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         broken("NXDOMAIN with records or without rcode 3", qname, qtype);
       break;
     default:
-      broken("an outcome other than NOT_MINE/ANSWER/NODATA/NXDOMAIN from a ready source",
-             qname, qtype);
+      broken(
+          "an outcome other than NOT_MINE/ANSWER/NODATA/NXDOMAIN from a ready "
+          "source",
+          qname, qtype);
   }
   if (a.outcome != MULTIPASS_NOT_MINE) {
     if (a.zone < 0 || static_cast<size_t>(a.zone) >= zone_count)
       broken("zone index out of range", qname, qtype);
-    if (a.soa.serial != 42) broken("the SOA serial is not the inventory's", qname, qtype);
+    if (a.soa.serial != 42)
+      broken("the SOA serial is not the inventory's", qname, qtype);
   }
 
   // DNS 0x20: the case of the name asked never changes the decision.

@@ -101,6 +101,25 @@ func (s *source) start() error {
 	return nil
 }
 
+func (s *source) adopt(from coreSource) error {
+	f, ok := from.(*source)
+	if !ok || f == s {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if s.p == nil || f.p == nil {
+		return errors.New("source destroyed")
+	}
+	var buf [errCap]C.char
+	if C.multipass_source_adopt(s.p, f.p, &buf[0], errCap) != C.MULTIPASS_OK {
+		return errFromC(&buf)
+	}
+	return nil
+}
+
 func (s *source) stop() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

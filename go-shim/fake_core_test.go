@@ -94,6 +94,16 @@ func (s *fakeSource) ready() bool {
 	return s.loaded
 }
 
+func (s *fakeSource) adopt(from coreSource) error {
+	s.events.add("adopt", s.key)
+	if from.ready() {
+		s.mu.Lock()
+		s.loaded = true
+		s.mu.Unlock()
+	}
+	return nil
+}
+
 func (s *fakeSource) stats() sourceStats { return sourceStats{} }
 
 func (s *fakeSource) nextLog(wait time.Duration) (logLine, logStatus) {

@@ -15,6 +15,8 @@ type coreSource interface {
 	// log drain has returned.
 	destroy()
 	ready() bool
+	// adopt takes from's inventory before start (see acquire).
+	adopt(from coreSource) error
 	stats() sourceStats
 	// nextLog waits up to wait for one log line of the core.
 	nextLog(wait time.Duration) (logLine, logStatus)
@@ -60,6 +62,17 @@ func (g *registry) acquire(key sourceOptions) (*sharedSource, error) {
 	src, err := g.open(key)
 	if err != nil {
 		return nil, err
+	}
+	// A source for the same daemon with other refresh or timeout (a reload
+	// that changed them runs this before the old instance's OnShutdown) hands
+	// over its inventory, so known names keep answering while the CLI fails.
+	for k, old := range g.sources {
+		if k.binary == key.binary && k.serverAddress == key.serverAddress && old.ready() {
+			if err := src.adopt(old.coreSource); err != nil {
+				log.Warningf("could not carry the inventory over to the new source: %s", err)
+			}
+			break
+		}
 	}
 	if err := src.start(); err != nil {
 		src.stop()

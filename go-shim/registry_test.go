@@ -146,3 +146,32 @@ func TestBlocksShareSource(t *testing.T) {
 		t.Errorf("expected %q, got %q", want, events.all())
 	}
 }
+
+func TestChangedOptionsAdoptTheInventoryOfTheSameDaemon(t *testing.T) {
+	events, opened := fakeRegistry(t)
+	old := sourceOptions{binary: "a", refresh: time.Second}
+	changed := sourceOptions{binary: "a", refresh: 2 * time.Second}
+	other := sourceOptions{binary: "a", serverAddress: "remote:50051", refresh: 2 * time.Second}
+
+	s1, _ := sources.acquire(old)
+	opened[old].mu.Lock()
+	opened[old].loaded = true
+	opened[old].mu.Unlock()
+
+	// As on a reload: the new instance acquires before the old one releases.
+	s2, _ := sources.acquire(changed)
+	if !s2.ready() {
+		t.Error("expected the new source to start with the old one's inventory")
+	}
+	s3, _ := sources.acquire(other)
+	if s3.ready() {
+		t.Error("expected a source for another daemon to adopt nothing")
+	}
+	want := []string{"open a", "start a", "open a", "adopt a", "start a", "open a", "start a"}
+	if !reflect.DeepEqual(events.all(), want) {
+		t.Errorf("expected %q, got %q", want, events.all())
+	}
+	sources.release(s1)
+	sources.release(s2)
+	sources.release(s3)
+}

@@ -116,6 +116,17 @@ multipass_source_t* multipass_source_create(
   return created;
 }
 
+int multipass_source_adopt(multipass_source_t* src,
+                           const multipass_source_t* from, char* err,
+                           size_t err_cap) {
+  clear_error(err, err_cap);
+  return guarded(err, err_cap, [&]() -> int {
+    if (!src || !from) throw std::invalid_argument("no source");
+    src->rep->adopt(*from->rep);
+    return MULTIPASS_OK;
+  });
+}
+
 int multipass_source_start(multipass_source_t* src, char* err,
                            size_t err_cap) {
   clear_error(err, err_cap);

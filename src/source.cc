@@ -171,6 +171,7 @@ struct source::impl {
   bool started = false;
   bool stopped = false;
   bool demand = false;        // a miss asked for a refresh not yet started
+  size_t miss_waiters = 0;    // threads waiting in refresh_for_miss
   uint64_t started_seq = 0;   // refreshes begun
   uint64_t finished_seq = 0;  // refreshes ended (they end in start order)
   detail::clock::time_point last_start = detail::clock::time_point::min();
@@ -357,8 +358,9 @@ void source::impl::report_failure(const std::string& kind,
     announced = false;
   }
   failure = kind;
-  auto seen = std::find_if(reported.begin(), reported.end(),
-                           [&](const reported_kind& r) { return r.kind == kind; });
+  auto seen =
+      std::find_if(reported.begin(), reported.end(),
+                   [&](const reported_kind& r) { return r.kind == kind; });
   if (seen != reported.end() && now_time - seen->at < detail::repeat_quiet) {
     ++seen->quiet;
     log->debug("{} (again; reported at ERROR {:.0f} s ago)", failure_text,
@@ -435,13 +437,38 @@ snapshot source::refresh_for_miss(const snapshot& seen) {
       impl_->started_seq + 1;  // a refresh that starts from now on
   impl_->demand = true;
   impl_->cv.notify_all();
-  if (opts_.miss_wait.count() > 0) {
+  // Each waiter holds a thread of the embedder (a cgo call parks an OS
+  // thread): past max_miss_waiters a flood of unknown names is answered at
+  // once from the current snapshot, while the refresh it asked for still runs.
+  if (opts_.miss_wait.count() > 0 &&
+      impl_->miss_waiters < opts_.max_miss_waiters) {
+    ++impl_->miss_waiters;
     impl_->cv.wait_for(lock, opts_.miss_wait, [&] {
       return impl_->stopped || impl_->finished_seq >= need;
     });
+    --impl_->miss_waiters;
   }
   lock.unlock();
   return current();
+}
+
+void source::adopt(const source& other) {
+  if (&other == this || !other.ready()) return;
+  snapshot taken = other.current();
+  std::lock_guard<std::mutex> run(impl_->run_mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->started || impl_->stopped) return;
+  std::atomic_store(&impl_->published, taken);
+  impl_->loaded = true;  // a failure now reports serving this inventory
+  {
+    std::lock_guard<std::mutex> counters(impl_->counters_mu);
+    impl_->counters.serial = taken->serial;
+    std::fill(std::begin(impl_->counters.instances),
+              std::end(impl_->counters.instances), 0u);
+    for (const vm& machine : taken->vms)
+      ++impl_->counters.instances[static_cast<int>(machine.state)];
+  }
+  ready_.store(true, std::memory_order_release);
 }
 
 bool source::refresh_now(std::string* error) {

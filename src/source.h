@@ -29,6 +29,9 @@ struct source_options {
   std::chrono::milliseconds miss_wait{2000};
   std::chrono::milliseconds demand_interval{1000};
   uint64_t max_output_bytes = 16u << 20;
+  // At most this many threads wait in refresh_for_miss at once; more misses
+  // return at once (they still ask for the refresh).
+  size_t max_miss_waiters = 16;
 };
 
 // Thread-safe unless a method says otherwise.
@@ -55,8 +58,13 @@ class source {
   // For a name the snapshot `seen` lacked: asks for a refresh that starts no
   // earlier than now (rate-limited to one start per demand_interval), waits up
   // to miss_wait for it, and returns the newest snapshot. Returns at once
-  // (with current()) when miss_wait is 0 or the source is stopped.
+  // (with current()) when miss_wait is 0, the source is stopped, or
+  // max_miss_waiters threads already wait.
   snapshot refresh_for_miss(const snapshot& seen);
+
+  // Before start(): takes other's current inventory and readiness, when
+  // other has loaded one. Not concurrent with start() or stop().
+  void adopt(const source& other);
 
   // Runs one refresh in the calling thread. Returns false and sets *error
   // when the listing could not be loaded (the old inventory stays).

@@ -323,6 +323,7 @@ TEST(source_test, burst_of_misses_shares_a_couple_of_cli_runs) {
   cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
   source_options options = test_options();
   options.demand_interval = 500ms;
+  options.max_miss_waiters = 200;  // all of them wait for the one refresh
   source src(options);
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
@@ -346,6 +347,75 @@ TEST(source_test, burst_of_misses_shares_a_couple_of_cli_runs) {
   EXPECT_GE(runs, 1u);
   EXPECT_LE(runs, 3u);
   src.stop();
+}
+
+TEST(source_test, misses_past_max_miss_waiters_return_at_once) {
+  fake_cli cli;
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
+  source_options options = test_options();
+  options.max_miss_waiters = 2;
+  options.miss_wait = 10s;
+  source src(options);
+  src.start();
+  ASSERT_TRUE(eventually([&] { return src.ready(); }));
+  snapshot seen = src.current();
+  cli.set_mode("slow:2");  // the refresh the misses ask for takes a while
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
+                           vm_json("late", "Running", "10.0.0.9")}));
+
+  std::atomic<int> found{0}, not_found{0};
+  auto ask = [&] {
+    snapshot got = src.refresh_for_miss(seen);
+    ++(got->find("late") ? found : not_found);
+  };
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 2; ++i) waiters.emplace_back(ask);
+  // The first two wait for the slow refresh; the next ones find no room.
+  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 2; }));
+  std::this_thread::sleep_for(300ms);  // both waiters are parked by now
+  std::vector<std::thread> others;
+  for (int i = 0; i < 6; ++i) others.emplace_back(ask);
+  for (auto& t : others) t.join();
+  EXPECT_EQ(not_found.load(), 6);  // answered from the old snapshot at once
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(found.load(), 2);
+  src.stop();
+}
+
+TEST(source_test, adopt_takes_a_loaded_inventory_before_start_only) {
+  fake_cli cli;
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
+  source loaded(test_options());
+  loaded.start();
+  ASSERT_TRUE(eventually([&] { return loaded.ready(); }));
+
+  source fresh(test_options());
+  source unloaded(test_options());
+  fresh.adopt(unloaded);  // nothing to take
+  EXPECT_FALSE(fresh.ready());
+  fresh.adopt(loaded);
+  EXPECT_TRUE(fresh.ready());
+  EXPECT_EQ(fresh.current(), loaded.current());  // shared, not copied
+  multipass_source_stats_t stats{};
+  stats.struct_size = sizeof stats;
+  fresh.stats(&stats);
+  EXPECT_EQ(stats.serial, loaded.current()->serial);
+  EXPECT_EQ(stats.instances[MULTIPASS_STATE_RUNNING], 1u);
+
+  // While the CLI fails, the adopting source keeps serving what it took.
+  cli.set_mode("no-daemon");
+  fresh.start();
+  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 2; }));
+  EXPECT_NE(fresh.current()->find("a"), nullptr);
+
+  source started(test_options());
+  started.start();
+  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 3; }));
+  started.adopt(loaded);  // too late: it has started
+  EXPECT_FALSE(started.ready());
+  started.stop();
+  fresh.stop();
+  loaded.stop();
 }
 
 TEST(source_test, repeated_misses_for_an_absent_name_are_rate_limited) {

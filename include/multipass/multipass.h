@@ -113,6 +113,16 @@ MULTIPASS_API void multipass_source_stop(multipass_source_t *src);
  * from the source keep what they need alive and stay usable. */
 MULTIPASS_API void multipass_source_destroy(multipass_source_t *src);
 
+/* Before src starts: takes from's current inventory (and its readiness) as
+ * src's own, so that a source replacing another one for the same daemon (a
+ * CoreDNS reload that changed `refresh` or `timeout`) answers without a gap
+ * even while the CLI fails. Does nothing when from has not loaded a listing
+ * or src has started. Inventories are immutable: nothing is copied. Thread-safe
+ * with respect to from; not concurrent with other calls on src. */
+MULTIPASS_API int multipass_source_adopt(multipass_source_t *src,
+                                         const multipass_source_t *from,
+                                         char *err, size_t err_cap);
+
 /* Runs one refresh now, in the calling thread, and waits for it. Returns
  * MULTIPASS_OK when the listing loaded, else writes the reason. Meant for
  * tests and tools; a running refresher is not disturbed. Thread-safe. */
