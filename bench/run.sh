@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of coredns-multipass, then bench/RESULTS.md.
 #
-#   bench/run.sh            the full run (about 8-10 minutes on 2 cores)
+#   bench/run.sh            the full run (about 7-9 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh   a short smoke run (1 round, 2 s, fewer repetitions)
 #
 # Needs build/coredns (make coredns), dnsperf, taskset, python3, go, cmake and

@@ -40,6 +40,15 @@ struct inventory {
   std::vector<vm> vms;  // in the CLI's order, first of duplicate names kept
   // key -> index into vms; the string_views point into vms[i].key.
   std::unordered_map<std::string_view, size_t> by_key;
+  // The lookup index: open addressing, linear probing, at most half full.
+  // A slot holds the key's hash and index + 1 (0: empty), so that a probe
+  // touches one contiguous array and then only the VM it finds.
+  struct slot {
+    uint32_t hash;
+    uint32_t index;
+  };
+  std::vector<slot> slots;
+  uint32_t mask = 0;
   // IPv4 (host order) -> index into vms of the first VM listing it.
   std::unordered_map<uint32_t, size_t> by_address;
   uint32_t serial = 0;  // SOA serial; set by the source when it publishes
@@ -50,10 +59,24 @@ struct inventory {
 
   // The VM named `key` (already lower-case), or nullptr.
   const vm* find(std::string_view key) const {
-    auto it = by_key.find(key);
-    return it == by_key.end() ? nullptr : &vms[it->second];
+    if (slots.empty()) return nullptr;
+    uint32_t h = slot_hash(key);
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+      const slot& s = slots[i];
+      if (s.index == 0) return nullptr;
+      if (s.hash == h && vms[s.index - 1].key == key) return &vms[s.index - 1];
+    }
   }
-  // Fills by_key and by_address from vms. Call once after filling vms.
+  // FNV-1a, folded to 32 bits: keys are short DNS labels.
+  static uint32_t slot_hash(std::string_view key) {
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : key) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return static_cast<uint32_t>(h ^ (h >> 32));
+  }
+  // Fills by_key, slots and by_address from vms. Call once after filling vms.
   void index();
 };
 
