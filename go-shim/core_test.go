@@ -22,7 +22,7 @@ import (
 
 // fakeCLI prepares a control directory for the stand-in CLI and returns the
 // CLI's path and the directory.
-func fakeCLI(t *testing.T) (binary, dir string) {
+func fakeCLI(t testing.TB) (binary, dir string) {
 	t.Helper()
 	binary, err := filepath.Abs("../tests/fake-multipass/multipass")
 	if err != nil {
@@ -44,7 +44,7 @@ func fakeCLI(t *testing.T) (binary, dir string) {
 }
 
 // eventually polls cond, for liveness only, with a generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !cond(); {
 		if time.Now().After(deadline) {

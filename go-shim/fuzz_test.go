@@ -4,11 +4,8 @@ package multipass
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -28,19 +25,7 @@ var fuzzZones = []string{"vm.test.", "example.org.", "24.110.10.in-addr.arpa."}
 // would slow fuzzing to a few inputs a second).
 func startFuzzPlugin(tb testing.TB) *Multipass {
 	tb.Helper()
-	binary, err := filepath.Abs("../tests/fake-multipass/multipass")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	listing, err := os.ReadFile("../tests/fixtures/list-mixed.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "list.json"), listing, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Setenv("MULTIPASS_FAKE_DIR", dir)
+	binary, _ := fakeCLI(tb)
 
 	c := caddy.NewTestController("dns", "multipass vm.test Example.ORG 10.110.24.0/24 {\n"+
 		"binary "+binary+"\nrefresh 24h\naddresses all\n}")
@@ -53,11 +38,7 @@ func startFuzzPlugin(tb testing.TB) *Multipass {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.shutdown() })
-	for deadline := time.Now().Add(30 * time.Second); !m.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatal("the plugin did not load the listing")
-		}
-	}
+	eventually(tb, "the plugin loaded the listing", m.Ready)
 	m.shared.Load().stop()
 	return m
 }
