@@ -3,24 +3,28 @@
 
 namespace multipass {
 
-void inventory::index() {
-  by_key.clear();
+bool inventory::index() {
   by_address.clear();
-  by_key.reserve(vms.size());
-  for (size_t i = 0; i < vms.size(); ++i) {
-    by_key.emplace(vms[i].key, i);  // emplace keeps the first of duplicates
-    for (uint32_t address : vms[i].ipv4) by_address.emplace(address, i);
-  }
   size_t capacity = 8;
   while (capacity < vms.size() * 2) capacity <<= 1;
   slots.assign(capacity, slot{0, 0});
   mask = static_cast<uint32_t>(capacity - 1);
-  for (const auto& [key, i] : by_key) {  // first of duplicates only
-    uint32_t h = slot_hash(key);
+  bool distinct = true;
+  for (size_t i = 0; i < vms.size(); ++i) {
+    for (uint32_t address : vms[i].ipv4) by_address.emplace(address, i);
+    uint32_t h = slot_hash(vms[i].key);
     uint32_t at = h & mask;
-    while (slots[at].index != 0) at = (at + 1) & mask;
+    for (; slots[at].index != 0; at = (at + 1) & mask) {
+      const slot& s = slots[at];
+      if (s.hash == h && vms[s.index - 1].key == vms[i].key) break;
+    }
+    if (slots[at].index != 0) {
+      distinct = false;  // the first of duplicates keeps the slot
+      continue;
+    }
     slots[at] = slot{h, static_cast<uint32_t>(i + 1)};
   }
+  return distinct;
 }
 
 }  // namespace multipass

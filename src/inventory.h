@@ -38,8 +38,6 @@ struct vm {
 // An immutable inventory. Built once by the parser, then only read.
 struct inventory {
   std::vector<vm> vms;  // in the CLI's order, first of duplicate names kept
-  // key -> index into vms; the string_views point into vms[i].key.
-  std::unordered_map<std::string_view, size_t> by_key;
   // The lookup index: open addressing, linear probing, at most half full.
   // A slot holds the key's hash and index + 1 (0: empty), so that a probe
   // touches one contiguous array and then only the VM it finds.
@@ -76,8 +74,9 @@ struct inventory {
     }
     return static_cast<uint32_t>(h ^ (h >> 32));
   }
-  // Fills by_key, slots and by_address from vms. Call once after filling vms.
-  void index();
+  // Fills slots and by_address from vms (the first of duplicate keys wins).
+  // Call once after filling vms. False when some keys repeat.
+  bool index();
 };
 
 using snapshot = std::shared_ptr<const inventory>;

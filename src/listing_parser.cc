@@ -310,20 +310,19 @@ class listing_handler {
 };
 
 // Drops later entries whose key repeats an earlier one, then re-indexes.
-// Every lookup happens before any move: by_key's views point into the keys.
+// Every lookup happens before any move: the index reads the keys in place.
 void drop_duplicates(parsed_listing* result) {
   inventory& inv = *result->inv;
   std::vector<bool> keep(inv.vms.size());
   for (size_t i = 0; i < inv.vms.size(); ++i) {
-    size_t first = inv.by_key.find(inv.vms[i].key)->second;
-    keep[i] = first == i;
+    const vm* first = inv.find(inv.vms[i].key);
+    keep[i] = first == &inv.vms[i];
     if (!keep[i]) {
       result->warnings.push_back("skipped instance " + shown(inv.vms[i].name) +
-                                 ": its name repeats " +
-                                 shown(inv.vms[first].name));
+                                 ": its name repeats " + shown(first->name));
     }
   }
-  inv.by_key.clear();
+  inv.slots.clear();
   inv.by_address.clear();
   std::vector<vm> kept;
   kept.reserve(inv.vms.size());
@@ -420,9 +419,7 @@ parsed_listing parse_listing(std::string_view text) {
                               std::to_string(handler.extra_warnings()) +
                               " more problems in the listing");
   }
-  result.inv->index();
-  if (result.inv->by_key.size() != result.inv->vms.size())
-    drop_duplicates(&result);
+  if (!result.inv->index()) drop_duplicates(&result);
   return result;
 }
 

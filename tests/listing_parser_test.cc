@@ -121,7 +121,7 @@ TEST(listing_parser_test, empty_listings_give_an_empty_inventory) {
     ASSERT_TRUE(result.error.empty()) << name << ": " << result.error;
     ASSERT_TRUE(result.inv);
     EXPECT_TRUE(result.inv->vms.empty());
-    EXPECT_TRUE(result.inv->by_key.empty());
+    EXPECT_EQ(result.inv->find("primary"), nullptr);
   }
 }
 
@@ -374,7 +374,8 @@ TEST(listing_parser_test, large_listing_is_complete) {
   parsed_listing result = parse_listing(listing_of(entries));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_EQ(result.inv->vms.size(), 10000u);
-  EXPECT_EQ(result.inv->by_key.size(), 10000u);
+  for (const vm& v : result.inv->vms)
+    ASSERT_EQ(result.inv->find(v.key), &v) << v.key;  // every key indexed
   EXPECT_EQ(result.inv->by_address.size(), 10000u);
   const vm* last = result.inv->find("vm-9999");
   ASSERT_NE(last, nullptr);
