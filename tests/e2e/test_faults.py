@@ -86,25 +86,34 @@ def thread_count(pid):
 
 class ProcWatch:
     """Samples the children of a process: the most alive at once, and the
-    zombies that stayed zombies across two samples (a child that has just
-    exited is a zombie for the instant before it is reaped)."""
+    zombies that stayed zombies for ZOMBIE_GRACE seconds or more. A child
+    that has just exited is a zombie until the runner's next waitpid, a few
+    milliseconds later, or longer when a loaded 2-core machine does not
+    schedule the refresher thread at once; a leaked zombie stays forever.
+    Safe to call from several threads (the load thread samples too)."""
+
+    ZOMBIE_GRACE = 1.0
 
     def __init__(self, pid):
         self.pid = pid
         self.max_children = 0
         self.lasting_zombies = set()
         self.samples = 0
-        self._zombies = set()
+        self._first_seen = {}  # zombie pid -> monotonic time first seen
+        self._lock = threading.Lock()
 
     def sample(self):
         if not HAVE_PROC:
             return
         kids = children(self.pid)
+        now = time.monotonic()
         zombies = {p for p, state in kids.items() if state == "Z"}
-        self.lasting_zombies |= zombies & self._zombies
-        self._zombies = zombies
-        self.max_children = max(self.max_children, len(kids) - len(zombies))
-        self.samples += 1
+        with self._lock:
+            self._first_seen = {p: self._first_seen.get(p, now) for p in zombies}
+            self.lasting_zombies |= {
+                p for p, seen in self._first_seen.items() if now - seen >= self.ZOMBIE_GRACE}
+            self.max_children = max(self.max_children, len(kids) - len(zombies))
+            self.samples += 1
 
 
 def usage(pid):
