@@ -53,9 +53,10 @@ func checkCore() error {
 // source wraps a multipass_source_t. Every method is safe after destroy:
 // they then do nothing (ready says false).
 type source struct {
-	mu  sync.RWMutex // Lock for destroy, RLock for every other use of p
-	p   *C.multipass_source_t
-	log *C.multipass_log_entry_t // reused by nextLog: one drainer per source
+	mu    sync.RWMutex // Lock for destroy, RLock for every other use of p
+	p     *C.multipass_source_t
+	log   *C.multipass_log_entry_t // reused by nextLog: one drainer per source
+	waits *refreshWaits            // questions waiting for an on-demand refresh
 }
 
 // openSource creates (but does not start) a source running the CLI as o says.
@@ -85,7 +86,23 @@ func openSource(o sourceOptions) (coreSource, error) {
 	}
 	entry := new(C.multipass_log_entry_t)
 	entry.struct_size = C.size_t(unsafe.Sizeof(*entry))
-	return &source{p: p, log: entry}, nil
+	s := &source{p: p, log: entry}
+	s.waits = newRefreshWaits(s.waitRefresh)
+	return s, nil
+}
+
+// waitRefresh blocks (in the core, holding this OS thread) until refresh seq
+// has finished, the source has stopped, or timeout passes. Only
+// refreshWaits' watcher calls it: one thread per source with waiters.
+func (s *source) waitRefresh(seq uint64, timeout time.Duration) (finished uint64, stopped bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.p == nil {
+		return 0, true
+	}
+	var done C.uint64_t
+	rc := C.multipass_source_wait_refresh(s.p, C.uint64_t(seq), C.uint32_t(timeout.Milliseconds()), &done)
+	return uint64(done), rc == C.MULTIPASS_ERROR
 }
 
 func (s *source) start() error {
@@ -187,8 +204,9 @@ func (s *source) nextLog(wait time.Duration) (logLine, logStatus) {
 // resolver wraps a multipass_resolver_t. resolve is safe concurrently with
 // itself and with destroy; afterwards it answers serverFailure.
 type resolver struct {
-	mu sync.RWMutex // Lock for destroy, RLock for every other use of p
-	p  *C.multipass_resolver_t
+	mu    sync.RWMutex // Lock for destroy, RLock for every other use of p
+	p     *C.multipass_resolver_t
+	waits *refreshWaits // the source's
 }
 
 func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
@@ -219,7 +237,7 @@ func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
 	if p == nil {
 		return nil, errFromC(&buf)
 	}
-	return &resolver{p: p}, nil
+	return &resolver{p: p, waits: s.waits}, nil
 }
 
 // answers recycles the answer buffers handed to the core (Go memory without
@@ -231,12 +249,14 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 	defer answers.Put(out)
 	out.struct_size = C.size_t(unsafe.Sizeof(*out))
 
+	// The RLock spans a wait too: destroy waits for the question to end.
 	r.mu.RLock()
-	rc := C.int(C.MULTIPASS_ERROR)
-	if r.p != nil && qname != "" {
-		// The core reads qname during the call only: no copy.
-		rc = C.multipass_resolve(r.p, (*C.char)(unsafe.Pointer(unsafe.StringData(qname))),
-			C.size_t(len(qname)), C.uint16_t(qtype), out)
+	rc := r.ask(qname, qtype, C.MULTIPASS_RESOLVE_NO_WAIT, out)
+	if rc == C.MULTIPASS_OK && out.outcome == C.MULTIPASS_WAIT {
+		// A name the inventory lacks: park this goroutine until the
+		// refresh the core asked for has run, then ask again.
+		r.waits.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond)
+		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, out)
 	}
 	r.mu.RUnlock()
 	if rc != C.MULTIPASS_OK {
@@ -266,6 +286,17 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 		a.target = C.GoString(&out.target[0])
 	}
 	return a
+}
+
+// ask is one call of the core, which never blocks with these flags. Call
+// with r.mu held for reading.
+func (r *resolver) ask(qname string, qtype uint16, flags C.uint32_t, out *C.multipass_answer_t) C.int {
+	if r.p == nil || qname == "" {
+		return C.MULTIPASS_ERROR
+	}
+	// The core reads qname during the call only: no copy.
+	return C.multipass_resolve_flags(r.p, (*C.char)(unsafe.Pointer(unsafe.StringData(qname))),
+		C.size_t(len(qname)), C.uint16_t(qtype), flags, out)
 }
 
 func (r *resolver) zone(i int) (origin, mname, rname string, err error) {

@@ -6,7 +6,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,17 +44,6 @@ func fakeCLI(t testing.TB) (binary, dir string) {
 	}
 	t.Setenv("MULTIPASS_FAKE_DIR", dir)
 	return binary, dir
-}
-
-// eventually polls cond, for liveness only, with a generous bound.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestCoreResolve(t *testing.T) {
@@ -102,6 +94,60 @@ func TestCoreResolve(t *testing.T) {
 	res.destroy()
 	if a := res.resolve("primary.vm.test.", dns.TypeA); a.outcome != serverFailure {
 		t.Errorf("expected SERVFAIL from a destroyed resolver, got %+v", a)
+	}
+}
+
+// A VM launched after the last refresh resolves on its first question: the
+// question parks its goroutine (not an OS thread) while the on-demand refresh
+// runs, and many such questions at once create no thread each.
+func TestCoreNewVMResolvesOnFirstQuestionWithoutAThreadPerWait(t *testing.T) {
+	binary, dir := fakeCLI(t)
+	o := newSourceOptions()
+	o.binary = binary
+	o.refresh = time.Hour
+	src, err := openSource(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.destroy()
+	defer src.stop()
+	if err := src.start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the source loaded the listing", src.ready)
+	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.destroy()
+
+	listing, err := os.ReadFile(filepath.Join(dir, "list.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	launched := strings.Replace(string(listing), `"name": "primary"`, `"name": "fresh"`, 1)
+	if launched == string(listing) {
+		t.Fatal("the fixture has no VM named primary to rename")
+	}
+	writeFile(t, filepath.Join(dir, "list.json"), launched)
+
+	threads := pprof.Lookup("threadcreate")
+	before := threads.Count()
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res.resolve("nosuch-"+strconv.Itoa(i)+".vm.test.", dns.TypeA)
+		}(i)
+	}
+	a := res.resolve("fresh.vm.test.", dns.TypeA)
+	wg.Wait()
+	if a.outcome != answered || string(a.addrs) != "\x0a\x6e\x18\x57" {
+		t.Errorf("expected the new VM's address on the first question, got %+v", a)
+	}
+	if grown := threads.Count() - before; grown > 8 {
+		t.Errorf("%d OS threads created for 65 questions waiting for a refresh", grown)
 	}
 }
 

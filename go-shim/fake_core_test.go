@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -152,5 +153,16 @@ func fakeAnswers() map[string]answer {
 			target: "primary.vm.test.", soa: soa},
 		fakeKey("99.24.110.10.in-addr.arpa.", dns.TypePTR): {outcome: nxDomain, rcode: dns.RcodeNameError, zone: rev, soa: soa},
 		fakeKey("booting.vm.test.", dns.TypeA):             {outcome: serverFailure, rcode: dns.RcodeServerFailure, zone: fwd},
+	}
+}
+
+// eventually polls cond, for liveness only, with a generous bound.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@
 // extern "C" file: every body catches, so no exception crosses the boundary.
 #include <chrono>
 #include <cstring>
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <new>
@@ -58,6 +59,22 @@ int guarded(char* err, size_t err_cap, Body&& body) noexcept {
 
 std::string string_or(const char* value, const char* fallback) {
   return value && *value ? std::string(value) : std::string(fallback);
+}
+
+// multipass_resolve and multipass_resolve_flags: out->struct_size must be at
+// least min_struct_size.
+int resolve_into(const multipass_resolver_t* res, const char* qname,
+                 size_t qname_len, uint16_t qtype, uint32_t flags,
+                 size_t min_struct_size, multipass_answer_t* out) {
+  return guarded(nullptr, 0, [&]() -> int {
+    if (!res || !out || out->struct_size < min_struct_size ||
+        (!qname && qname_len > 0)) {
+      return MULTIPASS_ERROR;
+    }
+    std::string_view name(qname ? qname : "", qname_len);
+    return res->rep->resolve(name, qtype, out, flags) ? MULTIPASS_OK
+                                                      : MULTIPASS_ERROR;
+  });
 }
 
 }  // namespace
@@ -165,6 +182,18 @@ int multipass_source_refresh(multipass_source_t* src, char* err,
 
 int multipass_source_ready(const multipass_source_t* src) {
   return src && src->rep->ready() ? 1 : 0;
+}
+
+int multipass_source_wait_refresh(const multipass_source_t* src, uint64_t seq,
+                                  uint32_t timeout_ms, uint64_t* finished) {
+  return guarded(nullptr, 0, [&]() -> int {
+    if (!src) return MULTIPASS_ERROR;
+    uint64_t done =
+        src->rep->wait_refresh(seq, std::chrono::milliseconds(timeout_ms));
+    if (finished) *finished = done;
+    if (done >= seq) return 1;
+    return src->rep->stopped() ? MULTIPASS_ERROR : 0;
+  });
 }
 
 const char* multipass_state_name(int state) {
@@ -291,15 +320,18 @@ int multipass_resolver_zone(const multipass_resolver_t* res, int32_t zone,
 int multipass_resolve(const multipass_resolver_t* res, const char* qname,
                       size_t qname_len, uint16_t qtype,
                       multipass_answer_t* out) {
-  return guarded(nullptr, 0, [&]() -> int {
-    if (!res || !out || out->struct_size < sizeof(multipass_answer_t) ||
-        (!qname && qname_len > 0)) {
-      return MULTIPASS_ERROR;
-    }
-    std::string_view name(qname ? qname : "", qname_len);
-    return res->rep->resolve(name, qtype, out) ? MULTIPASS_OK
-                                               : MULTIPASS_ERROR;
-  });
+  // A caller of multipass_resolve needs no room for the wait fields.
+  return resolve_into(res, qname, qname_len, qtype, 0,
+                      offsetof(multipass_answer_t, wait_seq), out);
+}
+
+int multipass_resolve_flags(const multipass_resolver_t* res, const char* qname,
+                            size_t qname_len, uint16_t qtype, uint32_t flags,
+                            multipass_answer_t* out) {
+  if (flags & ~(MULTIPASS_RESOLVE_NO_WAIT | MULTIPASS_RESOLVE_WAITED))
+    return MULTIPASS_ERROR;
+  return resolve_into(res, qname, qname_len, qtype, flags,
+                      sizeof(multipass_answer_t), out);
 }
 
 }  // extern "C"

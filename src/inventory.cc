@@ -3,7 +3,27 @@
 
 namespace multipass {
 
+namespace {
+
+hot_vm hot_fields(const vm& v) {
+  hot_vm h;
+  if (!v.ipv4.empty()) h.first_ipv4 = v.ipv4.front();
+  h.ipv4_count =
+      static_cast<uint8_t>(v.ipv4.size() < 255 ? v.ipv4.size() : 255);
+  h.state = v.state;
+  h.key_size = static_cast<uint8_t>(v.key.size() < 255 ? v.key.size() : 255);
+  std::memcpy(h.key, v.key.data(),
+              v.key.size() < hot_vm::key_capacity ? v.key.size()
+                                                  : hot_vm::key_capacity);
+  return h;
+}
+
+}  // namespace
+
 bool inventory::index() {
+  hot.clear();
+  hot.reserve(vms.size());
+  for (const vm& v : vms) hot.push_back(hot_fields(v));
   by_address.clear();
   size_t capacity = 8;
   while (capacity < vms.size() * 2) capacity <<= 1;

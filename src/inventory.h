@@ -1,7 +1,9 @@
 // The VM inventory: one immutable snapshot of what `multipass list` said.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,12 +37,39 @@ struct vm {
                                 // host byte order ("N/A" etc. left out)
 };
 
+// True for the states whose VMs' addresses are served (running, and
+// running until a delayed shutdown).
+inline bool serves_addresses(vm_state state) {
+  return state == vm_state::running || state == vm_state::delayed_shutdown;
+}
+
+// What a forward lookup reads of one VM, in one 32-byte record (aligned to
+// 32 bytes, so never across two cache lines): the key (inline when it fits),
+// the state and the first address. A hit on a key of at most key_capacity
+// octets reads the slots it probes and this record, not the 96-byte vm nor
+// the heap block of its ipv4 vector; the resolver's common case (the first
+// address, no `networks`) answers from it alone.
+struct alignas(32) hot_vm {
+  static constexpr size_t key_capacity = 25;
+  uint32_t first_ipv4 = 0;   // vm::ipv4[0]; 0 when ipv4 is empty
+  uint8_t ipv4_count = 0;    // vm::ipv4.size(), capped at 255
+  vm_state state = vm_state::unknown;  // vm::state
+  uint8_t key_size = 0;      // vm::key.size(), capped at 255
+  char key[key_capacity] = {};  // vm::key's first key_capacity octets,
+                                // zero-filled after a shorter key
+};
+static_assert(sizeof(hot_vm) == 32, "hot_vm is one 32-byte record");
+
 // An immutable inventory. Built once by the parser, then only read.
 struct inventory {
   std::vector<vm> vms;  // in the CLI's order, first of duplicate names kept
+  // hot[i] mirrors the hot fields of vms[i] (see hot_vm).
+  std::vector<hot_vm> hot;
   // The lookup index: open addressing, linear probing, at most half full.
   // A slot holds the key's hash and index + 1 (0: empty), so that a probe
-  // touches one contiguous array and then only the VM it finds.
+  // touches one contiguous array of 8-byte slots and then, for a slot whose
+  // hash matches, hot[index]; vms[index].key only when the key is longer
+  // than hot_vm::key_capacity and its inline octets match.
   struct slot {
     uint32_t hash;
     uint32_t index;
@@ -51,19 +80,42 @@ struct inventory {
   std::unordered_map<uint32_t, size_t> by_address;
   uint32_t serial = 0;  // SOA serial; set by the source when it publishes
 
+  static constexpr size_t npos = static_cast<size_t>(-1);
+
   inventory() = default;
   inventory(const inventory&) = delete;
   inventory& operator=(const inventory&) = delete;
 
-  // The VM named `key` (already lower-case), or nullptr.
-  const vm* find(std::string_view key) const {
-    if (slots.empty()) return nullptr;
+  // The index into vms (and hot) of the VM named `key` (already
+  // lower-case), or npos.
+  size_t locate(std::string_view key) const {
+    if (slots.empty()) return npos;
     uint32_t h = slot_hash(key);
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
       const slot& s = slots[i];
-      if (s.index == 0) return nullptr;
-      if (s.hash == h && vms[s.index - 1].key == key) return &vms[s.index - 1];
+      if (s.index == 0) return npos;
+      if (s.hash == h && has_key(s.index - 1, key)) return s.index - 1;
     }
+  }
+  // The VM named `key` (already lower-case), or nullptr.
+  const vm* find(std::string_view key) const {
+    size_t i = locate(key);
+    return i == npos ? nullptr : &vms[i];
+  }
+  // The hot record of `v`, which must be an element of vms.
+  const hot_vm& hot_of(const vm& v) const {
+    return hot[static_cast<size_t>(&v - vms.data())];
+  }
+  // Whether vms[i] has the key `key`, read from hot[i] when it fits there.
+  bool has_key(size_t i, std::string_view key) const {
+    const hot_vm& h = hot[i];
+    size_t size = key.size();
+    if (h.key_size != (size < 255 ? size : 255)) return false;
+    if (size <= hot_vm::key_capacity) {
+      return size == 0 || std::memcmp(h.key, key.data(), size) == 0;
+    }
+    return std::memcmp(h.key, key.data(), hot_vm::key_capacity) == 0 &&
+           vms[i].key == key;
   }
   // FNV-1a, folded to 32 bits: keys are short DNS labels.
   static uint32_t slot_hash(std::string_view key) {
@@ -74,8 +126,8 @@ struct inventory {
     }
     return static_cast<uint32_t>(h ^ (h >> 32));
   }
-  // Fills slots and by_address from vms (the first of duplicate keys wins).
-  // Call once after filling vms. False when some keys repeat.
+  // Fills hot, slots and by_address from vms (the first of duplicate keys
+  // wins). Call once after filling vms. False when some keys repeat.
   bool index();
 };
 

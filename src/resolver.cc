@@ -33,6 +33,10 @@ class source_feed final : public inventory_feed {
   snapshot refresh_for_miss(const snapshot& seen) override {
     return src_->refresh_for_miss(seen);
   }
+  uint64_t request_refresh() override { return src_->request_refresh(); }
+  uint32_t miss_wait_ms() const override {
+    return static_cast<uint32_t>(src_->options().miss_wait.count());
+  }
 
  private:
   std::shared_ptr<source> src_;
@@ -113,7 +117,7 @@ resolver::resolver(std::shared_ptr<inventory_feed> feed,
 }
 
 bool resolver::resolve(std::string_view qname, uint16_t qtype,
-                       multipass_answer_t* out) const {
+                       multipass_answer_t* out, uint32_t flags) const {
   if (qname.size() > detail::max_name_chars) return false;
   char lowered[detail::max_name_chars];
   detail::ascii_lower(qname, lowered);
@@ -140,22 +144,39 @@ bool resolver::resolve(std::string_view qname, uint16_t qtype,
       relative = candidate;
     }
   }
-  if (best >= 0) resolve_in_zone(best, relative, qtype, out);
+  if (best >= 0) resolve_in_zone(best, relative, qtype, flags, out);
+  return true;
+}
+
+bool resolver::defer_wait(multipass_answer_t* out) const {
+  uint64_t seq = 0;
+  try {
+    seq = feed_->request_refresh();
+  } catch (...) {
+    return false;  // a failure to ask counts as "nothing to wait for"
+  }
+  if (seq == 0) return false;
+  set_outcome(out, MULTIPASS_WAIT, rcode_noerror);
+  out->wait_seq = seq;
+  out->wait_ms = feed_->miss_wait_ms();
   return true;
 }
 
 void resolver::resolve_in_zone(int zone_index, std::string_view relative,
-                               uint16_t qtype, multipass_answer_t* out) const {
+                               uint16_t qtype, uint32_t flags,
+                               multipass_answer_t* out) const {
   const zone& z = zones_[zone_index];
   out->zone = zone_index;
 
   // ready() before current(): a ready source has published its first load.
-  bool waited = false;
   bool ready = feed_->ready();
   snapshot snap = feed_->current();
   if (!ready) {
-    snap = wait_for_refresh(*feed_, snap);
-    waited = true;
+    if (!(flags & resolve_waited)) {
+      if ((flags & resolve_no_wait) && defer_wait(out)) return;
+      if (!(flags & resolve_no_wait)) snap = wait_for_refresh(*feed_, snap);
+    }
+    flags |= resolve_waited;
     if (!feed_->ready()) {
       fill_soa(*snap, out);
       set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
@@ -183,12 +204,12 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
   } else if (relative.empty()) {
     set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
   } else {
-    resolve_forward(relative, qtype, std::move(snap), waited, out);
+    resolve_forward(relative, qtype, std::move(snap), flags, out);
   }
 }
 
 void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
-                               snapshot snap, bool waited,
+                               snapshot snap, uint32_t flags,
                                multipass_answer_t* out) const {
   size_t label_offset = detail::last_label_offset(relative);
   if (label_offset != 0 && !opts_.wildcard) {
@@ -199,7 +220,7 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
 
   auto find_live = [label](const inventory& inv) -> const vm* {
     const vm* v = inv.find(label);
-    return v && v->state != vm_state::deleted ? v : nullptr;
+    return v && inv.hot_of(*v).state != vm_state::deleted ? v : nullptr;
   };
   // The snapshot first: a VM it holds answers at once, however recently its
   // name was missing. A name it lacks waits for an on-demand refresh, unless
@@ -212,11 +233,16 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   // the wait ran out (a slow CLI): the refresh it asked for still runs and
   // publishes, and the snapshot is always looked at first.
   const vm* v = find_live(*snap);
-  if (!v && !waited &&
-      !missing_.contains(label, detail::miss_memory::clock::now())) {
-    snap = wait_for_refresh(*feed_, snap);
-    fill_soa(*snap, out);
-    v = find_live(*snap);
+  if (!v && !missing_.contains(label, detail::miss_memory::clock::now())) {
+    if (flags & resolve_waited) {
+      // The caller has waited (resolve_no_wait, then MULTIPASS_WAIT).
+    } else if (flags & resolve_no_wait) {
+      if (defer_wait(out)) return;  // the caller waits, then asks again
+    } else {
+      snap = wait_for_refresh(*feed_, snap);
+      fill_soa(*snap, out);
+      v = find_live(*snap);
+    }
     if (!v) {
       try {
         missing_.remember(label, detail::miss_memory::clock::now());
@@ -231,17 +257,28 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   }
 
   set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
-  if (!serving_state(*v) || (qtype != type_a && qtype != type_any)) return;
+  // The common case (the first address, no `networks`) reads the VM's hot
+  // record only; the others walk vm::ipv4. v is one of snap->vms.
+  const hot_vm& hot = snap->hot_of(*v);
+  if (!serves_addresses(hot.state) || (qtype != type_a && qtype != type_any))
+    return;
   uint32_t count = 0;
-  for (uint32_t address : v->ipv4) {
-    if (!usable(address)) continue;
+  auto put = [out, &count](uint32_t address) {
     uint8_t* rdata = out->addresses + 4 * count;
     rdata[0] = static_cast<uint8_t>(address >> 24);
     rdata[1] = static_cast<uint8_t>(address >> 16);
     rdata[2] = static_cast<uint8_t>(address >> 8);
     rdata[3] = static_cast<uint8_t>(address);
     ++count;
-    if (!opts_.addresses_all || count == MULTIPASS_MAX_ADDRESSES) break;
+  };
+  if (!opts_.addresses_all && networks_.empty()) {
+    if (hot.ipv4_count > 0) put(hot.first_ipv4);
+  } else {
+    for (uint32_t address : v->ipv4) {
+      if (!usable(address)) continue;
+      put(address);
+      if (!opts_.addresses_all || count == MULTIPASS_MAX_ADDRESSES) break;
+    }
   }
   if (count == 0) return;
   set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
@@ -296,7 +333,7 @@ void resolver::resolve_reverse(const zone& z, std::string_view relative,
 }
 
 bool resolver::serving_state(const vm& v) {
-  return v.state == vm_state::running || v.state == vm_state::delayed_shutdown;
+  return serves_addresses(v.state);
 }
 
 bool resolver::usable(uint32_t address) const {

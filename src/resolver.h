@@ -29,6 +29,23 @@ class inventory_feed {
   // May wait, bounded, for a refresh after `seen`; returns the newest
   // snapshot. See source::refresh_for_miss.
   virtual snapshot refresh_for_miss(const snapshot& seen) = 0;
+  // For a caller that waits its own way: asks for the refresh that
+  // refresh_for_miss would wait for and returns its sequence number, 0 when
+  // there is nothing to wait for. See source::request_refresh.
+  virtual uint64_t request_refresh() { return 0; }
+  // The longest such a wait should last (source_options::miss_wait).
+  virtual uint32_t miss_wait_ms() const { return 0; }
+};
+
+// How resolve() may wait; values match MULTIPASS_RESOLVE_* of the C ABI.
+enum resolve_flags : uint32_t {
+  resolve_may_block = 0,
+  // Never block: where resolve would wait for a refresh, answer
+  // MULTIPASS_WAIT with the refresh to wait for instead.
+  resolve_no_wait = MULTIPASS_RESOLVE_NO_WAIT,
+  // The caller has waited: decide from the current snapshot, as after a
+  // wait (a name still missing is NXDOMAIN and remembered as missing).
+  resolve_waited = MULTIPASS_RESOLVE_WAITED,
 };
 
 struct resolver_options {
@@ -73,19 +90,26 @@ class resolver {
   // long to be a domain name. Only a forward name missing from the snapshot,
   // or a source that has not loaded yet, waits (bounded) for a refresh; a
   // name that such a wait left missing less than negative_ttl seconds ago
-  // is NXDOMAIN at once (see resolve_forward).
-  bool resolve(std::string_view qname, uint16_t qtype,
-               multipass_answer_t* out) const;
+  // is NXDOMAIN at once (see resolve_forward). `flags` (resolve_flags)
+  // lets the caller do that wait itself; a MULTIPASS_WAIT answer also fills
+  // wait_seq and wait_ms, which needs the whole v1 answer struct.
+  bool resolve(std::string_view qname, uint16_t qtype, multipass_answer_t* out,
+               uint32_t flags = resolve_may_block) const;
 
   const std::vector<zone>& zones() const { return zones_; }
   const resolver_options& options() const { return opts_; }
 
  private:
   void resolve_in_zone(int zone_index, std::string_view relative,
-                       uint16_t qtype, multipass_answer_t* out) const;
-  void resolve_forward(std::string_view relative, uint16_t qtype,
-                       snapshot snap, bool waited,
+                       uint16_t qtype, uint32_t flags,
                        multipass_answer_t* out) const;
+  void resolve_forward(std::string_view relative, uint16_t qtype,
+                       snapshot snap, uint32_t flags,
+                       multipass_answer_t* out) const;
+  // Under resolve_no_wait: asks for the refresh a blocking resolve would
+  // wait for and answers MULTIPASS_WAIT; false (nothing written) when there
+  // is nothing to wait for.
+  bool defer_wait(multipass_answer_t* out) const;
   void resolve_reverse(const zone& z, std::string_view relative,
                        uint16_t qtype, const inventory& inv,
                        multipass_answer_t* out) const;

@@ -428,20 +428,39 @@ void source::stop() {
 
 snapshot source::current() const { return std::atomic_load(&impl_->published); }
 
+uint64_t source::request_refresh() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->started || impl_->stopped) return 0;
+  impl_->demand = true;
+  impl_->cv.notify_all();
+  if (opts_.miss_wait.count() <= 0) return 0;
+  return impl_->started_seq + 1;  // a refresh that starts from now on
+}
+
+uint64_t source::wait_refresh(uint64_t seq,
+                              std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait_for(lock, timeout, [&] {
+    return impl_->stopped || impl_->finished_seq >= seq;
+  });
+  return impl_->finished_seq;
+}
+
+bool source::stopped() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stopped;
+}
+
 snapshot source::refresh_for_miss(const snapshot& seen) {
   snapshot now = current();
   if (now != seen) return now;
+  const uint64_t need = request_refresh();
+  if (need == 0) return current();
   std::unique_lock<std::mutex> lock(impl_->mu);
-  if (!impl_->started || impl_->stopped) return current();
-  const uint64_t need =
-      impl_->started_seq + 1;  // a refresh that starts from now on
-  impl_->demand = true;
-  impl_->cv.notify_all();
   // Each waiter holds a thread of the embedder (a cgo call parks an OS
   // thread): past max_miss_waiters a flood of unknown names is answered at
   // once from the current snapshot, while the refresh it asked for still runs.
-  if (opts_.miss_wait.count() > 0 &&
-      impl_->miss_waiters < opts_.max_miss_waiters) {
+  if (impl_->miss_waiters < opts_.max_miss_waiters) {
     ++impl_->miss_waiters;
     impl_->cv.wait_for(lock, opts_.miss_wait, [&] {
       return impl_->stopped || impl_->finished_seq >= need;

@@ -62,6 +62,19 @@ class source {
   // max_miss_waiters threads already wait.
   snapshot refresh_for_miss(const snapshot& seen);
 
+  // The two halves of refresh_for_miss, for an embedder that waits its own
+  // way (the Go shim parks goroutines instead of OS threads):
+  // request_refresh asks for a refresh that starts no earlier than now and
+  // returns its sequence number, or 0 when there is nothing to wait for
+  // (not started, stopped, or miss_wait 0; the refresh is still asked for
+  // when started). wait_refresh blocks until refresh `seq` has finished
+  // (with success or failure), the source stops, or `timeout` passes, and
+  // returns the number of refreshes finished so far.
+  uint64_t request_refresh();
+  uint64_t wait_refresh(uint64_t seq, std::chrono::milliseconds timeout) const;
+  // True once stop() has begun.
+  bool stopped() const;
+
   // Before start(): takes other's current inventory and readiness, when
   // other has loaded one. Not concurrent with start() or stop().
   void adopt(const source& other);

@@ -3,9 +3,11 @@
  * a log line, and clean teardown. Prints the first failed check and exits 1. */
 #include <multipass/multipass.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures = 0;
@@ -162,7 +164,7 @@ int main(void) {
 
   /* Invalid arguments. */
   memset(&a, 0, sizeof a);
-  a.struct_size = sizeof a - 1;
+  a.struct_size = offsetof(multipass_answer_t, wait_seq) - 1;
   CHECK(multipass_resolve(res, "primary.vm.test", 15, 1, &a) ==
         MULTIPASS_ERROR);
   a.struct_size = sizeof a;
@@ -218,6 +220,66 @@ int main(void) {
   multipass_resolver_destroy(res);
   multipass_resolver_destroy(NULL);
   multipass_source_destroy(NULL);
+
+  /* The caller waits (MULTIPASS_RESOLVE_NO_WAIT), on a started source. */
+  snprintf(path, sizeof path, "%s/mode", dir);
+  CHECK(write_file(path, "ok\n"));
+  multipass_source_options_init(&sopts);
+  sopts.binary = FAKE_MULTIPASS;
+  sopts.refresh_ms = 60000;
+  src = multipass_source_create(&sopts, err, sizeof err);
+  CHECK(src != NULL);
+  CHECK(multipass_source_start(src, err, sizeof err) == MULTIPASS_OK);
+  res = multipass_resolver_create(src, &ropts, err, sizeof err);
+  CHECK(res != NULL);
+  for (i = 0; i < 1000 && !multipass_source_ready(src); ++i) {
+    struct timespec tick = {0, 10000000}; /* 10 ms */
+    nanosleep(&tick, NULL);
+  }
+  CHECK(multipass_source_ready(src) == 1);
+  memset(&a, 0, sizeof a);
+  a.struct_size = sizeof a;
+  CHECK(multipass_resolve_flags(res, "primary.vm.test", 15, 1,
+                                MULTIPASS_RESOLVE_NO_WAIT,
+                                &a) == MULTIPASS_OK);
+  CHECK(a.outcome == MULTIPASS_ANSWER && a.count == 1);
+  CHECK(multipass_resolve_flags(res, "nosuch.vm.test", 14, 1,
+                                MULTIPASS_RESOLVE_NO_WAIT,
+                                &a) == MULTIPASS_OK);
+  CHECK(a.outcome == MULTIPASS_WAIT && a.wait_seq > 0 && a.wait_ms == 2000);
+  {
+    uint64_t finished = 0, seq = a.wait_seq;
+    CHECK(multipass_source_wait_refresh(src, seq, 5000, &finished) == 1);
+    CHECK(finished >= seq);
+    CHECK(multipass_resolve_flags(res, "nosuch.vm.test", 14, 1,
+                                  MULTIPASS_RESOLVE_WAITED,
+                                  &a) == MULTIPASS_OK);
+    CHECK(a.outcome == MULTIPASS_NXDOMAIN && a.rcode == 3);
+    /* Remembered as missing: no wait asked for any more. */
+    CHECK(multipass_resolve_flags(res, "NOSUCH.vm.test", 14, 1,
+                                  MULTIPASS_RESOLVE_NO_WAIT,
+                                  &a) == MULTIPASS_OK);
+    CHECK(a.outcome == MULTIPASS_NXDOMAIN);
+    /* A refresh that nothing asked for: the wait times out. */
+    CHECK(multipass_source_wait_refresh(src, finished + 5, 50, NULL) == 0);
+    /* Unknown flags, a v1 answer without the wait fields. */
+    CHECK(multipass_resolve_flags(res, "x.vm.test", 9, 1, 4, &a) ==
+          MULTIPASS_ERROR);
+    a.struct_size = offsetof(multipass_answer_t, wait_seq);
+    CHECK(multipass_resolve_flags(res, "x.vm.test", 9, 1,
+                                  MULTIPASS_RESOLVE_NO_WAIT,
+                                  &a) == MULTIPASS_ERROR);
+    CHECK(multipass_resolve(res, "primary.vm.test", 15, 1, &a) ==
+          MULTIPASS_OK);
+    CHECK(a.outcome == MULTIPASS_ANSWER);
+    /* Stopped: a wait returns at once with an error. */
+    multipass_source_stop(src);
+    CHECK(multipass_source_wait_refresh(src, finished + 5, 60000, NULL) ==
+          MULTIPASS_ERROR);
+    CHECK(multipass_source_wait_refresh(NULL, 1, 0, NULL) == MULTIPASS_ERROR);
+  }
+  multipass_resolver_destroy(res);
+  multipass_source_destroy(src);
 
   unlink(path);
   snprintf(path, sizeof path, "%s/list.json", dir);

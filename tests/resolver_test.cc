@@ -131,10 +131,28 @@ class fake_feed final : public inventory_feed {
     return snap_;
   }
 
+  // resolve_no_wait: counts the requests, answers the next sequence number
+  // (or 0 after nothing_to_wait_for()); publishes nothing.
+  uint64_t request_refresh() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_;
+    return wait_possible_ ? ++requested_ : 0;
+  }
+  uint32_t miss_wait_ms() const override { return 2000; }
+
   // Publishes `snap` at once, as a background refresh would.
   void publish(snapshot snap) {
     std::lock_guard<std::mutex> lock(mu_);
     snap_ = std::move(snap);
+    ready_ = true;
+  }
+  void nothing_to_wait_for() {
+    std::lock_guard<std::mutex> lock(mu_);
+    wait_possible_ = false;
+  }
+  int requests() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
   }
   // The inventory the next refresh_for_miss publishes.
   void load_on_miss(snapshot next) {
@@ -152,6 +170,9 @@ class fake_feed final : public inventory_feed {
   snapshot next_;
   bool ready_;
   int misses_ = 0;
+  int requests_ = 0;
+  uint64_t requested_ = 0;
+  bool wait_possible_ = true;
 };
 
 resolver_options zones(std::initializer_list<const char*> names) {
@@ -184,9 +205,10 @@ class resolver_test : public ::testing::Test {
     feed_ = std::make_shared<fake_feed>(std::move(snap), ready);
     res_ = std::make_unique<resolver>(feed_, std::move(opts));
   }
-  answer ask(const std::string& name, uint16_t type) {
+  answer ask(const std::string& name, uint16_t type,
+             uint32_t flags = resolve_may_block) {
     answer out;
-    EXPECT_TRUE(res_->resolve(name, type, &out)) << name;
+    EXPECT_TRUE(res_->resolve(name, type, &out, flags)) << name;
     return out;
   }
   void expect_a(const std::string& name, std::vector<std::string> addresses) {
@@ -766,6 +788,78 @@ TEST_F(resolver_test, unknown_name_before_the_first_load_waits_only_once) {
   feed_->load_on_miss(fleet());
   expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
   EXPECT_EQ(feed_->misses(), 1);
+}
+
+// --- the caller waits (resolve_no_wait, then resolve_waited) ----------------
+
+TEST_F(resolver_test, no_wait_unknown_name_asks_the_caller_to_wait) {
+  make(zones({"vm.test"}));
+  answer out = ask("nosuch.vm.test", A, resolve_no_wait);
+  EXPECT_EQ(out.outcome, MULTIPASS_WAIT);
+  EXPECT_EQ(out.wait_seq, 1u);
+  EXPECT_EQ(out.wait_ms, 2000u);
+  EXPECT_EQ(feed_->requests(), 1);
+  EXPECT_EQ(feed_->misses(), 0);  // it never blocked
+  // Asked again after the wait: still missing, so NXDOMAIN, remembered.
+  out = ask("nosuch.vm.test", A, resolve_waited);
+  EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(out.rcode, 3);
+  EXPECT_EQ(out.soa.serial, 7u);
+  for (uint32_t flags : {resolve_no_wait, resolve_may_block}) {
+    EXPECT_EQ(ask("NoSuch.vm.test", AAAA, flags).outcome, MULTIPASS_NXDOMAIN);
+  }
+  EXPECT_EQ(feed_->requests(), 1);
+  EXPECT_EQ(feed_->misses(), 0);
+}
+
+TEST_F(resolver_test, no_wait_vm_launched_during_the_wait_answers) {
+  make(zones({"vm.test"}));
+  EXPECT_EQ(ask("fresh.vm.test", A, resolve_no_wait).outcome, MULTIPASS_WAIT);
+  feed_->publish(make_inventory(
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));  // the refresh
+  answer out = ask("fresh.vm.test", A, resolve_waited);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.9"});
+  EXPECT_EQ(out.soa.serial, 8u);
+}
+
+TEST_F(resolver_test, no_wait_never_defers_what_needs_no_refresh) {
+  make(zones({"vm.test", "in-addr.arpa"}));
+  EXPECT_EQ(ask("primary.vm.test", A, resolve_no_wait).outcome,
+            MULTIPASS_ANSWER);
+  EXPECT_EQ(ask("primary.vm.test", AAAA, resolve_no_wait).outcome,
+            MULTIPASS_NODATA);
+  EXPECT_EQ(ask("x.primary.vm.test", A, resolve_no_wait).outcome,
+            MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(ask("1.24.110.10.in-addr.arpa", PTR, resolve_no_wait).outcome,
+            MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(ask("vm.test", SOA, resolve_no_wait).outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(ask("example.com", A, resolve_no_wait).outcome,
+            MULTIPASS_NOT_MINE);
+  EXPECT_EQ(feed_->requests(), 0);
+}
+
+TEST_F(resolver_test, no_wait_with_nothing_to_wait_for_answers_at_once) {
+  make(zones({"vm.test"}));
+  feed_->nothing_to_wait_for();  // stopped source, or miss_wait 0
+  EXPECT_EQ(ask("nosuch.vm.test", A, resolve_no_wait).outcome,
+            MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(ask("nosuch.vm.test", A, resolve_no_wait).outcome,
+            MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->requests(), 1);  // remembered after the first
+}
+
+TEST_F(resolver_test, no_wait_before_the_first_load) {
+  make(zones({"vm.test"}), std::make_shared<inventory>(), false);
+  EXPECT_EQ(ask("primary.vm.test", A, resolve_no_wait).outcome,
+            MULTIPASS_WAIT);
+  EXPECT_EQ(ask("vm.test", SOA, resolve_no_wait).outcome, MULTIPASS_WAIT);
+  // The wait ran out with nothing loaded.
+  EXPECT_EQ(ask("primary.vm.test", A, resolve_waited).outcome,
+            MULTIPASS_SERVFAIL);
+  feed_->publish(fleet());
+  expect_a("primary.vm.test", {"10.110.24.87"});
+  EXPECT_EQ(feed_->misses(), 0);
 }
 
 // --- arguments -------------------------------------------------------------

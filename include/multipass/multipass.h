@@ -133,6 +133,17 @@ MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
  * later refreshes fail), else 0. Never runs the CLI. Thread-safe, lock-free. */
 MULTIPASS_API int multipass_source_ready(const multipass_source_t *src);
 
+/* Blocks until refresh number `seq` (an answer's wait_seq) has finished,
+ * with success or failure, or the source is stopped, or timeout_ms pass.
+ * Writes the number of refreshes finished so far to *finished (may be
+ * NULL). Returns 1 when refresh seq has finished, 0 when it has not (timeout),
+ * MULTIPASS_ERROR when the source is stopped or src is NULL. Never runs the
+ * CLI. Thread-safe. */
+MULTIPASS_API int multipass_source_wait_refresh(const multipass_source_t *src,
+                                               uint64_t seq,
+                                               uint32_t timeout_ms,
+                                               uint64_t *finished);
+
 /* VM states, as indexes of multipass_source_stats_t.instances. */
 enum multipass_vm_state {
   MULTIPASS_STATE_RUNNING = 0,
@@ -250,7 +261,9 @@ enum multipass_outcome {
   MULTIPASS_ANSWER = 1,   /* NOERROR, records in the answer section */
   MULTIPASS_NODATA = 2,   /* NOERROR, no answer, the zone's SOA in authority */
   MULTIPASS_NXDOMAIN = 3, /* NXDOMAIN, the zone's SOA in authority */
-  MULTIPASS_SERVFAIL = 4  /* no listing has loaded yet */
+  MULTIPASS_SERVFAIL = 4, /* no listing has loaded yet */
+  MULTIPASS_WAIT = 5      /* only with MULTIPASS_RESOLVE_NO_WAIT: no answer
+                             yet, see multipass_resolve_flags */
 };
 
 typedef struct multipass_soa_t {
@@ -272,6 +285,10 @@ typedef struct multipass_answer_t {
   multipass_soa_t soa; /* the matched zone's SOA numbers; used for the
                           authority section of NODATA / NXDOMAIN and for an
                           apex SOA answer */
+  /* Set only with outcome MULTIPASS_WAIT (multipass_resolve_flags); a caller
+   * of multipass_resolve may pass a struct that ends before them. */
+  uint64_t wait_seq; /* the refresh to wait for */
+  uint32_t wait_ms;  /* the longest to wait for it (the source's miss_wait_ms) */
 } multipass_answer_t;
 
 /* Answers a question: qname as asked (any case, with or without the trailing
@@ -283,6 +300,26 @@ typedef struct multipass_answer_t {
 MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
                                     const char *qname, size_t qname_len,
                                     uint16_t qtype, multipass_answer_t *out);
+
+/* Flags of multipass_resolve_flags. */
+#define MULTIPASS_RESOLVE_NO_WAIT 1u
+#define MULTIPASS_RESOLVE_WAITED 2u
+
+/* multipass_resolve for a caller that does the waiting itself, so that a
+ * question waiting for a refresh holds none of its threads (the Go shim
+ * parks a goroutine). With MULTIPASS_RESOLVE_NO_WAIT it never blocks: where
+ * multipass_resolve would wait, it asks for the refresh and answers outcome
+ * MULTIPASS_WAIT with wait_seq and wait_ms; the caller then waits up to
+ * wait_ms for refresh wait_seq to finish (multipass_source_wait_refresh
+ * from any one thread serves every question waiting on the source) and asks
+ * the same question again with MULTIPASS_RESOLVE_WAITED, which never waits
+ * and answers as multipass_resolve does after its wait. flags 0 is
+ * multipass_resolve. out->struct_size must be sizeof(multipass_answer_t).
+ * Thread-safe, as multipass_resolve. */
+MULTIPASS_API int multipass_resolve_flags(const multipass_resolver_t *res,
+                                          const char *qname, size_t qname_len,
+                                          uint16_t qtype, uint32_t flags,
+                                          multipass_answer_t *out);
 
 #ifdef __cplusplus
 } /* extern "C" */

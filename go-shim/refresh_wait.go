@@ -1,0 +1,104 @@
+package multipass
+
+import (
+	"sync"
+	"time"
+)
+
+// maxRefreshWaiters bounds the questions of one source that wait for an
+// on-demand refresh at the same time. A flood of unknown names past it is
+// answered at once (NXDOMAIN) while the refresh it asked for still runs, so
+// it costs neither memory nor, for a client with a window of outstanding
+// questions, more than this many of its slots.
+const maxRefreshWaiters = 16
+
+// refreshWaits lets questions wait for a refresh of the core's inventory
+// without holding an OS thread each: one goroutine per source blocks in the
+// core (waitCore, a cgo call) while the questions park on a channel. A
+// blocking cgo call per question would hold its thread and, until the Go
+// scheduler's monitor notices, the P it ran on, which stalls every other
+// question on a GOMAXPROCS=1 server.
+type refreshWaits struct {
+	// waitCore blocks until refresh seq has finished, the source has
+	// stopped, or timeout passes; it returns the number of refreshes
+	// finished so far and whether the source has stopped.
+	waitCore func(seq uint64, timeout time.Duration) (finished uint64, stopped bool)
+
+	mu       sync.Mutex
+	finished uint64        // refreshes known finished
+	stopped  bool          // the source has stopped: nothing more to wait for
+	changed  chan struct{} // closed, then replaced, when finished or stopped change
+	waiting  int           // questions waiting
+	watching bool          // the goroutine calling waitCore runs
+}
+
+func newRefreshWaits(waitCore func(uint64, time.Duration) (uint64, bool)) *refreshWaits {
+	return &refreshWaits{waitCore: waitCore, changed: make(chan struct{})}
+}
+
+// watchTimeout bounds one waitCore call, so that the watcher notices when
+// its last waiter has given up.
+const watchTimeout = time.Second
+
+// await parks the caller until refresh seq has finished, the source has
+// stopped, or limit passes. It returns at once when maxRefreshWaiters
+// questions already wait. The caller asks the core again afterwards in
+// every case.
+func (w *refreshWaits) await(seq uint64, limit time.Duration) {
+	if limit <= 0 {
+		return
+	}
+	w.mu.Lock()
+	if w.finished >= seq || w.stopped || w.waiting >= maxRefreshWaiters {
+		w.mu.Unlock()
+		return
+	}
+	w.waiting++
+	if !w.watching {
+		w.watching = true
+		go w.watch()
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for w.finished < seq && !w.stopped {
+		changed := w.changed
+		w.mu.Unlock()
+		select {
+		case <-changed:
+			w.mu.Lock()
+		case <-timer.C:
+			w.mu.Lock()
+			w.waiting--
+			w.mu.Unlock()
+			return
+		}
+	}
+	w.waiting--
+	w.mu.Unlock()
+}
+
+// watch calls waitCore for the next refresh while questions wait, and wakes
+// them whenever a refresh finishes.
+func (w *refreshWaits) watch() {
+	for {
+		w.mu.Lock()
+		if w.waiting == 0 || w.stopped {
+			w.watching = false
+			w.mu.Unlock()
+			return
+		}
+		next := w.finished + 1
+		w.mu.Unlock()
+
+		finished, stopped := w.waitCore(next, watchTimeout)
+
+		w.mu.Lock()
+		if finished > w.finished || stopped != w.stopped {
+			w.finished = max(w.finished, finished)
+			w.stopped = w.stopped || stopped
+			close(w.changed)
+			w.changed = make(chan struct{})
+		}
+		w.mu.Unlock()
+	}
+}
