@@ -396,18 +396,27 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
                                   ["-l", str(args.duration), "-q", str(args.outstanding)],
                                   server=server)
                 res["peak_threads"] = sampler.peak.get("Threads")
+                # qps: completed queries over the time limit, i.e. the rate
+                # while dnsperf sends (after the limit at most `outstanding`
+                # more complete). run_qps: dnsperf's own figure, whose run
+                # time also counts the drain after the limit, that is, the
+                # wait of the slowest questions still outstanding.
+                res["run_qps"] = res["qps"]
+                res["qps"] = res["completed"] / args.duration
                 row[label] = res
-                log("  %-6s %-18s round %d %-9s %8.0f qps  lost %d  cpu server %3.0f%% "
-                    "client %3.0f%% other %3.0f%%  %s" % (
-                        fleet.size, mix, r + 1, label, res["qps"], res["lost"],
+                log("  %-6s %-18s round %d %-9s %8.0f qps (whole run %6.0f)  lost %d  "
+                    "cpu server %3.0f%% client %3.0f%% other %3.0f%%  %s" % (
+                        fleet.size, mix, r + 1, label, res["qps"], res["run_qps"], res["lost"],
                         res["server_cpu_pct"], res["client_cpu_pct"],
                         res["foreign_cpu_pct"], res["rcodes"]))
             row["ratio"] = row["multipass"]["qps"] / row["hosts"]["qps"]
-            # Queries per CPU-second of the server: robust against other
-            # processes taking CPU from the server during a round.
+            row["run_ratio"] = row["multipass"]["run_qps"] / row["hosts"]["run_qps"]
+            # Queries per CPU-second of the server (completed queries over the
+            # CPU time of the whole run): robust against other processes
+            # taking CPU from the server during a round.
             for k in ("multipass", "hosts"):
                 cpu = row[k]["server_cpu_pct"] or 0
-                row[k]["qps_per_cpu"] = row[k]["qps"] / (cpu / 100) if cpu else None
+                row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
             if row["multipass"]["qps_per_cpu"] and row["hosts"]["qps_per_cpu"]:
                 row["cpu_ratio"] = row["multipass"]["qps_per_cpu"] / row["hosts"]["qps_per_cpu"]
             rounds.append(row)
@@ -417,6 +426,7 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
             "fleet": fleet.size, "mix": mix, "composition": comp,
             "rounds": rounds,
             "median_ratio": statistics.median(ratios),
+            "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
             "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
             "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
                            for k in ("multipass", "hosts")},

@@ -99,31 +99,43 @@ def throughput_section(r, dns):
           "(stand-in CLI serving the generated fleet, `refresh 1h`) and *hosts* (CoreDNS's hosts "
           "plugin, a hosts file with the same names and addresses, `reload 0`). Server: %s; "
           "client: %s, `-q %d` outstanding. Each round runs multipass then hosts for %d s each "
-          "(after a 1 s warm-up of each, not reported); %d rounds. Ratio = multipass QPS / hosts "
-          "QPS of the same round." % (s["server"], s["client"], s["outstanding"],
-                                      s["duration_s"], s["rounds"]))
+          "(after a 1 s warm-up of each, not reported); %d rounds. QPS = completed queries / the "
+          "time limit, the rate while dnsperf sends; ratio = multipass QPS / hosts QPS of "
+          "the same round. The *whole-run ratio* uses dnsperf's own QPS figure instead, whose "
+          "run time also counts the drain after the time limit: the wait of the last "
+          "outstanding questions (see below)." % (s["server"], s["client"], s["outstanding"],
+                                                  s["duration_s"], s["rounds"]))
     r.add()
     rows = []
-    worst = {}
     for t in dns["throughput"]:
         rounds = " / ".join("%s : %s" % (fmt_qps(x["multipass"]["qps"]), fmt_qps(x["hosts"]["qps"]))
                             for x in t["rounds"])
         ratios = " ".join("%.3f" % x["ratio"] for x in t["rounds"])
         threads = t.get("peak_threads", {})
         cpu_ratio = t.get("median_cpu_ratio")
+        run_ratio = t.get("median_run_ratio")
         rows.append([t["fleet"], t["mix"], rounds, ratios, "**%.3f**" % t["median_ratio"],
+                     "%.3f" % run_ratio if run_ratio else "-",
                      "%.3f" % cpu_ratio if cpu_ratio else "-",
                      "%d / %d" % (t["lost"]["multipass"] or 0, t["lost"]["hosts"] or 0),
                      t["cli_runs_during"],
                      "%s / %s" % (threads.get("multipass", "-"), threads.get("hosts", "-")),
                      "%.0f%%" % t["max_foreign_cpu_pct"] if t.get("max_foreign_cpu_pct") is not None else "-"])
-        if t["mix"] == "hits":
-            worst[t["fleet"]] = (t["median_ratio"], cpu_ratio)
     r.table(["VMs", "mix", "QPS per round (multipass : hosts)", "ratios", "median ratio",
-             "median ratio per server CPU", "lost (mp / hosts)", "CLI runs (mp)", "peak OS threads (mp / hosts)",
+             "median whole-run ratio", "median ratio per server CPU", "lost (mp / hosts)", "CLI runs (mp)", "peak OS threads (mp / hosts)",
              "other CPU (max)"], rows)
-    r.add("*Ratio per server CPU* divides each server's QPS by the CPU it got during the round "
-          "(utime+stime from /proc, children included): queries per CPU-second. It is the "
+    r.add("*Whole-run ratio*: an unknown single-label name may be a VM launched a moment ago, "
+          "so its first question waits for an on-demand refresh (at most one start per second, "
+          "at most 16 questions per source at once, then remembered as missing for 5 s). The "
+          "server goes on answering meanwhile, but dnsperf ends a run only when the questions "
+          "still waiting at its time limit are answered, so for mixes with unknown names its "
+          "run time (and QPS) includes up to a second of nearly idle drain. The QPS over the time "
+          "limit measures what the server answers while loaded; the whole-run figure shows "
+          "what the waits cost a closed-loop client.")
+    r.add()
+    r.add("*Ratio per server CPU* divides each server's completed queries by the CPU time it "
+          "got during the whole run (utime+stime from /proc, children included): queries per "
+          "CPU-second. It is the "
           "efficiency ratio, robust when other processes take CPU from the server; on a quiet "
           "machine, where each server gets its whole core, it equals the QPS ratio.")
     r.add()
@@ -147,15 +159,14 @@ def throughput_section(r, dns):
           "SERVFAIL for unknown names (AAAA of a known name: NOERROR, empty). Per-round rcode "
           "counts are in the raw `dns.json`.")
     r.add()
-    for fleet, (ratio, cpu_ratio) in sorted(worst.items()):
-        r.summary.append(("QPS ratio multipass/hosts >= %.2f, %d VMs (hits)" % (TARGET_RATIO, fleet),
-                          "%.3f (per server CPU: %s)" % (
-                              ratio, "%.3f" % cpu_ratio if cpu_ratio else "-"),
-                          verdict(ratio >= TARGET_RATIO)))
     for t in dns["throughput"]:
-        if "unknown" in t["mix"]:
-            r.summary.append(("(report only) QPS ratio, %d VMs, %s" % (t["fleet"], t["mix"]),
-                              "%.3f" % t["median_ratio"], "see §1"))
+        cpu_ratio = t.get("median_cpu_ratio")
+        r.summary.append(("QPS ratio multipass/hosts >= %.2f, %d VMs (%s)" % (
+                              TARGET_RATIO, t["fleet"], t["mix"]),
+                          "%.3f (whole run: %.3f; per server CPU: %s)" % (
+                              t["median_ratio"], t.get("median_run_ratio") or 0,
+                              "%.3f" % cpu_ratio if cpu_ratio else "-"),
+                          verdict(t["median_ratio"] >= TARGET_RATIO)))
 
 
 def latency_section(r, dns):
