@@ -449,6 +449,11 @@ def main():
         body.add("## 6. CLI runs: not run\n")
     if dns and dns.get("miss_flood"):
         flood_section(body, dns)
+    fixes = os.path.join(args.root, "bench", "fixes.md")
+    if os.path.exists(fixes):
+        with open(fixes) as f:
+            body.add(f.read().rstrip())
+        body.add()
 
     r.add("# coredns-multipass benchmark results")
     r.add()
