@@ -353,6 +353,7 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
   bool kill_group = false;
   result.status = run_status::exited;
 
+  result.out = capture_buffer(static_cast<size_t>(options.max_output_bytes));
   std::string chunk(read_chunk, '\0');
   while (out_open || err_open) {
     if (options.abort && options.abort->load(std::memory_order_acquire)) {
@@ -389,13 +390,11 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
         continue;
       }
       if (is_out) {
-        if (result.out.size() + static_cast<size_t>(n) >
-            options.max_output_bytes) {
+        if (!result.out.append(chunk.data(), static_cast<size_t>(n))) {
           result.status = run_status::output_too_large;
           out_open = err_open = false;
           break;
         }
-        result.out.append(chunk, 0, static_cast<size_t>(n));
       } else if (err_text.size() < stderr_keep) {
         err_text.append(
             chunk, 0,

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "capture_buffer.h"
+
 namespace multipass {
 
 enum class run_status {
@@ -42,7 +44,7 @@ struct run_result {
   bool started = false;  // a process was created
   int exit_code = -1;    // when status == exited
   int signal = 0;        // when status == killed
-  std::string out;       // stdout (complete only when status == exited)
+  capture_buffer out;    // stdout (complete only when status == exited)
   std::string err_line;  // first non-empty line of stderr
   std::string reason;    // what went wrong, for people; empty on exit 0
 

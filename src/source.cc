@@ -264,7 +264,7 @@ bool source::impl::refresh(std::string* error) {
   std::string failure_text, failure_kind;
   parsed_listing parsed;
   if (run.ok()) {
-    parsed = parse_listing(run.out);
+    parsed = parse_listing(run.out.view());
     if (!parsed.error.empty()) {
       failure_text = "multipass list printed unusable output: " + parsed.error;
       failure_kind =

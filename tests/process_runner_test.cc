@@ -92,7 +92,7 @@ TEST(process_runner_test, prints_the_listing_and_exits_zero) {
   ASSERT_TRUE(result.ok()) << result.reason;
   EXPECT_TRUE(result.started);
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_EQ(result.out, testing_support::fixture("list-one-running.json"));
+  EXPECT_EQ(result.out.view(), testing_support::fixture("list-one-running.json"));
   EXPECT_TRUE(result.err_line.empty());
   EXPECT_TRUE(no_children_left());
 }
@@ -128,7 +128,7 @@ TEST(process_runner_test, stderr_is_not_mixed_into_stdout) {
   cli.set_fixture("list-mixed.json");
   run_result result = run_process(fake_cli::binary(), list_args, quick());
   ASSERT_TRUE(result.ok()) << result.reason;
-  EXPECT_EQ(result.out, testing_support::fixture("list-mixed.json"));
+  EXPECT_EQ(result.out.view(), testing_support::fixture("list-mixed.json"));
   EXPECT_NE(result.err_line.find("Warning"), std::string::npos)
       << result.err_line;
 }
@@ -308,7 +308,7 @@ TEST(process_runner_test, arguments_are_passed_verbatim_without_a_shell) {
                             "for a in \"$@\"; do printf '[%s]' \"$a\"; done");
   run_result result = run_process(echo, {"a b", "$HOME", "*", ""}, quick());
   ASSERT_TRUE(result.ok()) << result.reason;
-  EXPECT_EQ(result.out, "[a b][$HOME][*][]");
+  EXPECT_EQ(result.out.view(), "[a b][$HOME][*][]");
 }
 
 #if defined(__linux__)
@@ -323,8 +323,8 @@ TEST(process_runner_test, child_starts_with_an_empty_signal_mask) {
       run_process("grep", {"SigBlk", "/proc/self/status"}, quick());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(result.ok()) << result.reason;
-  EXPECT_NE(result.out.find("0000000000000000"), std::string::npos)
-      << result.out;
+  EXPECT_NE(result.out.view().find("0000000000000000"), std::string::npos)
+      << result.out.str();
 }
 
 TEST(process_runner_test, deadline_works_while_the_caller_blocks_sigterm) {
@@ -400,7 +400,7 @@ TEST(process_runner_test, child_inherits_no_pipe_of_another_run) {
   ASSERT_EQ(hanging.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(hanging.get().status, run_status::aborted);
   ASSERT_TRUE(result.ok()) << result.reason;
-  std::istringstream lines(result.out);
+  std::istringstream lines(result.out.str());
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("pipe:", 0) == 0) {
       EXPECT_EQ(allowed.count(line), 1u) << line;
