@@ -11,6 +11,12 @@ package multipass
 #include <stdlib.h>
 #include <multipass/multipass.h>
 
+// The per-query call: the core keeps no pointer it is given and never calls
+// into Go, so the answer can live on the goroutine's stack and the call
+// skips the runtime's callback bookkeeping.
+#cgo noescape multipass_resolve_flags
+#cgo nocallback multipass_resolve_flags
+
 #if MULTIPASS_ABI_VERSION != 1
 #error "go-shim speaks MULTIPASS_ABI_VERSION 1: update core.go for the installed multipass.h"
 #endif
@@ -18,6 +24,7 @@ package multipass
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -91,9 +98,9 @@ func openSource(o sourceOptions) (coreSource, error) {
 	return s, nil
 }
 
-// waitRefresh blocks (in the core, holding this OS thread) until refresh seq
-// has finished, the source has stopped, or timeout passes. Only
-// refreshWaits' watcher calls it: one thread per source with waiters.
+// waitRefresh waits in the core, holding this OS thread, up to timeout for
+// refresh seq to finish or the source to stop. refreshWaits' watcher calls
+// it with timeout 0, so that it never blocks.
 func (s *source) waitRefresh(seq uint64, timeout time.Duration) (finished uint64, stopped bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -240,23 +247,18 @@ func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
 	return &resolver{p: p, waits: s.waits}, nil
 }
 
-// answers recycles the answer buffers handed to the core (Go memory without
-// Go pointers, so the core may write into it during the call).
-var answers = sync.Pool{New: func() any { return new(C.multipass_answer_t) }}
-
 func (r *resolver) resolve(qname string, qtype uint16) answer {
-	out := answers.Get().(*C.multipass_answer_t)
-	defer answers.Put(out)
-	out.struct_size = C.size_t(unsafe.Sizeof(*out))
+	var out C.multipass_answer_t
+	out.struct_size = C.size_t(unsafe.Sizeof(out))
 
 	// The RLock spans a wait too: destroy waits for the question to end.
 	r.mu.RLock()
-	rc := r.ask(qname, qtype, C.MULTIPASS_RESOLVE_NO_WAIT, out)
+	rc := r.ask(qname, qtype, C.MULTIPASS_RESOLVE_NO_WAIT, &out)
 	if rc == C.MULTIPASS_OK && out.outcome == C.MULTIPASS_WAIT {
 		// A name the inventory lacks: park this goroutine until the
 		// refresh the core asked for has run, then ask again.
 		r.waits.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond)
-		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, out)
+		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, &out)
 	}
 	r.mu.RUnlock()
 	if rc != C.MULTIPASS_OK {
@@ -278,12 +280,19 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 			ttl:     uint32(out.soa.ttl),
 		},
 	}
+	// Copied with Go's copy and string conversion rather than C.GoBytes and
+	// C.GoString, which would move out to the heap.
 	switch a.rrtype {
 	case dns.TypeA:
 		n := min(int(out.count), C.MULTIPASS_MAX_ADDRESSES)
-		a.addrs = C.GoBytes(unsafe.Pointer(&out.addresses[0]), C.int(4*n))
+		a.addrs = make([]byte, 4*n)
+		copy(a.addrs, unsafe.Slice((*byte)(unsafe.Pointer(&out.addresses[0])), 4*n))
 	case dns.TypePTR, dns.TypeNS:
-		a.target = C.GoString(&out.target[0])
+		target := unsafe.Slice((*byte)(unsafe.Pointer(&out.target[0])), len(out.target))
+		if end := bytes.IndexByte(target, 0); end >= 0 {
+			target = target[:end]
+		}
+		a.target = string(target)
 	}
 	return a
 }

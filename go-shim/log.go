@@ -29,8 +29,11 @@ const (
 	logFailed                  // the core refused the call
 )
 
-// logWait bounds one wait of the drain for a line.
-const logWait = 500 * time.Millisecond
+// logPoll is the pause of the drain after it found the core's queue empty.
+// The drain never blocks in the core: a goroutine blocked in a cgo call
+// keeps its P until the scheduler's monitor takes it back (up to 10 ms on a
+// busy server), which on a GOMAXPROCS=1 CoreDNS stalls every query.
+const logPoll = 100 * time.Millisecond
 
 // drainLogs prints the core's log lines through CoreDNS's log (as
 // "[LEVEL] plugin/multipass: ..."), so they keep its format and stream, and
@@ -38,7 +41,7 @@ const logWait = 500 * time.Millisecond
 // core's queue is bounded; lines it had to drop are counted in a warning.
 func drainLogs(src coreSource) {
 	for {
-		l, st := src.nextLog(logWait)
+		l, st := src.nextLog(0)
 		switch st {
 		case logClosed:
 			return
@@ -46,6 +49,7 @@ func drainLogs(src coreSource) {
 			log.Error("cannot read the core's log queue: its lines are lost from now on")
 			return
 		case logEmpty:
+			time.Sleep(logPoll)
 			continue
 		}
 		if l.dropped > 0 {

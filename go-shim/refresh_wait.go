@@ -13,15 +13,16 @@ import (
 const maxRefreshWaiters = 16
 
 // refreshWaits lets questions wait for a refresh of the core's inventory
-// without holding an OS thread each: one goroutine per source blocks in the
-// core (waitCore, a cgo call) while the questions park on a channel. A
-// blocking cgo call per question would hold its thread and, until the Go
-// scheduler's monitor notices, the P it ran on, which stalls every other
-// question on a GOMAXPROCS=1 server.
+// without holding an OS thread: the questions park on a channel, and one
+// goroutine per source, while any question waits, asks the core every
+// watchPoll whether a refresh has finished. Nothing blocks in the core: a
+// goroutine blocked in a cgo call holds its OS thread and, until the Go
+// scheduler's monitor takes it back (up to 10 ms on a busy server), the P it
+// ran on, which stalls every other question on a GOMAXPROCS=1 server.
 type refreshWaits struct {
-	// waitCore blocks until refresh seq has finished, the source has
-	// stopped, or timeout passes; it returns the number of refreshes
-	// finished so far and whether the source has stopped.
+	// waitCore waits up to timeout (the watcher passes 0: not at all) for
+	// refresh seq to finish; it returns the number of refreshes finished so
+	// far and whether the source has stopped.
 	waitCore func(seq uint64, timeout time.Duration) (finished uint64, stopped bool)
 
 	mu       sync.Mutex
@@ -36,9 +37,11 @@ func newRefreshWaits(waitCore func(uint64, time.Duration) (uint64, bool)) *refre
 	return &refreshWaits{waitCore: waitCore, changed: make(chan struct{})}
 }
 
-// watchTimeout bounds one waitCore call, so that the watcher notices when
-// its last waiter has given up.
-const watchTimeout = time.Second
+// watchPoll is how often the watcher asks the core while questions wait. A
+// wait lasts up to a second or two (the on-demand rate limit plus one CLI
+// run); a few milliseconds more are not noticed, and 200 cheap calls a
+// second cost nothing beside it.
+const watchPoll = 5 * time.Millisecond
 
 // await parks the caller until refresh seq has finished, the source has
 // stopped, or limit passes. It returns at once when maxRefreshWaiters
@@ -77,8 +80,8 @@ func (w *refreshWaits) await(seq uint64, limit time.Duration) {
 	w.mu.Unlock()
 }
 
-// watch calls waitCore for the next refresh while questions wait, and wakes
-// them whenever a refresh finishes.
+// watch asks the core about the next refresh while questions wait, and
+// wakes them whenever a refresh finishes.
 func (w *refreshWaits) watch() {
 	for {
 		w.mu.Lock()
@@ -90,15 +93,19 @@ func (w *refreshWaits) watch() {
 		next := w.finished + 1
 		w.mu.Unlock()
 
-		finished, stopped := w.waitCore(next, watchTimeout)
+		finished, stopped := w.waitCore(next, 0)
 
 		w.mu.Lock()
-		if finished > w.finished || stopped != w.stopped {
+		changed := finished > w.finished || stopped != w.stopped
+		if changed {
 			w.finished = max(w.finished, finished)
 			w.stopped = w.stopped || stopped
 			close(w.changed)
 			w.changed = make(chan struct{})
 		}
 		w.mu.Unlock()
+		if !changed {
+			time.Sleep(watchPoll)
+		}
 	}
 }
