@@ -148,7 +148,14 @@ bool resolver::resolve(std::string_view qname, uint16_t qtype,
   return true;
 }
 
-bool resolver::defer_wait(multipass_answer_t* out) const {
+bool resolver::await_refresh(uint32_t flags, snapshot* snap,
+                             multipass_answer_t* out) const {
+  if (flags & resolve_waited) return false;  // the caller has waited
+  if (!(flags & resolve_no_wait)) {
+    *snap = wait_for_refresh(*feed_, *snap);
+    return false;
+  }
+  // The caller waits its own way: ask for the refresh, say which one.
   uint64_t seq = 0;
   try {
     seq = feed_->request_refresh();
@@ -172,10 +179,7 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
   bool ready = feed_->ready();
   snapshot snap = feed_->current();
   if (!ready) {
-    if (!(flags & resolve_waited)) {
-      if ((flags & resolve_no_wait) && defer_wait(out)) return;
-      if (!(flags & resolve_no_wait)) snap = wait_for_refresh(*feed_, snap);
-    }
+    if (await_refresh(flags, &snap, out)) return;
     flags |= resolve_waited;
     if (!feed_->ready()) {
       fill_soa(*snap, out);
@@ -234,12 +238,9 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   // publishes, and the snapshot is always looked at first.
   const vm* v = find_live(*snap);
   if (!v && !missing_.contains(label, detail::miss_memory::clock::now())) {
-    if (flags & resolve_waited) {
-      // The caller has waited (resolve_no_wait, then MULTIPASS_WAIT).
-    } else if (flags & resolve_no_wait) {
-      if (defer_wait(out)) return;  // the caller waits, then asks again
-    } else {
-      snap = wait_for_refresh(*feed_, snap);
+    const snapshot seen = snap;
+    if (await_refresh(flags, &snap, out)) return;  // asked again after
+    if (snap != seen) {
       fill_soa(*snap, out);
       v = find_live(*snap);
     }
@@ -332,10 +333,6 @@ void resolver::resolve_reverse(const zone& z, std::string_view relative,
   out->count = 1;
 }
 
-bool resolver::serving_state(const vm& v) {
-  return serves_addresses(v.state);
-}
-
 bool resolver::usable(uint32_t address) const {
   if (networks_.empty()) return true;
   for (const detail::ipv4_network& net : networks_) {
@@ -345,7 +342,7 @@ bool resolver::usable(uint32_t address) const {
 }
 
 bool resolver::serves(const vm& v, uint32_t address) const {
-  if (!serving_state(v)) return false;
+  if (!serves_addresses(v.state)) return false;
   for (uint32_t candidate : v.ipv4) {
     if (!usable(candidate)) continue;
     if (candidate == address) return true;
@@ -371,7 +368,7 @@ bool resolver::serves_below(const inventory& inv, uint32_t prefix,
                             int octets) const {
   uint32_t mask = octets == 0 ? 0 : ~uint32_t{0} << (32 - 8 * octets);
   for (const vm& v : inv.vms) {
-    if (!serving_state(v)) continue;
+    if (!serves_addresses(v.state)) continue;
     for (uint32_t address : v.ipv4) {
       if (!usable(address)) continue;
       if ((address & mask) == prefix) return true;

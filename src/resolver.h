@@ -106,16 +106,17 @@ class resolver {
   void resolve_forward(std::string_view relative, uint16_t qtype,
                        snapshot snap, uint32_t flags,
                        multipass_answer_t* out) const;
-  // Under resolve_no_wait: asks for the refresh a blocking resolve would
-  // wait for and answers MULTIPASS_WAIT; false (nothing written) when there
-  // is nothing to wait for.
-  bool defer_wait(multipass_answer_t* out) const;
+  // Where a question needs a refresh that starts after it, per `flags`:
+  // resolve_waited, nothing (the caller has waited); resolve_no_wait, asks
+  // for the refresh and answers MULTIPASS_WAIT (true; false, with nothing
+  // written, when there is nothing to wait for); otherwise waits here,
+  // bounded, and sets *snap to the newest snapshot.
+  bool await_refresh(uint32_t flags, snapshot* snap,
+                     multipass_answer_t* out) const;
   void resolve_reverse(const zone& z, std::string_view relative,
                        uint16_t qtype, const inventory& inv,
                        multipass_answer_t* out) const;
 
-  // True for a VM state whose addresses are served.
-  static bool serving_state(const vm& v);
   bool usable(uint32_t address) const;
   // Whether `v` serves `address` (state, networks, first/all).
   bool serves(const vm& v, uint32_t address) const;
