@@ -46,6 +46,29 @@ func fakeCLI(t testing.TB) (binary, dir string) {
 	return binary, dir
 }
 
+// loadedResolver opens and starts a source as o says, waits for its first
+// listing, and returns it with a resolver for vm.test (TTL 30); the test's
+// cleanup destroys both.
+func loadedResolver(t *testing.T, o sourceOptions) (coreSource, coreResolver) {
+	t.Helper()
+	src, err := openSource(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(src.destroy)
+	t.Cleanup(src.stop) // cleanups run last-in first-out: stop, then destroy
+	if err := src.start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first listing loaded", src.ready)
+	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(res.destroy)
+	return src, res
+}
+
 func TestCoreResolve(t *testing.T) {
 	binary, _ := fakeCLI(t)
 	o := newSourceOptions()
@@ -106,21 +129,7 @@ func TestCoreNewVMResolvesOnFirstQuestionWithoutAThreadPerWait(t *testing.T) {
 	o := newSourceOptions()
 	o.binary = binary
 	o.refresh = time.Hour
-	src, err := openSource(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.destroy()
-	defer src.stop()
-	if err := src.start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the source loaded the listing", src.ready)
-	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.destroy()
+	_, res := loadedResolver(t, o)
 
 	listing, err := os.ReadFile(filepath.Join(dir, "list.json"))
 	if err != nil {

@@ -50,20 +50,7 @@ func TestGoSurvivesKilledCLIRuns(t *testing.T) {
 	o.binary = binary
 	o.refresh = 100 * time.Millisecond // the core's shortest pause
 	o.timeout = 100 * time.Millisecond
-	src, err := openSource(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.destroy()
-	if err := src.start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the first listing loaded", src.ready)
-	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.destroy()
+	src, res := loadedResolver(t, o)
 
 	writeFile(t, filepath.Join(dir, "mode"), "hang-child\n")
 	runsBefore := countRuns(t, dir)

@@ -53,6 +53,18 @@ static multipass_answer_t ask(const multipass_resolver_t *res,
   return out;
 }
 
+/* The same through multipass_resolve_flags, with a whole answer struct. */
+static multipass_answer_t ask_flags(const multipass_resolver_t *res,
+                                    const char *name, uint16_t type,
+                                    uint32_t flags) {
+  multipass_answer_t out;
+  memset(&out, 0, sizeof out);
+  out.struct_size = sizeof out;
+  CHECK(multipass_resolve_flags(res, name, strlen(name), type, flags, &out) ==
+        MULTIPASS_OK);
+  return out;
+}
+
 int main(void) {
   char dir[] = "/tmp/c_abi_test.XXXXXX";
   char path[512];
@@ -237,28 +249,18 @@ int main(void) {
     nanosleep(&tick, NULL);
   }
   CHECK(multipass_source_ready(src) == 1);
-  memset(&a, 0, sizeof a);
-  a.struct_size = sizeof a;
-  CHECK(multipass_resolve_flags(res, "primary.vm.test", 15, 1,
-                                MULTIPASS_RESOLVE_NO_WAIT,
-                                &a) == MULTIPASS_OK);
+  a = ask_flags(res, "primary.vm.test", 1, MULTIPASS_RESOLVE_NO_WAIT);
   CHECK(a.outcome == MULTIPASS_ANSWER && a.count == 1);
-  CHECK(multipass_resolve_flags(res, "nosuch.vm.test", 14, 1,
-                                MULTIPASS_RESOLVE_NO_WAIT,
-                                &a) == MULTIPASS_OK);
+  a = ask_flags(res, "nosuch.vm.test", 1, MULTIPASS_RESOLVE_NO_WAIT);
   CHECK(a.outcome == MULTIPASS_WAIT && a.wait_seq > 0 && a.wait_ms == 2000);
   {
     uint64_t finished = 0, seq = a.wait_seq;
     CHECK(multipass_source_wait_refresh(src, seq, 5000, &finished) == 1);
     CHECK(finished >= seq);
-    CHECK(multipass_resolve_flags(res, "nosuch.vm.test", 14, 1,
-                                  MULTIPASS_RESOLVE_WAITED,
-                                  &a) == MULTIPASS_OK);
+    a = ask_flags(res, "nosuch.vm.test", 1, MULTIPASS_RESOLVE_WAITED);
     CHECK(a.outcome == MULTIPASS_NXDOMAIN && a.rcode == 3);
     /* Remembered as missing: no wait asked for any more. */
-    CHECK(multipass_resolve_flags(res, "NOSUCH.vm.test", 14, 1,
-                                  MULTIPASS_RESOLVE_NO_WAIT,
-                                  &a) == MULTIPASS_OK);
+    a = ask_flags(res, "NOSUCH.vm.test", 1, MULTIPASS_RESOLVE_NO_WAIT);
     CHECK(a.outcome == MULTIPASS_NXDOMAIN);
     /* A refresh that nothing asked for: the wait times out. */
     CHECK(multipass_source_wait_refresh(src, finished + 5, 50, NULL) == 0);

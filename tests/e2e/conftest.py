@@ -136,6 +136,13 @@ def dig(port, name, rrtype="A", tcp=False):
     return replies[0]
 
 
+def answered_by_whoami(reply):
+    """True for the reply of the whoami plugin (the next plugin in the
+    chain tests): NOERROR, no answer, the client's address in additional."""
+    return reply.status == "NOERROR" and reply.answer == [] and any(
+        r.type == "A" and r.rdata == "127.0.0.1" for r in reply.additional)
+
+
 def dig_batch(port, questions):
     """Asks many (name, type) questions over UDP with one dig process (-f);
     returns their Replies in order."""

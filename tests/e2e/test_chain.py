@@ -2,6 +2,8 @@
 `fallthrough`, go to the next plugin (here whoami, which answers every name
 with the client's address in the additional section)."""
 
+from conftest import answered_by_whoami
+
 ROOT_BLOCK = """\
 .:{port} {{
     bind 127.0.0.1
@@ -14,11 +16,6 @@ ROOT_BLOCK = """\
     ready 127.0.0.1:{ready_port}
 }}
 """
-
-
-def answered_by_whoami(reply):
-    return reply.status == "NOERROR" and reply.answer == [] and any(
-        r.type == "A" and r.rdata == "127.0.0.1" for r in reply.additional)
 
 
 def test_names_outside_the_plugins_zones_go_to_the_next_plugin(start_coredns):

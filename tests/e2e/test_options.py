@@ -12,7 +12,7 @@ options; the blocks share one CLI run per refresh."""
 
 import pytest
 
-from conftest import _finish, _starter
+from conftest import _finish, _starter, answered_by_whoami
 
 # One zone per combination of options. {port}, {ready_port} and {binary} are
 # filled in by the harness.
@@ -197,11 +197,6 @@ FALLTHROUGH_OTHER_ZONE = """\
     ready 127.0.0.1:{ready_port}
 }}
 """
-
-
-def answered_by_whoami(reply):
-    return reply.status == "NOERROR" and reply.answer == [] and any(
-        r.type == "A" and r.rdata == "127.0.0.1" for r in reply.additional)
 
 
 def test_fallthrough_for_other_zones_keeps_nxdomain_in_this_one(start_coredns):
