@@ -18,7 +18,8 @@ func init() { clog.Discard() }
 // says closed. Only nextLog may be called.
 type scriptedLog struct {
 	coreSource
-	steps []logStep
+	steps   []logStep
+	longest time.Duration // the longest wait asked of the core
 }
 
 type logStep struct {
@@ -26,7 +27,8 @@ type logStep struct {
 	status logStatus
 }
 
-func (s *scriptedLog) nextLog(time.Duration) (logLine, logStatus) {
+func (s *scriptedLog) nextLog(wait time.Duration) (logLine, logStatus) {
+	s.longest = max(s.longest, wait)
 	if len(s.steps) == 0 {
 		return logLine{}, logClosed
 	}
@@ -74,6 +76,10 @@ func drained(t *testing.T, debug bool, steps ...logStep) []string {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("drainLogs did not return after the queue closed")
+	}
+	// A wait inside the core would hold the drain's P (see logPoll).
+	if src.longest != 0 {
+		t.Errorf("drainLogs asked the core to wait up to %v for a line: it must poll", src.longest)
 	}
 
 	out.mu.Lock()
