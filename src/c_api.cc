@@ -1,5 +1,6 @@
 // The C ABI (include/multipass/multipass.h) over the C++ core. The only
 // extern "C" file: every body catches, so no exception crosses the boundary.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cstddef>
@@ -57,6 +58,19 @@ int guarded(char* err, size_t err_cap, Body&& body) noexcept {
   return MULTIPASS_ERROR;
 }
 
+// The caller's struct as this library knows it: the fields the caller's
+// struct_size covers, the others as `defaults` has them. A struct shorter
+// than min_size (the end of the struct's revision-1 fields) is refused.
+template <typename Struct>
+Struct known_fields(const Struct* in, size_t min_size, Struct defaults) {
+  if (in->struct_size < min_size) {
+    throw std::invalid_argument("struct_size too small");
+  }
+  std::memcpy(&defaults, in, std::min(in->struct_size, sizeof defaults));
+  defaults.struct_size = sizeof defaults;
+  return defaults;
+}
+
 std::string string_or(const char* value, const char* fallback) {
   return value && *value ? std::string(value) : std::string(fallback);
 }
@@ -83,6 +97,8 @@ extern "C" {
 
 int multipass_abi_version(void) { return MULTIPASS_ABI_VERSION; }
 
+int multipass_abi_revision(void) { return MULTIPASS_ABI_REVISION; }
+
 const char* multipass_version(void) { return MULTIPASS_VERSION_STRING; }
 
 void multipass_source_options_init(multipass_source_options_t* opts) {
@@ -91,11 +107,12 @@ void multipass_source_options_init(multipass_source_options_t* opts) {
   opts->struct_size = sizeof *opts;
   opts->binary = "multipass";
   opts->server_address = nullptr;
-  opts->refresh_ms = 5000;
+  opts->refresh_ms = 60000;
   opts->timeout_ms = 10000;
   opts->miss_wait_ms = 2000;
   opts->demand_interval_ms = 1000;
   opts->max_output_bytes = 16u << 20;
+  opts->probe_ms = 5000;
 }
 
 multipass_source_t* multipass_source_create(
@@ -104,27 +121,24 @@ multipass_source_t* multipass_source_create(
   multipass_source_t* created = nullptr;
   guarded(err, err_cap, [&]() -> int {
     if (!opts) throw std::invalid_argument("no options");
-    if (opts->struct_size < sizeof(multipass_source_options_t)) {
-      throw std::invalid_argument(
-          "multipass_source_options_t.struct_size too small");
-    }
-    if (opts->refresh_ms == 0) {
-      throw std::invalid_argument("refresh_ms must be positive");
-    }
-    if (opts->timeout_ms == 0) {
-      throw std::invalid_argument("timeout_ms must be positive");
-    }
-    if (opts->max_output_bytes == 0) {
+    // A caller that predates probe_ms gets no cheap listing, as it had.
+    multipass_source_options_t old_defaults;
+    multipass_source_options_init(&old_defaults);
+    old_defaults.probe_ms = 0;
+    const multipass_source_options_t in = known_fields(
+        opts, offsetof(multipass_source_options_t, probe_ms), old_defaults);
+    if (in.max_output_bytes == 0) {
       throw std::invalid_argument("max_output_bytes must be positive");
     }
     multipass::source_options o;
-    o.binary = string_or(opts->binary, "multipass");
-    o.server_address = string_or(opts->server_address, "");
-    o.refresh = std::chrono::milliseconds(opts->refresh_ms);
-    o.timeout = std::chrono::milliseconds(opts->timeout_ms);
-    o.miss_wait = std::chrono::milliseconds(opts->miss_wait_ms);
-    o.demand_interval = std::chrono::milliseconds(opts->demand_interval_ms);
-    o.max_output_bytes = opts->max_output_bytes;
+    o.binary = string_or(in.binary, "multipass");
+    o.server_address = string_or(in.server_address, "");
+    o.probe = std::chrono::milliseconds(in.probe_ms);
+    o.refresh = std::chrono::milliseconds(in.refresh_ms);
+    o.timeout = std::chrono::milliseconds(in.timeout_ms);
+    o.miss_wait = std::chrono::milliseconds(in.miss_wait_ms);
+    o.demand_interval = std::chrono::milliseconds(in.demand_interval_ms);
+    o.max_output_bytes = in.max_output_bytes;
     auto handle = std::make_unique<multipass_source_t>();
     handle->rep = std::make_shared<multipass::source>(std::move(o));
     created = handle.release();
@@ -133,15 +147,30 @@ multipass_source_t* multipass_source_create(
   return created;
 }
 
-int multipass_source_adopt(multipass_source_t* src,
-                           const multipass_source_t* from, char* err,
-                           size_t err_cap) {
+int multipass_source_set_intervals(multipass_source_t* src, uint32_t probe_ms,
+                                   uint32_t refresh_ms, uint32_t timeout_ms,
+                                   char* err, size_t err_cap) {
   clear_error(err, err_cap);
   return guarded(err, err_cap, [&]() -> int {
-    if (!src || !from) throw std::invalid_argument("no source");
-    src->rep->adopt(*from->rep);
+    if (!src) throw std::invalid_argument("no source");
+    src->rep->set_intervals(std::chrono::milliseconds(probe_ms),
+                            std::chrono::milliseconds(refresh_ms),
+                            std::chrono::milliseconds(timeout_ms));
     return MULTIPASS_OK;
   });
+}
+
+int multipass_source_event_fd(multipass_source_t* src, char* err,
+                              size_t err_cap) {
+  clear_error(err, err_cap);
+  int fd = -1;
+  guarded(err, err_cap, [&]() -> int {
+    if (!src) throw std::invalid_argument("no source");
+    fd = src->rep->event_fd();
+    if (fd < 0) throw std::runtime_error("cannot make the wake-up pipe");
+    return MULTIPASS_OK;
+  });
+  return fd;
 }
 
 int multipass_source_start(multipass_source_t* src, char* err,
@@ -208,13 +237,16 @@ const char* multipass_state_name(int state) {
 int multipass_source_stats(const multipass_source_t* src,
                            multipass_source_stats_t* out) {
   return guarded(nullptr, 0, [&]() -> int {
-    if (!src || !out || out->struct_size < sizeof(multipass_source_stats_t)) {
+    if (!src || !out ||
+        out->struct_size < offsetof(multipass_source_stats_t, full)) {
       return MULTIPASS_ERROR;
     }
-    size_t struct_size = out->struct_size;
-    std::memset(out, 0, sizeof *out);
-    out->struct_size = sizeof *out;
-    src->rep->stats(out);
+    multipass_source_stats_t all;
+    std::memset(&all, 0, sizeof all);
+    all.struct_size = sizeof all;
+    src->rep->stats(&all);
+    const size_t struct_size = out->struct_size;
+    std::memcpy(out, &all, std::min(struct_size, sizeof all));
     out->struct_size = struct_size;
     return MULTIPASS_OK;
   });

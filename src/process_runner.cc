@@ -467,6 +467,11 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
 
 }  // namespace detail
 
+bool open_cloexec_pipe(int fds[2]) {
+  std::lock_guard<std::mutex> lock(detail::spawn_mutex());
+  return detail::make_cloexec_pipe(fds);
+}
+
 run_result run_process(const std::string& program,
                        const std::vector<std::string>& args,
                        const run_options& options) {

@@ -58,4 +58,9 @@ run_result run_process(const std::string& program,
                        const std::vector<std::string>& args,
                        const run_options& options);
 
+// Opens a pipe whose ends are close-on-exec, under the lock that every
+// runner's fork takes, so that no CLI child inherits either end (macOS has
+// no pipe2). False when the pipe cannot be made.
+bool open_cloexec_pipe(int fds[2]);
+
 }  // namespace multipass

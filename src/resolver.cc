@@ -16,11 +16,14 @@ constexpr uint16_t type_a = 1;
 constexpr uint16_t type_ns = 2;
 constexpr uint16_t type_soa = 6;
 constexpr uint16_t type_ptr = 12;
+constexpr uint16_t type_ixfr = 251;
+constexpr uint16_t type_axfr = 252;
 constexpr uint16_t type_any = 255;
 
 constexpr int32_t rcode_noerror = 0;
 constexpr int32_t rcode_servfail = 2;
 constexpr int32_t rcode_nxdomain = 3;
+constexpr int32_t rcode_refused = 5;
 
 // Adapts a source to the feed the resolver reads.
 class source_feed final : public inventory_feed {
@@ -174,6 +177,11 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
                                multipass_answer_t* out) const {
   const zone& z = zones_[zone_index];
   out->zone = zone_index;
+  if (qtype == type_axfr || qtype == type_ixfr) {
+    // No zone transfers, whatever the inventory holds.
+    set_outcome(out, MULTIPASS_REFUSED, rcode_refused);
+    return;
+  }
 
   // ready() before current(): a ready source has published its first load.
   bool ready = feed_->ready();

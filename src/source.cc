@@ -12,11 +12,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "listing_parser.h"
 #include "process_runner.h"
+#include "wakeup_pipe.h"
 
 namespace multipass {
 namespace detail {
@@ -32,16 +34,19 @@ constexpr milliseconds min_refresh{100};  // a background pause never shorter
 constexpr std::chrono::minutes repeat_quiet{5};
 constexpr size_t reported_kinds_max = 16;  // kinds remembered for that
 
-// Pushes the bare message (no time, no level prefix) into the log queue.
+// Pushes the bare message (no time, no level prefix) into the log queue and
+// wakes the embedder.
 class queue_sink final
     : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
-  explicit queue_sink(log_queue& queue) : queue_(queue) {}
+  queue_sink(log_queue& queue, wakeup_pipe& wake)
+      : queue_(queue), wake_(wake) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     queue_.push(level_of(msg.level),
                 std::string(msg.payload.data(), msg.payload.size()));
+    wake_.notify();
   }
   void flush_() override {}
 
@@ -61,6 +66,7 @@ class queue_sink final
   }
 
   log_queue& queue_;
+  wakeup_pipe& wake_;
 };
 
 int64_t unix_ms() {
@@ -73,6 +79,30 @@ uint32_t unix_seconds() { return static_cast<uint32_t>(unix_ms() / 1000); }
 
 double seconds_between(clock::time_point from, clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
+}
+
+// Counts one listing of a kind: its result and its duration's bucket.
+void count_listing(multipass_listing_stats_t& kind, bool ok, double seconds) {
+  ++(ok ? kind.ok : kind.failed);
+  kind.seconds_sum += seconds;
+  int bucket = 0;
+  double bound = 0.01;
+  while (bucket < MULTIPASS_DURATION_BUCKETS - 1 && seconds > bound) {
+    ++bucket;
+    bound *= 2;
+  }
+  ++kind.buckets[bucket];
+}
+
+// Throws for intervals a source cannot run with.
+void check_intervals(milliseconds probe, milliseconds refresh,
+                     milliseconds timeout) {
+  if (refresh.count() <= 0)
+    throw std::invalid_argument("refresh_ms must be positive");
+  if (timeout.count() <= 0)
+    throw std::invalid_argument("timeout_ms must be positive");
+  if (probe.count() < 0 || (probe.count() > 0 && probe >= refresh))
+    throw std::invalid_argument("probe_ms must be 0 or shorter than refresh_ms");
 }
 
 // Same names, states and addresses in the same order.
@@ -139,7 +169,10 @@ struct source::impl {
       : opts(options),
         ready(ready_flag),
         log(std::make_shared<spdlog::logger>(
-            "multipass", std::make_shared<detail::queue_sink>(logs))) {
+            "multipass", std::make_shared<detail::queue_sink>(logs, wake))),
+        probe(options.probe),
+        refresh_interval(options.refresh),
+        timeout(options.timeout) {
     log->set_level(spdlog::level::debug);
     auto empty = std::make_shared<inventory>();
     empty->serial = detail::unix_seconds();
@@ -156,8 +189,9 @@ struct source::impl {
                       bool changed);
   void report_failure(const std::string& kind, const std::string& text);
 
-  const source_options& opts;
+  const source_options& opts;  // intervals: the members below
   std::atomic<bool>& ready;
+  wakeup_pipe wake;  // before log, whose sink notifies it
   std::shared_ptr<spdlog::logger> log;
 
   snapshot published;  // only through std::atomic_load / std::atomic_store
@@ -168,6 +202,7 @@ struct source::impl {
   // Scheduling, guarded by mu.
   std::mutex mu;
   std::condition_variable cv;
+  detail::milliseconds probe, refresh_interval, timeout;  // set_intervals
   bool started = false;
   bool stopped = false;
   bool demand = false;        // a miss asked for a refresh not yet started
@@ -197,12 +232,13 @@ struct source::impl {
 
 void source::impl::loop() {
   std::unique_lock<std::mutex> lock(mu);
-  const detail::milliseconds pause =
-      std::max(opts.refresh, detail::min_refresh);
-  auto next_background = detail::clock::now();  // the first refresh at once
+  auto last_background = detail::clock::time_point::min();  // the first at once
   while (!stopped) {
     auto now = detail::clock::now();
-    auto due = next_background;
+    auto due = last_background == detail::clock::time_point::min()
+                   ? now
+                   : last_background +
+                         std::max(refresh_interval, detail::min_refresh);
     if (demand) {
       auto allowed = last_start == detail::clock::time_point::min()
                          ? now
@@ -221,7 +257,7 @@ void source::impl::loop() {
       // Out of memory or the like: keep the thread (and the old inventory).
     }
     lock.lock();
-    next_background = detail::clock::now() + pause;
+    last_background = detail::clock::now();
   }
 }
 
@@ -232,11 +268,13 @@ bool source::impl::refresh(std::string* error) {
   }
   uint64_t seq;
   const auto begin = detail::clock::now();
+  run_options run_opts;
   {
     std::lock_guard<std::mutex> lock(mu);
     seq = ++started_seq;
     demand = false;  // this refresh starts after every pending request
     last_start = begin;
+    run_opts.timeout = timeout;
   }
   // However this refresh ends, the misses waiting for it are told.
   struct finish_guard {
@@ -248,11 +286,10 @@ bool source::impl::refresh(std::string* error) {
         self.finished_seq = seq;
       }
       self.cv.notify_all();
+      self.wake.notify();
     }
   } finish{*this, seq};
 
-  run_options run_opts;
-  run_opts.timeout = opts.timeout;
   run_opts.max_output_bytes = opts.max_output_bytes;
   run_opts.abort = &abort;
   if (!opts.server_address.empty()) {
@@ -294,6 +331,7 @@ bool source::impl::refresh(std::string* error) {
       ++counters.refreshes_failed;
     }
     counters.last_refresh_seconds = detail::seconds_between(begin, end);
+    detail::count_listing(counters.full, ok, counters.last_refresh_seconds);
     counters.serial = now->serial;
     std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
     for (const vm& machine : now->vms)
@@ -390,7 +428,7 @@ void source::impl::report_failure(const std::string& kind,
 
 source::source(source_options opts) : opts_(std::move(opts)) {
   if (opts_.binary.empty()) opts_.binary = "multipass";
-  if (opts_.timeout.count() < 0) opts_.timeout = std::chrono::milliseconds(0);
+  detail::check_intervals(opts_.probe, opts_.refresh, opts_.timeout);
   if (opts_.miss_wait.count() < 0)
     opts_.miss_wait = std::chrono::milliseconds(0);
   if (opts_.demand_interval.count() < 0)
@@ -424,7 +462,23 @@ void source::stop() {
     std::lock_guard<std::mutex> run(impl_->run_mu);
   }
   logs_.close();
+  impl_->wake.close_writer();  // the embedder reads end of file
 }
+
+void source::set_intervals(std::chrono::milliseconds probe,
+                           std::chrono::milliseconds refresh,
+                           std::chrono::milliseconds timeout) {
+  detail::check_intervals(probe, refresh, timeout);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->probe = probe;
+    impl_->refresh_interval = refresh;
+    impl_->timeout = timeout;
+  }
+  impl_->cv.notify_all();
+}
+
+int source::event_fd() const { return impl_->wake.reader(); }
 
 snapshot source::current() const { return std::atomic_load(&impl_->published); }
 
@@ -469,25 +523,6 @@ snapshot source::refresh_for_miss(const snapshot& seen) {
   }
   lock.unlock();
   return current();
-}
-
-void source::adopt(const source& other) {
-  if (&other == this || !other.ready()) return;
-  snapshot taken = other.current();
-  std::lock_guard<std::mutex> run(impl_->run_mu);
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->started || impl_->stopped) return;
-  std::atomic_store(&impl_->published, taken);
-  impl_->loaded = true;  // a failure now reports serving this inventory
-  {
-    std::lock_guard<std::mutex> counters(impl_->counters_mu);
-    impl_->counters.serial = taken->serial;
-    std::fill(std::begin(impl_->counters.instances),
-              std::end(impl_->counters.instances), 0u);
-    for (const vm& machine : taken->vms)
-      ++impl_->counters.instances[static_cast<int>(machine.state)];
-  }
-  ready_.store(true, std::memory_order_release);
 }
 
 bool source::refresh_now(std::string* error) {

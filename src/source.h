@@ -24,7 +24,10 @@ namespace multipass {
 struct source_options {
   std::string binary = "multipass";
   std::string server_address;  // empty: inherit the environment
-  std::chrono::milliseconds refresh{5000};
+  // The cheap listing (`list --no-ipv4`) every probe; 0: none, full
+  // listings every refresh and on misses.
+  std::chrono::milliseconds probe{0};
+  std::chrono::milliseconds refresh{5000};  // longest time between full listings
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds miss_wait{2000};
   std::chrono::milliseconds demand_interval{1000};
@@ -75,9 +78,15 @@ class source {
   // True once stop() has begun.
   bool stopped() const;
 
-  // Before start(): takes other's current inventory and readiness, when
-  // other has loaded one. Not concurrent with start() or stop().
-  void adopt(const source& other);
+  // Changes probe, refresh and timeout (see source_options) from the next
+  // listing on. Throws std::invalid_argument for values the options reject.
+  void set_intervals(std::chrono::milliseconds probe,
+                     std::chrono::milliseconds refresh,
+                     std::chrono::milliseconds timeout);
+  // A new descriptor that becomes readable when log lines are queued or a
+  // refresh finished, and reads end of file after stop() (see
+  // multipass_source_event_fd); -1 when the pipe could not be made.
+  int event_fd() const;
 
   // Runs one refresh in the calling thread. Returns false and sets *error
   // when the listing could not be loaded (the old inventory stays).
@@ -91,7 +100,7 @@ class source {
   // Implementation-defined members (refresher thread, cv, mutex, counters,
   // the published snapshot, the spdlog logger writing into logs_).
   struct impl;
-  source_options opts_;
+  source_options opts_;  // intervals: see impl, which set_intervals changes
   log_queue logs_;
   std::atomic<bool> ready_{false};
   std::unique_ptr<impl> impl_;

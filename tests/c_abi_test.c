@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,10 +81,11 @@ int main(void) {
   const char *zones[] = {"Vm.Test.", "24.110.10.in-addr.arpa"};
   char origin[MULTIPASS_NAME_CAP], mname[MULTIPASS_NAME_CAP],
       rname[MULTIPASS_NAME_CAP];
-  int rc, i, got_line = 0;
+  int rc, i, got_line = 0, event_fd;
   uint32_t serial;
 
   CHECK(multipass_abi_version() == MULTIPASS_ABI_VERSION);
+  CHECK(multipass_abi_revision() == MULTIPASS_ABI_REVISION);
   CHECK(strcmp(multipass_version(), "") != 0);
   CHECK(strcmp(multipass_state_name(MULTIPASS_STATE_DELAYED_SHUTDOWN),
                "delayed_shutdown") == 0);
@@ -98,14 +101,33 @@ int main(void) {
 
   /* Invalid options are refused with a reason. */
   multipass_source_options_init(&sopts);
-  sopts.struct_size = sizeof sopts - 1;
+  sopts.struct_size = offsetof(multipass_source_options_t, probe_ms) - 1;
   err[0] = '\0';
   CHECK(multipass_source_create(&sopts, err, sizeof err) == NULL);
   CHECK(err[0] != '\0');
+  multipass_source_options_init(&sopts);
+  sopts.refresh_ms = 1000; /* not longer than the probe */
+  err[0] = '\0';
+  CHECK(multipass_source_create(&sopts, err, sizeof err) == NULL);
+  CHECK(strstr(err, "probe_ms") != NULL);
+  /* A caller from before probe_ms (revision 1) gets no cheap listing, so
+   * its refresh of 1 s is fine. */
+  sopts.struct_size = offsetof(multipass_source_options_t, probe_ms);
+  sopts.binary = FAKE_MULTIPASS;
+  src = multipass_source_create(&sopts, err, sizeof err);
+  CHECK(src != NULL);
+  CHECK(multipass_source_set_intervals(src, 1000, 1000, 100, err,
+                                       sizeof err) == MULTIPASS_ERROR);
+  CHECK(multipass_source_set_intervals(src, 0, 1000, 0, err, sizeof err) ==
+        MULTIPASS_ERROR);
+  CHECK(multipass_source_set_intervals(src, 500, 1000, 100, err,
+                                       sizeof err) == MULTIPASS_OK);
+  multipass_source_destroy(src);
 
   multipass_source_options_init(&sopts);
   CHECK(sopts.struct_size == sizeof sopts);
-  CHECK(sopts.refresh_ms == 5000 && sopts.timeout_ms == 10000);
+  CHECK(sopts.probe_ms == 5000 && sopts.refresh_ms == 60000);
+  CHECK(sopts.timeout_ms == 10000);
   CHECK(sopts.miss_wait_ms == 2000 && sopts.demand_interval_ms == 1000);
   CHECK(sopts.max_output_bytes == 16u << 20);
   sopts.binary = FAKE_MULTIPASS;
@@ -170,6 +192,11 @@ int main(void) {
   CHECK(multipass_resolver_zone(res, 2, origin, mname, rname) ==
         MULTIPASS_ERROR);
 
+  a = ask(res, "vm.test", 252); /* AXFR */
+  CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5 && a.count == 0);
+  a = ask(res, "primary.vm.test", 251); /* IXFR */
+  CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5);
+
   a = ask(res, "87.24.110.10.in-addr.arpa.", 12); /* PTR */
   CHECK(a.outcome == MULTIPASS_ANSWER && a.rrtype == 12 && a.zone == 1);
   CHECK(strcmp(a.target, "primary.vm.test.") == 0);
@@ -189,6 +216,20 @@ int main(void) {
   CHECK(stats.refreshes_ok == 1 && stats.cli_runs >= 1);
   CHECK(stats.instances[MULTIPASS_STATE_RUNNING] == 2);
   CHECK(stats.serial == serial);
+  CHECK(stats.full.ok == 1 && stats.full.failed == 0 && stats.probe.ok == 0);
+  {
+    uint64_t in_buckets = 0;
+    for (i = 0; i < MULTIPASS_DURATION_BUCKETS; ++i)
+      in_buckets += stats.full.buckets[i];
+    CHECK(in_buckets == 1 && stats.full.seconds_sum > 0);
+  }
+  /* A revision-1 caller's struct: the fields past it stay untouched. */
+  memset(&stats, 0xAB, sizeof stats);
+  stats.struct_size = offsetof(multipass_source_stats_t, full);
+  CHECK(multipass_source_stats(src, &stats) == MULTIPASS_OK);
+  CHECK(stats.refreshes_ok == 1 && stats.full.ok == 0xABABABABABABABABull);
+  stats.struct_size = offsetof(multipass_source_stats_t, full) - 1;
+  CHECK(multipass_source_stats(src, &stats) == MULTIPASS_ERROR);
 
   /* A failing CLI: the old inventory stays, the reason is reported and
    * logged. */
@@ -241,9 +282,22 @@ int main(void) {
   sopts.refresh_ms = 60000;
   src = multipass_source_create(&sopts, err, sizeof err);
   CHECK(src != NULL);
+  event_fd = multipass_source_event_fd(src, err, sizeof err);
+  CHECK(event_fd >= 0);
   CHECK(multipass_source_start(src, err, sizeof err) == MULTIPASS_OK);
   res = multipass_resolver_create(src, &ropts, err, sizeof err);
   CHECK(res != NULL);
+  {
+    /* The first listing's log line and its end wake the embedder. */
+    struct pollfd pfd = {event_fd, POLLIN, 0};
+    char bytes[64];
+    CHECK(poll(&pfd, 1, 10000) == 1);
+    CHECK(read(event_fd, bytes, sizeof bytes) > 0);
+    /* Non-blocking: nothing more to read is EAGAIN, not a wait. */
+    while (read(event_fd, bytes, sizeof bytes) > 0) {
+    }
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+  }
   for (i = 0; i < 1000 && !multipass_source_ready(src); ++i) {
     struct timespec tick = {0, 10000000}; /* 10 ms */
     nanosleep(&tick, NULL);
@@ -278,6 +332,15 @@ int main(void) {
     multipass_source_stop(src);
     CHECK(multipass_source_wait_refresh(src, finished + 5, 60000, NULL) ==
           MULTIPASS_ERROR);
+    {
+      /* Stopped: the wake-up descriptor reads end of file. */
+      char bytes[64];
+      ssize_t n;
+      while ((n = read(event_fd, bytes, sizeof bytes)) > 0) {
+      }
+      CHECK(n == 0);
+      close(event_fd);
+    }
     CHECK(multipass_source_wait_refresh(NULL, 1, 0, NULL) == MULTIPASS_ERROR);
   }
   multipass_resolver_destroy(res);

@@ -382,42 +382,6 @@ TEST(source_test, misses_past_max_miss_waiters_return_at_once) {
   src.stop();
 }
 
-TEST(source_test, adopt_takes_a_loaded_inventory_before_start_only) {
-  fake_cli cli;
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
-  source loaded(test_options());
-  loaded.start();
-  ASSERT_TRUE(eventually([&] { return loaded.ready(); }));
-
-  source fresh(test_options());
-  source unloaded(test_options());
-  fresh.adopt(unloaded);  // nothing to take
-  EXPECT_FALSE(fresh.ready());
-  fresh.adopt(loaded);
-  EXPECT_TRUE(fresh.ready());
-  EXPECT_EQ(fresh.current(), loaded.current());  // shared, not copied
-  multipass_source_stats_t stats{};
-  stats.struct_size = sizeof stats;
-  fresh.stats(&stats);
-  EXPECT_EQ(stats.serial, loaded.current()->serial);
-  EXPECT_EQ(stats.instances[MULTIPASS_STATE_RUNNING], 1u);
-
-  // While the CLI fails, the adopting source keeps serving what it took.
-  cli.set_mode("no-daemon");
-  fresh.start();
-  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 2; }));
-  EXPECT_NE(fresh.current()->find("a"), nullptr);
-
-  source started(test_options());
-  started.start();
-  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 3; }));
-  started.adopt(loaded);  // too late: it has started
-  EXPECT_FALSE(started.ready());
-  started.stop();
-  fresh.stop();
-  loaded.stop();
-}
-
 TEST(source_test, repeated_misses_for_an_absent_name_are_rate_limited) {
   fake_cli cli;
   source_options options = test_options();

@@ -11,12 +11,28 @@
  *    as a NUL-terminated string, truncated to fit. There is no thread-local
  *    "last error": callers (goroutines) move between OS threads.
  *  - Structs that the caller fills or reads start with `size_t struct_size`,
- *    which the caller sets to sizeof(the struct) so that the ABI can grow.
+ *    which the caller sets to sizeof(the struct) as its header declares it.
  *    Use the `_init` functions to fill defaults.
  *  - Strings passed in are read during the call only; the core keeps no
  *    pointer to caller memory after a call returns.
  *  - No C++ exception ever crosses this boundary.
  *  - Thread safety is stated per function.
+ *
+ * How the ABI grows:
+ *  - MULTIPASS_ABI_VERSION stays 1 while changes only add: new functions, new
+ *    fields at the end of structs, new enum values. Each such change bumps
+ *    MULTIPASS_ABI_REVISION, and the header marks what it added with
+ *    "since revision N". Removing or changing anything bumps the version.
+ *  - struct_size says which fields a caller knows. The library accepts any
+ *    struct that reaches at least the end of its revision-1 fields: an input
+ *    field past struct_size takes its default (the behaviour of the revision
+ *    that lacked it, stated beside the field); an output field past it is
+ *    not written.
+ *  - A library serves callers built against its own or any older revision.
+ *    An embedder checks at start that multipass_abi_version() equals its
+ *    MULTIPASS_ABI_VERSION and that multipass_abi_revision() is at least its
+ *    MULTIPASS_ABI_REVISION: a newer library is fine, an older one lacks
+ *    what the embedder calls.
  *
  * Two handles:
  *  - multipass_source_t runs `multipass list --format=json`, keeps the parsed
@@ -41,8 +57,14 @@
 extern "C" {
 #endif
 
-/* Bumped whenever a struct or a function of this header changes. */
+/* Bumped when a struct or a function changes or goes (see "How the ABI
+ * grows"). */
 #define MULTIPASS_ABI_VERSION 1
+/* Bumped by every addition within MULTIPASS_ABI_VERSION. Revision 1 was
+ * never released; revision 2 added the cheap listing (probe_ms, listing
+ * statistics), multipass_source_set_intervals, multipass_source_event_fd,
+ * MULTIPASS_REFUSED and multipass_abi_revision. */
+#define MULTIPASS_ABI_REVISION 2
 
 #define MULTIPASS_OK 0
 #define MULTIPASS_ERROR (-1)
@@ -55,6 +77,10 @@ extern "C" {
 /* The ABI version the library was built with (MULTIPASS_ABI_VERSION).
  * Thread-safe. */
 MULTIPASS_API int multipass_abi_version(void);
+
+/* The ABI revision the library was built with (MULTIPASS_ABI_REVISION).
+ * Since revision 2. Thread-safe. */
+MULTIPASS_API int multipass_abi_revision(void);
 
 /* The library's version string, e.g. "0.1.0". Static storage: MUST NOT be
  * freed. Thread-safe. */
@@ -73,7 +99,9 @@ typedef struct multipass_source_options_t {
   const char *server_address; /* NULL or "": the CLI inherits the environment.
                                  Otherwise MULTIPASS_SERVER_ADDRESS is set to it
                                  for the CLI. */
-  uint32_t refresh_ms;        /* pause between background refreshes. */
+  uint32_t refresh_ms;        /* the longest time between two full listings
+                                 (`list --format=json`, the only source of
+                                 addresses). */
   uint32_t timeout_ms;        /* deadline of one CLI run; then the CLI's whole
                                  process group is killed. */
   uint32_t miss_wait_ms;      /* how long a question for a name the inventory
@@ -82,11 +110,17 @@ typedef struct multipass_source_options_t {
   uint32_t demand_interval_ms; /* on-demand refreshes start at most once per
                                   this interval. */
   uint64_t max_output_bytes;  /* cap on the CLI's stdout; more is a failure. */
+  /* Since revision 2. Interval of the cheap listing (`list --format=json
+   * --no-ipv4`: names and states, no session into any guest); a full
+   * listing follows when it shows a change. 0: no cheap listing, full
+   * listings every refresh_ms and on misses (a struct that ends before this
+   * field gets 0). Must be shorter than refresh_ms. */
+  uint32_t probe_ms;
 } multipass_source_options_t;
 
 /* Fills *opts with the defaults: binary "multipass", no server address,
- * refresh 5 s, timeout 10 s, miss wait 2 s, demand interval 1 s, output cap
- * 16 MiB. Thread-safe. */
+ * probe 5 s, refresh 60 s, timeout 10 s, miss wait 2 s, demand interval 1 s,
+ * output cap 16 MiB. Thread-safe. */
 MULTIPASS_API void multipass_source_options_init(multipass_source_options_t *opts);
 
 /* Creates a source. Nothing runs until multipass_source_start. Returns NULL
@@ -113,15 +147,30 @@ MULTIPASS_API void multipass_source_stop(multipass_source_t *src);
  * from the source keep what they need alive and stay usable. */
 MULTIPASS_API void multipass_source_destroy(multipass_source_t *src);
 
-/* Before src starts: takes from's current inventory (and its readiness) as
- * src's own, so that a source replacing another one for the same daemon (a
- * CoreDNS reload that changed `refresh` or `timeout`) answers without a gap
- * even while the CLI fails. Does nothing when from has not loaded a listing
- * or src has started. Inventories are immutable: nothing is copied. Thread-safe
- * with respect to from; not concurrent with other calls on src. */
-MULTIPASS_API int multipass_source_adopt(multipass_source_t *src,
-                                         const multipass_source_t *from,
-                                         char *err, size_t err_cap);
+/* Changes the intervals of a source, started or not: probe_ms (0: no cheap
+ * listing), refresh_ms and timeout_ms as in multipass_source_options_t, with
+ * the same rules. A running source applies them from its next listing on;
+ * a CLI already running keeps its deadline. So blocks and reloads that ask
+ * the same daemon with other intervals share one source. Since revision 2.
+ * Thread-safe. */
+MULTIPASS_API int multipass_source_set_intervals(multipass_source_t *src,
+                                                 uint32_t probe_ms,
+                                                 uint32_t refresh_ms,
+                                                 uint32_t timeout_ms,
+                                                 char *err, size_t err_cap);
+
+/* The wake-up path to the embedder: returns a new file descriptor, owned by
+ * the caller (close it when done), non-blocking and close-on-exec, that
+ * becomes readable when the source has something for the embedder: log
+ * lines queued, a refresh finished. Read and discard what is readable, then
+ * ask with the calls that never block (multipass_log_next with wait_ms 0,
+ * multipass_source_wait_refresh with timeout_ms 0). Wake-ups coalesce: one
+ * byte may stand for many events, and the core never blocks on a full pipe.
+ * Once the source has stopped and its log queue is closed, reading gives end
+ * of file. Returns -1 and writes err when no descriptor can be made. Since
+ * revision 2. Thread-safe. */
+MULTIPASS_API int multipass_source_event_fd(multipass_source_t *src, char *err,
+                                            size_t err_cap);
 
 /* Runs one refresh now, in the calling thread, and waits for it. Returns
  * MULTIPASS_OK when the listing loaded, else writes the reason. Meant for
@@ -163,19 +212,36 @@ enum multipass_vm_state {
  * static storage. "unknown" for an out-of-range value. Thread-safe. */
 MULTIPASS_API const char *multipass_state_name(int state);
 
+/* Buckets of the listing duration histogram: bucket i (0 <= i < 12) counts
+ * listings that took at most 0.01 s * 2^i (10 ms .. 20.48 s); bucket 12
+ * those that took longer. */
+#define MULTIPASS_DURATION_BUCKETS 13
+
+/* Counters of one kind of listing. Since revision 2. */
+typedef struct multipass_listing_stats_t {
+  uint64_t ok;          /* listings that loaded */
+  uint64_t failed;      /* listings that failed (the old inventory stays) */
+  double seconds_sum;   /* total duration of them all (run + parse) */
+  uint64_t buckets[MULTIPASS_DURATION_BUCKETS]; /* by duration, see above;
+                                                   not cumulative */
+} multipass_listing_stats_t;
+
 typedef struct multipass_source_stats_t {
   size_t struct_size;              /* sizeof(multipass_source_stats_t) */
   uint64_t cli_runs;               /* CLI processes started */
-  uint64_t refreshes_ok;           /* refreshes that loaded a listing */
-  uint64_t refreshes_failed;       /* refreshes that kept the old inventory */
+  uint64_t refreshes_ok;           /* full listings that loaded */
+  uint64_t refreshes_failed;       /* full listings that failed */
   int64_t last_success_unix_ms;    /* 0 before the first success */
-  double last_refresh_seconds;     /* duration of the last refresh (run+parse) */
+  double last_refresh_seconds;     /* duration of the last full listing */
   uint32_t serial;                 /* SOA serial; grows when the inventory changes */
   uint32_t instances[MULTIPASS_STATE_COUNT]; /* VMs in the inventory by state */
+  /* Since revision 2. */
+  multipass_listing_stats_t full;  /* `list --format=json` */
+  multipass_listing_stats_t probe; /* `list --format=json --no-ipv4` */
 } multipass_source_stats_t;
 
-/* Copies the source's counters into *out (out->struct_size set by the
- * caller). Thread-safe. */
+/* Copies the source's counters into *out, as far as out->struct_size
+ * reaches (set by the caller). Thread-safe. */
 MULTIPASS_API int multipass_source_stats(const multipass_source_t *src,
                                          multipass_source_stats_t *out);
 
@@ -262,8 +328,10 @@ enum multipass_outcome {
   MULTIPASS_NODATA = 2,   /* NOERROR, no answer, the zone's SOA in authority */
   MULTIPASS_NXDOMAIN = 3, /* NXDOMAIN, the zone's SOA in authority */
   MULTIPASS_SERVFAIL = 4, /* no listing has loaded yet */
-  MULTIPASS_WAIT = 5      /* only with MULTIPASS_RESOLVE_NO_WAIT: no answer
+  MULTIPASS_WAIT = 5,     /* only with MULTIPASS_RESOLVE_NO_WAIT: no answer
                              yet, see multipass_resolve_flags */
+  MULTIPASS_REFUSED = 6   /* REFUSED: a zone transfer (AXFR, IXFR), which
+                             the plugin does not serve. Since revision 2. */
 };
 
 typedef struct multipass_soa_t {
@@ -274,7 +342,8 @@ typedef struct multipass_soa_t {
 typedef struct multipass_answer_t {
   size_t struct_size; /* sizeof(multipass_answer_t), set by the caller */
   int32_t outcome;    /* enum multipass_outcome */
-  int32_t rcode;      /* DNS rcode to send: 0, 2 (SERVFAIL) or 3 (NXDOMAIN) */
+  int32_t rcode;      /* DNS rcode to send: 0, 2 (SERVFAIL), 3 (NXDOMAIN) or
+                         5 (REFUSED) */
   int32_t zone;       /* index of the matched zone, -1 when not mine */
   uint16_t rrtype;    /* type of the answer records: 1 A, 2 NS, 6 SOA,
                          12 PTR; 0 when the answer section is empty */
