@@ -240,22 +240,40 @@ class FakeCLI:
             data = (FIXTURES / source).read_bytes()
         self._replace("list.json", data)
 
+    def set_old_cli(self, old=True):
+        """Makes the stand-in a CLI older than --no-ipv4 (or a current one)."""
+        if old:
+            self._replace("old-cli", b"")
+        elif (self.dir / "old-cli").exists():
+            (self.dir / "old-cli").unlink()
+
+    def set_guest_delay_ms(self, ms):
+        """What each guest session of a full listing costs (0: nothing)."""
+        self._replace("guest-delay-ms", ("%g\n" % ms).encode())
+
     def runs(self):
         """The CLI runs so far: one dict per runs.log line (pid, pgid,
-        server_address, args)."""
+        server_address, args, kind "full"|"probe"|"-", sessions)."""
         path = self.dir / "runs.log"
         if not path.exists():
             return []
         runs = []
         for line in path.read_text().splitlines():
-            m = re.match(r"pid=(\d+) pgid=(\d+) server_address=(\S+) args=(.*)$", line)
+            m = re.match(r"pid=(\d+) pgid=(\d+) server_address=(\S+) args=(.*?)"
+                         r"(?: kind=(\S+) sessions=(\d+))?$", line)
             assert m, "malformed runs.log line: %r" % line
             runs.append({"pid": int(m.group(1)), "pgid": int(m.group(2)),
-                         "server_address": m.group(3), "args": m.group(4)})
+                         "server_address": m.group(3), "args": m.group(4),
+                         "kind": m.group(5), "sessions": int(m.group(6) or 0)})
         return runs
 
-    def run_count(self):
-        return len(self.runs())
+    def run_count(self, kind=None):
+        """CLI runs so far; with kind ("full" or "probe") only those."""
+        return sum(1 for r in self.runs() if kind is None or r["kind"] == kind)
+
+    def guest_sessions(self):
+        """The guest sessions all full listings so far opened."""
+        return sum(r["sessions"] for r in self.runs())
 
     def wait_for_runs(self, count, timeout=10.0):
         """Waits until at least `count` runs in total have started."""

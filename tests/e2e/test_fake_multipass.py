@@ -8,9 +8,11 @@ These tests do not need build/coredns.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -107,7 +109,9 @@ def test_misuse_fails_like_the_real_cli(args, stderr, code):
 
 
 @pytest.mark.parametrize("args,code", [(["launch"], 1), ([], 1), (["list"], 97),
-                                       (["list", "--format=yaml"], 97)])
+                                       (["list", "--format=yaml"], 97),
+                                       (["list", "--no-ipv4"], 97),
+                                       (["list", "--format=csv", "--no-ipv4"], 97)])
 def test_what_the_stand_in_does_not_implement_fails_clearly(args, code):
     result = run(*args)
     assert result.returncode == code and result.stdout == b""
@@ -254,3 +258,207 @@ def test_a_closed_stdout_ends_the_stand_in_quietly(tmp_path):
     assert proc.wait(timeout=10) == -signal.SIGPIPE
     assert err == b""
 
+
+
+# --------------------------------------------------------------------------
+# The cheap listing (--no-ipv4), the old CLI, and what a full listing costs.
+
+# Written independently of the stand-in: line by line, an `"ipv4": [` line,
+# then its entries, then `]` at the key's indentation.
+IPV4_ARRAY = re.compile(rb'(?m)^( *)"ipv4": \[\n(?:.*\n)*?\1\]')
+
+
+def emptied(listing):
+    """listing with every ipv4 array empty, as the real formatter prints []."""
+    return IPV4_ARRAY.sub(rb'\1"ipv4": [\n\1]', listing)
+
+
+def session_count(listing):
+    """Running or Delayed Shutdown instances: multipass's is_running()."""
+    return sum(vm["state"] in ("Running", "Delayed Shutdown")
+               for vm in json.loads(listing)["list"])
+
+
+PROBE_ORDERS = [["--format=json", "--no-ipv4"], ["--no-ipv4", "--format=json"],
+                ["--no-ipv4", "--format", "json"], ["-v", "--no-ipv4", "--format=json"],
+                ["--format", "json", "--verbose", "--no-ipv4"]]
+LISTINGS = sorted(set(REAL_FIXTURES) - {"list-snapshots-empty.json"}) + ["demo-fleet.json"]
+
+
+@pytest.mark.parametrize("fixture", LISTINGS)
+def test_no_ipv4_prints_the_listing_with_empty_ipv4_arrays(fixture, tmp_path):
+    full = (FIXTURES / fixture).read_bytes()
+    cli = FakeCLI(tmp_path)
+    cli.set_listing(fixture)
+    for args in PROBE_ORDERS:
+        by_dir = run("list", *args, fake_dir=tmp_path)
+        by_env = run("list", *args, env={"MULTIPASS_FAKE_LIST": str(FIXTURES / fixture)})
+        for result in (by_dir, by_env):
+            assert (result.returncode, result.stdout, result.stderr) == (0, emptied(full), b"")
+    doc, full_doc = json.loads(by_dir.stdout), json.loads(full)
+    assert [vm["ipv4"] for vm in doc["list"]] == [[]] * len(full_doc["list"])
+    for vm in full_doc["list"]:
+        vm["ipv4"] = []
+    assert doc == full_doc  # the same instances, keys and values in the same order
+
+
+def test_no_ipv4_prints_an_empty_array_as_the_real_cli_does(tmp_path):
+    FakeCLI(tmp_path).set_listing("list-mixed.json")
+    out = run("list", "--format=json", "--no-ipv4", fake_dir=tmp_path).stdout
+    # 12 spaces before the key and the bracket, exactly as for a Stopped VM.
+    assert out.count(b'            "ipv4": [\n            ],\n') == 6
+    assert (FIXTURES / "list-mixed.json").read_bytes().count(
+        b'            "ipv4": [\n            ],\n') == 4
+    assert out.endswith(b"}\n")
+    # Nothing to empty: byte for byte the configured listing.
+    for fixture in ("list-empty.json", "list-empty.main-unreleased.json"):
+        FakeCLI(tmp_path).set_listing(fixture)
+        assert run("list", "--no-ipv4", "--format=json", fake_dir=tmp_path).stdout == \
+            (FIXTURES / fixture).read_bytes()
+
+
+def test_no_ipv4_is_the_default_demo_fleet_too():
+    full = (FIXTURES / "demo-fleet.json").read_bytes()
+    assert run("list", "--format=json", "--no-ipv4").stdout == emptied(full)
+
+
+def test_snapshots_with_no_ipv4_keeps_its_error():
+    result = run("list", "--format=json", "--no-ipv4", "--snapshots")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, b"", b"IP addresses are not applicable in conjunction with listing snapshots\n")
+
+
+PROBE_LISTING = emptied(LISTING)
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_modes_apply_to_the_cheap_listing(mode, tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_listing("list-mixed.json")
+    cli.set_mode(mode)
+    code, out, err = MODES[mode]
+    out = out.replace(LISTING, PROBE_LISTING) if LISTING in out else \
+        PROBE_LISTING[:len(PROBE_LISTING) // 2] if mode == "truncated" else out
+    result = run("list", "--no-ipv4", "--format=json", fake_dir=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (code, out, err)
+
+
+def test_run_log_records_kind_and_guest_sessions(tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_listing("list-edge-cases.json")  # one Running ("N/A"), one Delayed Shutdown
+    run("list", "--format=json", fake_dir=tmp_path)
+    run("list", "--no-ipv4", "--format=json", fake_dir=tmp_path)
+    run("list", "--snapshots", "--no-ipv4", fake_dir=tmp_path)
+    run("launch", fake_dir=tmp_path)
+    cli.set_listing("list-mixed.json")
+    run("list", "--format", "json", fake_dir=tmp_path)
+    cli.set_mode("no-daemon")  # a full listing that never reaches a guest
+    run("list", "--format=json", fake_dir=tmp_path)
+    runs = cli.runs()
+    assert [(r["args"], r["kind"], r["sessions"]) for r in runs] == [
+        ("list --format=json", "full", 2),
+        ("list --no-ipv4 --format=json", "probe", 0),
+        ("list --snapshots --no-ipv4", "probe", 0),
+        ("launch", "-", 0),
+        ("list --format json", "full", 2),
+        ("list --format=json", "full", 0)]
+    assert session_count((FIXTURES / "list-edge-cases.json").read_bytes()) == 2
+    assert session_count(LISTING) == 2
+    assert (cli.run_count(), cli.run_count("full"), cli.run_count("probe")) == (6, 3, 2)
+    assert cli.guest_sessions() == 4
+
+
+def test_run_log_counts_the_sessions_of_the_demo_fleet_and_a_generated_fleet(tmp_path):
+    cli = FakeCLI(tmp_path)
+    run("list", "--format=json", fake_dir=tmp_path)
+    fleet = make_fleet.render([{"ipv4": ["10.0.0.%d" % i], "name": "vm-%d" % i,
+                                "release": "Ubuntu 24.04 LTS", "state": "Running"}
+                               for i in range(1, 11)])
+    cli.set_listing(fleet)
+    run("list", "--format=json", fake_dir=tmp_path)
+    demo = session_count((FIXTURES / "demo-fleet.json").read_bytes())
+    assert demo > 0
+    assert [r["sessions"] for r in cli.runs()] == [demo, 10]
+
+
+def test_run_log_lines_keep_the_old_format_as_their_prefix(tmp_path):
+    log = tmp_path / "runs.log"
+    run("list", "--no-ipv4", "--format=json", env={"MULTIPASS_FAKE_RUNS": str(log),
+                                                   "MULTIPASS_SERVER_ADDRESS": "h:1"})
+    line = log.read_text()
+    assert re.fullmatch(r"pid=\d+ pgid=\d+ server_address=h:1 "
+                        r"args=list --no-ipv4 --format=json kind=probe sessions=0\n", line)
+    # A reader of the old format (args = the rest of the line) still accepts it.
+    old = re.match(r"pid=(\d+) pgid=(\d+) server_address=(\S+) args=(.*)$", line)
+    assert old and old.group(4).startswith("list --no-ipv4 --format=json")
+
+
+OLD_CLI_REJECTS = b"Unknown option 'no-ipv4'.\n"
+
+
+@pytest.mark.parametrize("args", PROBE_ORDERS + [["--snapshots", "--no-ipv4"],
+                                                 ["--no-ipv4", "--snapshots"]])
+def test_an_old_cli_rejects_no_ipv4(args, tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_old_cli()
+    by_dir = run("list", *args, fake_dir=tmp_path)
+    by_env = run("list", *args, env={"MULTIPASS_FAKE_OLD_CLI": "1"})
+    for result in (by_dir, by_env):
+        assert (result.returncode, result.stdout, result.stderr) == (1, b"", OLD_CLI_REJECTS)
+    assert [(r["kind"], r["sessions"]) for r in cli.runs()] == [("probe", 0)]
+
+
+def test_an_old_cli_still_lists_in_full(tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_listing("list-mixed.json")
+    cli.set_old_cli()
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, LISTING, b"")
+    cli.set_old_cli(False)  # upgraded: the flag works again
+    assert run("list", "--no-ipv4", "--format=json", fake_dir=tmp_path).stdout == PROBE_LISTING
+    assert [(r["kind"], r["sessions"]) for r in cli.runs()] == [("full", 2), ("probe", 0)]
+    for off in ("", "0"):
+        assert run("list", "--no-ipv4", "--format=json",
+                   env={"MULTIPASS_FAKE_OLD_CLI": off}).returncode == 0
+
+
+def test_guest_delay_applies_to_full_listings_only(tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_listing("list-mixed.json")  # two running VMs
+    cli.set_guest_delay_ms(300)
+    t0 = time.monotonic()
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert time.monotonic() - t0 >= 0.6  # 2 sessions x 300 ms, a lower bound only
+    assert (result.returncode, result.stdout) == (0, LISTING)
+    # Ten minutes a session: a cheap listing, or a mode that reaches no guest,
+    # that paid for sessions would not finish within run()'s 30 s timeout.
+    cli.set_guest_delay_ms(600000)
+    assert run("list", "--no-ipv4", "--format=json", fake_dir=tmp_path).stdout == PROBE_LISTING
+    cli.set_mode("no-daemon")
+    assert run("list", "--format=json", fake_dir=tmp_path).returncode == 2
+    cli.set_mode("ok")
+    cli.set_listing("list-empty.json")  # no running VM: no session to pay for
+    assert run("list", "--format=json", fake_dir=tmp_path).returncode == 0
+    assert [(r["kind"], r["sessions"]) for r in cli.runs()] == [
+        ("full", 2), ("probe", 0), ("full", 0), ("full", 0)]
+
+
+def test_guest_delay_from_the_environment(tmp_path):
+    log = tmp_path / "runs.log"
+    env = {"MULTIPASS_FAKE_RUNS": str(log), "MULTIPASS_FAKE_GUEST_DELAY_MS": "150",
+           "MULTIPASS_FAKE_LIST": str(FIXTURES / "list-mixed.json")}
+    t0 = time.monotonic()
+    assert run("list", "--format=json", env=env).stdout == LISTING
+    assert time.monotonic() - t0 >= 0.3
+    env["MULTIPASS_FAKE_GUEST_DELAY_MS"] = "600000"
+    assert run("list", "--format=json", "--no-ipv4", env=env).stdout == PROBE_LISTING
+    assert [line.rsplit(" ", 2)[1:] for line in log.read_text().splitlines()] == [
+        ["kind=full", "sessions=2"], ["kind=probe", "sessions=0"]]
+
+
+@pytest.mark.parametrize("delay", ["x", "-1"])
+def test_a_bad_guest_delay_is_a_configuration_error(delay, tmp_path):
+    (tmp_path / "guest-delay-ms").write_text(delay + "\n")
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert (result.returncode, result.stdout) == (97, b"")
+    assert result.stderr.startswith(b"fake multipass: bad guest delay")
