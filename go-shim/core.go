@@ -17,8 +17,8 @@ package multipass
 #cgo noescape multipass_resolve_flags
 #cgo nocallback multipass_resolve_flags
 
-#if MULTIPASS_ABI_VERSION != 1
-#error "go-shim speaks MULTIPASS_ABI_VERSION 1: update core.go for the installed multipass.h"
+#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 2
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 2 or later: update core.go for the installed multipass.h"
 #endif
 */
 import "C"
@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -34,6 +35,14 @@ import (
 
 	"github.com/miekg/dns"
 )
+
+// No Go code blocks in a call of this file: a goroutine blocked in cgo keeps
+// its OS thread and, until the scheduler's monitor takes it back (up to
+// 10 ms on a busy server), its P, which stalls every question of a
+// GOMAXPROCS=1 CoreDNS. The core wakes Go through a pipe instead (events).
+
+// The bucket count of listingCounts is the core's.
+var _ [durationBuckets]struct{} = [C.MULTIPASS_DURATION_BUCKETS]struct{}{}
 
 // errCap is the size of the buffers the core writes its errors into.
 const errCap = 512
@@ -48,11 +57,11 @@ func errFromC(buf *[errCap]C.char) error {
 }
 
 // checkCore fails when the loaded library speaks another ABI than the header
-// this package was compiled with.
+// this package was compiled with, or an older revision of it.
 func checkCore() error {
-	if v := C.multipass_abi_version(); v != C.MULTIPASS_ABI_VERSION {
-		return fmt.Errorf("libcoredns-multipass %s has ABI version %d, this CoreDNS was built for %d: rebuild CoreDNS against the installed library",
-			C.GoString(C.multipass_version()), int(v), int(C.MULTIPASS_ABI_VERSION))
+	if v, r := C.multipass_abi_version(), C.multipass_abi_revision(); v != C.MULTIPASS_ABI_VERSION || r < C.MULTIPASS_ABI_REVISION {
+		return fmt.Errorf("libcoredns-multipass %s has ABI %d revision %d, this CoreDNS was built for ABI %d revision %d or later: rebuild CoreDNS against the installed library",
+			C.GoString(C.multipass_version()), int(v), int(r), int(C.MULTIPASS_ABI_VERSION), int(C.MULTIPASS_ABI_REVISION))
 	}
 	return nil
 }
@@ -60,10 +69,9 @@ func checkCore() error {
 // source wraps a multipass_source_t. Every method is safe after destroy:
 // they then do nothing (ready says false).
 type source struct {
-	mu    sync.RWMutex // Lock for destroy, RLock for every other use of p
-	p     *C.multipass_source_t
-	log   *C.multipass_log_entry_t // reused by nextLog: one drainer per source
-	waits *refreshWaits            // questions waiting for an on-demand refresh
+	mu  sync.RWMutex // Lock for destroy, RLock for every other use of p
+	p   *C.multipass_source_t
+	log C.multipass_log_entry_t // reused by nextLog: one drainer per source
 }
 
 // openSource creates (but does not start) a source running the CLI as o says.
@@ -72,7 +80,6 @@ func openSource(o sourceOptions) (coreSource, error) {
 		return nil, err
 	}
 	var opts C.multipass_source_options_t
-	opts.struct_size = C.size_t(unsafe.Sizeof(opts))
 	C.multipass_source_options_init(&opts)
 
 	binary := C.CString(o.binary)
@@ -83,6 +90,7 @@ func openSource(o sourceOptions) (coreSource, error) {
 		defer C.free(unsafe.Pointer(addr))
 		opts.server_address = addr
 	}
+	opts.probe_ms = C.uint32_t(o.probe.Milliseconds())
 	opts.refresh_ms = C.uint32_t(o.refresh.Milliseconds())
 	opts.timeout_ms = C.uint32_t(o.timeout.Milliseconds())
 
@@ -91,57 +99,51 @@ func openSource(o sourceOptions) (coreSource, error) {
 	if p == nil {
 		return nil, errFromC(&buf)
 	}
-	entry := new(C.multipass_log_entry_t)
-	entry.struct_size = C.size_t(unsafe.Sizeof(*entry))
-	s := &source{p: p, log: entry}
-	s.waits = newRefreshWaits(s.waitRefresh)
+	s := &source{p: p}
+	s.log.struct_size = C.size_t(unsafe.Sizeof(s.log))
 	return s, nil
 }
 
-// waitRefresh waits in the core, holding this OS thread, up to timeout for
-// refresh seq to finish or the source to stop. refreshWaits' watcher calls
-// it with timeout 0, so that it never blocks.
-func (s *source) waitRefresh(seq uint64, timeout time.Duration) (finished uint64, stopped bool) {
+// call runs f with the handle under the read lock, or fails once destroyed.
+func (s *source) call(f func(p *C.multipass_source_t, buf *[errCap]C.char) C.int) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.p == nil {
-		return 0, true
+		return errors.New("source destroyed")
 	}
-	var done C.uint64_t
-	rc := C.multipass_source_wait_refresh(s.p, C.uint64_t(seq), C.uint32_t(timeout.Milliseconds()), &done)
-	return uint64(done), rc == C.MULTIPASS_ERROR
+	var buf [errCap]C.char
+	if f(s.p, &buf) != C.MULTIPASS_OK {
+		return errFromC(&buf)
+	}
+	return nil
 }
 
 func (s *source) start() error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.p == nil {
-		return errors.New("source destroyed")
-	}
-	var buf [errCap]C.char
-	if C.multipass_source_start(s.p, &buf[0], errCap) != C.MULTIPASS_OK {
-		return errFromC(&buf)
-	}
-	return nil
+	return s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
+		return C.multipass_source_start(p, &buf[0], errCap)
+	})
 }
 
-func (s *source) adopt(from coreSource) error {
-	f, ok := from.(*source)
-	if !ok || f == s {
-		return nil
+func (s *source) setIntervals(iv intervals) error {
+	return s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
+		return C.multipass_source_set_intervals(p, C.uint32_t(iv.probe.Milliseconds()),
+			C.uint32_t(iv.refresh.Milliseconds()), C.uint32_t(iv.timeout.Milliseconds()), &buf[0], errCap)
+	})
+}
+
+func (s *source) events() (eventReader, error) {
+	fd := C.int(-1)
+	err := s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
+		if fd = C.multipass_source_event_fd(p, &buf[0], errCap); fd < 0 {
+			return C.MULTIPASS_ERROR
+		}
+		return C.MULTIPASS_OK
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if s.p == nil || f.p == nil {
-		return errors.New("source destroyed")
-	}
-	var buf [errCap]C.char
-	if C.multipass_source_adopt(s.p, f.p, &buf[0], errCap) != C.MULTIPASS_OK {
-		return errFromC(&buf)
-	}
-	return nil
+	// Non-blocking, so os.NewFile reads it through the netpoller.
+	return os.NewFile(uintptr(fd), "multipass-events"), nil
 }
 
 func (s *source) stop() {
@@ -163,6 +165,18 @@ func (s *source) ready() bool {
 	return s.p != nil && C.multipass_source_ready(s.p) == 1
 }
 
+func (s *source) refreshesFinished() (finished uint64, stopped bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.p == nil {
+		return 0, true
+	}
+	var done C.uint64_t
+	// A refresh that never comes, with no time to wait: never blocks.
+	rc := C.multipass_source_wait_refresh(s.p, ^C.uint64_t(0), 0, &done)
+	return uint64(done), rc == C.MULTIPASS_ERROR
+}
+
 func (s *source) stats() sourceStats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -172,10 +186,9 @@ func (s *source) stats() sourceStats {
 		return sourceStats{}
 	}
 	out := sourceStats{
-		refreshesOK:     uint64(st.refreshes_ok),
-		refreshesFailed: uint64(st.refreshes_failed),
-		lastDuration:    time.Duration(float64(st.last_refresh_seconds) * float64(time.Second)),
-		instances:       make(map[string]uint32, len(st.instances)),
+		full:      listingStats(&st.full),
+		probe:     listingStats(&st.probe),
+		instances: make(map[string]uint32, len(st.instances)),
 	}
 	if st.last_success_unix_ms > 0 {
 		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
@@ -186,26 +199,26 @@ func (s *source) stats() sourceStats {
 	return out
 }
 
-func (s *source) nextLog(wait time.Duration) (logLine, logStatus) {
+func listingStats(c *C.multipass_listing_stats_t) listingCounts {
+	l := listingCounts{ok: uint64(c.ok), failed: uint64(c.failed), seconds: float64(c.seconds_sum)}
+	for i := range l.buckets {
+		l.buckets[i] = uint64(c.buckets[i])
+	}
+	return l
+}
+
+func (s *source) nextLog() (logLine, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.p == nil {
-		return logLine{}, logClosed
+	if s.p == nil || C.multipass_log_next(s.p, 0, &s.log) != C.MULTIPASS_LOG_ENTRY {
+		return logLine{}, false
 	}
-	switch C.multipass_log_next(s.p, C.uint32_t(wait.Milliseconds()), s.log) {
-	case C.MULTIPASS_LOG_EMPTY:
-		return logLine{}, logEmpty
-	case C.MULTIPASS_LOG_CLOSED:
-		return logLine{}, logClosed
-	case C.MULTIPASS_LOG_ENTRY:
-		n := min(int(s.log.len), len(s.log.text)-1)
-		return logLine{
-			level:   logLevel(s.log.level),
-			text:    C.GoStringN(&s.log.text[0], C.int(n)),
-			dropped: uint64(s.log.dropped),
-		}, logEntry
-	}
-	return logLine{}, logFailed
+	n := min(int(s.log.len), len(s.log.text)-1)
+	return logLine{
+		level:   logLevel(s.log.level),
+		text:    C.GoStringN(&s.log.text[0], C.int(n)),
+		dropped: uint64(s.log.dropped),
+	}, true
 }
 
 // resolver wraps a multipass_resolver_t. resolve is safe concurrently with
@@ -213,17 +226,16 @@ func (s *source) nextLog(wait time.Duration) (logLine, logStatus) {
 type resolver struct {
 	mu    sync.RWMutex // Lock for destroy, RLock for every other use of p
 	p     *C.multipass_resolver_t
-	waits *refreshWaits // the source's
+	await waitFunc // parks a question until a refresh has run
 }
 
-func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
+func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.p == nil {
 		return nil, errors.New("source destroyed")
 	}
 	var opts C.multipass_resolver_options_t
-	opts.struct_size = C.size_t(unsafe.Sizeof(opts))
 	C.multipass_resolver_options_init(&opts)
 
 	// opts is Go memory handed to C: the arrays it points to must be pinned.
@@ -244,7 +256,7 @@ func (s *source) newResolver(o resolverOptions) (coreResolver, error) {
 	if p == nil {
 		return nil, errFromC(&buf)
 	}
-	return &resolver{p: p, waits: s.waits}, nil
+	return &resolver{p: p, await: await}, nil
 }
 
 func (r *resolver) resolve(qname string, qtype uint16) answer {
@@ -257,7 +269,7 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 	if rc == C.MULTIPASS_OK && out.outcome == C.MULTIPASS_WAIT {
 		// A name the inventory lacks: park this goroutine until the
 		// refresh the core asked for has run, then ask again.
-		r.waits.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond)
+		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond)
 		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, &out)
 	}
 	r.mu.RUnlock()

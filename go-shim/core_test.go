@@ -4,6 +4,7 @@ package multipass
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -46,28 +47,27 @@ func fakeCLI(t testing.TB) (binary, dir string) {
 	return binary, dir
 }
 
-// loadedResolver opens and starts a source as o says, waits for its first
-// listing, and returns it with a resolver for vm.test (TTL 30); the test's
-// cleanup destroys both.
+// loadedResolver acquires the source o names from the registry (started,
+// with its event loop), waits for its first listing, and returns it with a
+// resolver for vm.test (TTL 30); the test's cleanup releases both.
 func loadedResolver(t *testing.T, o sourceOptions) (coreSource, coreResolver) {
 	t.Helper()
-	src, err := openSource(o)
+	l, err := sources.acquire(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(src.destroy)
-	t.Cleanup(src.stop) // cleanups run last-in first-out: stop, then destroy
-	if err := src.start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the first listing loaded", src.ready)
-	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30})
+	t.Cleanup(func() { sources.release(l) })
+	eventually(t, "the first listing loaded", l.src.ready)
+	res, err := l.src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 30}, l.src.waits.await)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(res.destroy)
-	return src, res
+	t.Cleanup(res.destroy) // cleanups run last-in first-out: before the release
+	return l.src, res
 }
+
+// noWait is a waitFunc for a resolver whose questions never wait.
+func noWait(uint64, time.Duration) {}
 
 func TestCoreResolve(t *testing.T) {
 	binary, _ := fakeCLI(t)
@@ -86,7 +86,7 @@ func TestCoreResolve(t *testing.T) {
 	}
 	eventually(t, "the source loaded the listing", src.ready)
 
-	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 42})
+	res, err := src.newResolver(resolverOptions{zones: []string{"vm.test."}, ttl: 42}, noWait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +113,11 @@ func TestCoreResolve(t *testing.T) {
 	if a := res.resolve("example.org.", dns.TypeA); a.outcome != notMine {
 		t.Errorf("expected not mine, got %+v", a)
 	}
+	for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
+		if a := res.resolve("vm.test.", qtype); a.outcome != refused || a.rcode != dns.RcodeRefused {
+			t.Errorf("expected REFUSED for a zone transfer (%s), got %+v", dns.TypeToString[qtype], a)
+		}
+	}
 
 	res.destroy()
 	if a := res.resolve("primary.vm.test.", dns.TypeA); a.outcome != serverFailure {
@@ -123,7 +128,7 @@ func TestCoreResolve(t *testing.T) {
 // A VM launched after the last refresh resolves on its first question: the
 // question parks its goroutine (not an OS thread) while the on-demand refresh
 // runs, and many such questions at once create no thread each. (Fewer than
-// maxRefreshWaiters: past it a question is answered at once, by design.)
+// maxWaiters: past it a question is answered at once, by design.)
 func TestCoreNewVMResolvesOnFirstQuestionWithoutAThreadPerWait(t *testing.T) {
 	binary, dir := fakeCLI(t)
 	o := newSourceOptions()
@@ -144,7 +149,7 @@ func TestCoreNewVMResolvesOnFirstQuestionWithoutAThreadPerWait(t *testing.T) {
 	threads := pprof.Lookup("threadcreate")
 	before := threads.Count()
 	var wg sync.WaitGroup
-	const others = maxRefreshWaiters - 4
+	const others = maxWaiters - 4
 	for i := 0; i < others; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -162,35 +167,36 @@ func TestCoreNewVMResolvesOnFirstQuestionWithoutAThreadPerWait(t *testing.T) {
 	}
 }
 
-// The core's log lines come through the C ABI's queue, and the queue says
-// closed once the source stopped.
-func TestCoreLogs(t *testing.T) {
+// The core's log lines come through the C ABI's queue, the wake-up pipe
+// says when there are some, and reads end of file once the source stopped.
+func TestCoreLogsAndWakeUps(t *testing.T) {
 	binary, dir := fakeCLI(t)
-	if err := os.WriteFile(filepath.Join(dir, "mode"), []byte("no-daemon\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(dir, "mode"), "no-daemon\n")
 	o := newSourceOptions()
 	o.binary = binary
-	o.refresh = time.Second
 	src, err := openSource(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.destroy()
+	ev, err := src.events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
 	if err := src.start(); err != nil {
 		t.Fatal(err)
 	}
-
+	if _, err := ev.Read(make([]byte, 8)); err != nil {
+		t.Fatalf("expected a wake-up for the first refresh, got %v", err)
+	}
 	eventually(t, "the core logged the CLI's failure", func() bool {
-		l, st := src.nextLog(100 * time.Millisecond)
-		if st == logEntry {
-			return strings.Contains(l.text, "cannot connect to the multipass socket") && l.level >= levelWarning
-		}
-		return false
+		l, ok := src.nextLog()
+		return ok && strings.Contains(l.text, "cannot connect to the multipass socket") && l.level >= levelWarning
 	})
 	// The core may log the failure just before it counts it.
-	eventually(t, "the stats count the failed refresh", func() bool { return src.stats().refreshesFailed > 0 })
-	if st := src.stats(); st.refreshesOK != 0 || !st.lastSuccess.IsZero() {
+	eventually(t, "the stats count the failed refresh", func() bool { return src.stats().full.failed > 0 })
+	if st := src.stats(); st.full.ok != 0 || !st.lastSuccess.IsZero() {
 		t.Errorf("expected failed refreshes only, got %+v", st)
 	}
 	if src.ready() {
@@ -198,10 +204,19 @@ func TestCoreLogs(t *testing.T) {
 	}
 
 	src.stop()
-	eventually(t, "the log queue closed", func() bool {
-		_, st := src.nextLog(100 * time.Millisecond)
-		return st == logClosed
-	})
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadAll(ev); read <- err }()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Errorf("expected end of file from the stopped source's pipe, got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake-up pipe did not close when the source stopped")
+	}
+	if _, stopped := src.refreshesFinished(); !stopped {
+		t.Error("expected the core to say it has stopped")
+	}
 }
 
 // The whole plugin over the real core: Corefile, OnStartup, ServeDNS,
@@ -232,6 +247,12 @@ func TestCorePlugin(t *testing.T) {
 		{Qname: "nope.vm.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{
 			test.SOA("vm.test. 5 IN SOA ns1.vm.test. hostmaster.vm.test. 303 303 303 303 5"),
 		}},
+	}
+	// No zone transfer: CoreDNS's server writes the REFUSED.
+	axfr := new(dns.Msg)
+	axfr.SetQuestion("vm.test.", dns.TypeAXFR)
+	if rcode, _ := m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), axfr); rcode != dns.RcodeRefused {
+		t.Errorf("expected REFUSED for AXFR, got %s", dns.RcodeToString[rcode])
 	}
 	for i, tc := range cases {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})

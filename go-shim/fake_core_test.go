@@ -1,6 +1,7 @@
 package multipass
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,17 +45,21 @@ func (f *fakeCore) zone(i int) (origin, mname, rname string, err error) {
 
 func (f *fakeCore) destroy() { f.destroyed = true }
 
-// fakeSource is a coreSource that records what is done to it.
+// fakeSource is a coreSource that records what is done to it. Its wake-up
+// pipe is a real pipe: addLog and finishRefresh write to it, stop closes it.
 type fakeSource struct {
-	key    sourceOptions
-	events *eventLog
+	key   sourceOptions
+	calls *eventLog
 
-	mu       sync.Mutex
-	logs     []logLine
-	stopped  bool
-	wake     chan struct{} // closed by stop
-	loaded   bool
-	resolver *fakeCore
+	mu        sync.Mutex
+	logs      []logLine
+	finished  uint64
+	stopped   bool
+	loaded    bool
+	intervals intervals
+	st        sourceStats
+	wake      *os.File // the pipe's write end; nil once stopped
+	resolver  *fakeCore
 }
 
 // eventLog is the ordered record of the calls on fake sources.
@@ -63,10 +68,10 @@ type eventLog struct {
 	ev []string
 }
 
-func (l *eventLog) add(format string, key sourceOptions) {
+func (l *eventLog) add(what string, key sourceOptions) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ev = append(l.ev, format+" "+key.binary)
+	l.ev = append(l.ev, what+" "+key.binary)
 }
 
 func (l *eventLog) all() []string {
@@ -75,19 +80,59 @@ func (l *eventLog) all() []string {
 	return append([]string(nil), l.ev...)
 }
 
-func (s *fakeSource) start() error { s.events.add("start", s.key); return nil }
+func (s *fakeSource) start() error { s.calls.add("start", s.key); return nil }
 
-func (s *fakeSource) stop() {
-	s.events.add("stop", s.key)
+func (s *fakeSource) setIntervals(iv intervals) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stopped {
-		s.stopped = true
-		close(s.wake)
+	s.intervals = iv
+	return nil
+}
+
+func (s *fakeSource) events() (eventReader, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wake = w
+	return r, nil
+}
+
+// notify writes to the wake-up pipe, as the core does. Needs s.mu.
+func (s *fakeSource) notify() {
+	if s.wake != nil {
+		s.wake.Write([]byte{1})
 	}
 }
 
-func (s *fakeSource) destroy() { s.events.add("destroy", s.key) }
+func (s *fakeSource) addLog(l logLine) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logs = append(s.logs, l)
+	s.notify()
+}
+
+func (s *fakeSource) finishRefresh() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished++
+	s.notify()
+}
+
+func (s *fakeSource) stop() {
+	s.calls.add("stop", s.key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.wake != nil {
+		s.wake.Close()
+		s.wake = nil
+	}
+}
+
+func (s *fakeSource) destroy() { s.calls.add("destroy", s.key) }
 
 func (s *fakeSource) ready() bool {
 	s.mu.Lock()
@@ -95,40 +140,30 @@ func (s *fakeSource) ready() bool {
 	return s.loaded
 }
 
-func (s *fakeSource) adopt(from coreSource) error {
-	s.events.add("adopt", s.key)
-	if from.ready() {
-		s.mu.Lock()
-		s.loaded = true
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-func (s *fakeSource) stats() sourceStats { return sourceStats{} }
-
-func (s *fakeSource) nextLog(wait time.Duration) (logLine, logStatus) {
+func (s *fakeSource) refreshesFinished() (uint64, bool) {
 	s.mu.Lock()
-	if len(s.logs) > 0 {
-		l := s.logs[0]
-		s.logs = s.logs[1:]
-		s.mu.Unlock()
-		return l, logEntry
-	}
-	if s.stopped {
-		s.mu.Unlock()
-		s.events.add("log closed", s.key)
-		return logLine{}, logClosed
-	}
-	s.mu.Unlock()
-	select {
-	case <-s.wake:
-	case <-time.After(wait):
-	}
-	return logLine{}, logEmpty
+	defer s.mu.Unlock()
+	return s.finished, s.stopped
 }
 
-func (s *fakeSource) newResolver(o resolverOptions) (coreResolver, error) {
+func (s *fakeSource) stats() sourceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+func (s *fakeSource) nextLog() (logLine, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.logs) == 0 {
+		return logLine{}, false
+	}
+	l := s.logs[0]
+	s.logs = s.logs[1:]
+	return l, true
+}
+
+func (s *fakeSource) newResolver(resolverOptions, waitFunc) (coreResolver, error) {
 	s.resolver = &fakeCore{answers: map[string]answer{}}
 	return s.resolver, nil
 }
@@ -152,6 +187,7 @@ func fakeAnswers() map[string]answer {
 		fakeKey("87.24.110.10.in-addr.arpa.", dns.TypePTR): {outcome: answered, zone: rev, rrtype: dns.TypePTR, ttl: 30,
 			target: "primary.vm.test.", soa: soa},
 		fakeKey("99.24.110.10.in-addr.arpa.", dns.TypePTR): {outcome: nxDomain, rcode: dns.RcodeNameError, zone: rev, soa: soa},
+		fakeKey("vm.test.", dns.TypeAXFR):                  {outcome: refused, rcode: dns.RcodeRefused, zone: fwd},
 		fakeKey("booting.vm.test.", dns.TypeA):             {outcome: serverFailure, rcode: dns.RcodeServerFailure, zone: fwd},
 	}
 }

@@ -39,7 +39,7 @@ func startFuzzPlugin(tb testing.TB) *Multipass {
 	}
 	tb.Cleanup(func() { m.shutdown() })
 	eventually(tb, "the plugin loaded the listing", m.Ready)
-	m.shared.Load().stop()
+	m.lease.Load().src.stop()
 	return m
 }
 

@@ -4,7 +4,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -96,142 +95,107 @@ func sorted(parts ...[]string) []string {
 	return out
 }
 
-func TestMetricsFollowOneSource(t *testing.T) {
-	const label = "metrics-one"
-	f := followers.follow(label)
-	checkScrape(t, "before any refresh", label, []string{
-		"coredns_multipass_refresh_duration_seconds_count{} 0",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0",
-		`coredns_multipass_refreshes_total{result=failure} 0`,
-		`coredns_multipass_refreshes_total{result=success} 0`,
-	})
-
-	// The first refreshes fail: counted, but no VM list to show yet.
-	f.record(sourceStats{refreshesFailed: 2, lastDuration: 250 * time.Millisecond, instances: states(nil)})
-	checkScrape(t, "after two failures", label, []string{
-		"coredns_multipass_refresh_duration_seconds_count{} 2",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.5",
-		`coredns_multipass_refreshes_total{result=failure} 2`,
-		`coredns_multipass_refreshes_total{result=success} 0`,
-	})
-
-	mixed := map[string]uint32{"running": 2, "stopped": 1, "suspended": 1, "starting": 1, "deleted": 1}
-	loaded := sourceStats{refreshesOK: 3, refreshesFailed: 2, lastDuration: 125 * time.Millisecond,
-		lastSuccess: time.UnixMilli(1700000000500), instances: states(mixed)}
-	f.record(loaded)
-	f.record(loaded) // nothing new: no observation
-	f.record(sourceStats{})
-	// A failed reading (zero counters) changes nothing.
-	checkScrape(t, "after three successes", label, sorted(instanceSeries(mixed), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000000.5",
-		"coredns_multipass_refresh_duration_seconds_count{} 5",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.875",
-		`coredns_multipass_refreshes_total{result=failure} 2`,
-		`coredns_multipass_refreshes_total{result=success} 3`,
-	}))
-
-	f.unfollow()
-	checkScrape(t, "after the source stopped", label, nil)
-}
-
-// Two sources of one daemon (a reload that changed `refresh` overlaps the
-// old and the new one) share the label: refreshes add up, the gauges show
-// the source that loaded last, and the series go with the last source.
-func TestMetricsOfSourcesSharingALabel(t *testing.T) {
-	const label = "metrics-shared"
-	old := followers.follow(label)
-	three := map[string]uint32{"running": 3}
-	old.record(sourceStats{refreshesOK: 4, lastDuration: 125 * time.Millisecond,
-		lastSuccess: time.UnixMilli(1700000001000), instances: states(three)})
-
-	renewed := followers.follow(label)
-	renewed.record(sourceStats{refreshesFailed: 1, lastDuration: 125 * time.Millisecond, instances: states(nil)})
-	checkScrape(t, "new source not loaded yet", label, sorted(instanceSeries(three), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000001",
-		"coredns_multipass_refresh_duration_seconds_count{} 5",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.625",
-		`coredns_multipass_refreshes_total{result=failure} 1`,
-		`coredns_multipass_refreshes_total{result=success} 4`,
-	}))
-
-	// The old source stops before the new one has loaded: the gauges keep
-	// the last VM list loaded.
-	old.unfollow()
-	checkScrape(t, "old source stopped", label, sorted(instanceSeries(three), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000001",
-		"coredns_multipass_refresh_duration_seconds_count{} 5",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.625",
-		`coredns_multipass_refreshes_total{result=failure} 1`,
-		`coredns_multipass_refreshes_total{result=success} 4`,
-	}))
-
-	four := map[string]uint32{"running": 3, "stopped": 1}
-	renewed.record(sourceStats{refreshesOK: 1, refreshesFailed: 1, lastDuration: 125 * time.Millisecond,
-		lastSuccess: time.UnixMilli(1700000002000), instances: states(four)})
-	checkScrape(t, "new source loaded", label, sorted(instanceSeries(four), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000002",
-		"coredns_multipass_refresh_duration_seconds_count{} 6",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.75",
-		`coredns_multipass_refreshes_total{result=failure} 1`,
-		`coredns_multipass_refreshes_total{result=success} 5`,
-	}))
-
-	// A source whose VM list is older does not take over the gauges.
-	laggard := followers.follow(label)
-	laggard.record(sourceStats{refreshesOK: 1, lastDuration: 125 * time.Millisecond,
-		lastSuccess: time.UnixMilli(1700000000000), instances: states(nil)})
-	checkScrape(t, "an older VM list", label, sorted(instanceSeries(four), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000002",
-		"coredns_multipass_refresh_duration_seconds_count{} 7",
-		"coredns_multipass_refresh_duration_seconds_sum{} 0.875",
-		`coredns_multipass_refreshes_total{result=failure} 1`,
-		`coredns_multipass_refreshes_total{result=success} 6`,
-	}))
-	laggard.unfollow()
-
-	forgetSource(label) // a source still uses the label: nothing goes
-	if len(scrape(t, label)) == 0 {
-		t.Error("expected forgetSource to keep the series of a label still in use")
+// listed makes the counters of n listings of which failed failed, each
+// taking d.
+func listed(n, failed uint64, d time.Duration) listingCounts {
+	c := listingCounts{ok: n - failed, failed: failed, seconds: float64(n) * d.Seconds()}
+	i := 0
+	for bound := 10 * time.Millisecond; i < durationBuckets-1 && d > bound; bound *= 2 {
+		i++
 	}
-	renewed.unfollow()
-	checkScrape(t, "both sources stopped", label, nil)
+	c.buckets[i] = n
+	return c
 }
 
-// steppedSource is a coreSource whose stats move on by one successful
-// refresh at every reading. Only stats may be called.
-type steppedSource struct {
-	coreSource
-	mu       sync.Mutex
-	readings uint64
+func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
+	fakeRegistry(t)
+	o := newSourceOptions()
+	o.serverAddress = "metrics-one:50051"
+	l, err := sources.acquire(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := l.src.coreSource.(*fakeSource)
+	// Before the first listing: zero counters, no instances.
+	zero := []string{
+		"coredns_multipass_refresh_duration_seconds_count{kind=full} 0",
+		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 0",
+		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 0",
+		"coredns_multipass_refresh_duration_seconds_sum{kind=probe} 0",
+		"coredns_multipass_refreshes_total{kind=full,result=failure} 0",
+		"coredns_multipass_refreshes_total{kind=full,result=success} 0",
+		"coredns_multipass_refreshes_total{kind=probe,result=failure} 0",
+		"coredns_multipass_refreshes_total{kind=probe,result=success} 0",
+	}
+	checkScrape(t, "before the first listing", o.serverAddress, zero)
+
+	loaded := time.UnixMilli(1_700_000_000_250)
+	fake.mu.Lock()
+	fake.st = sourceStats{
+		full:        listed(3, 1, 40*time.Millisecond),
+		probe:       listed(12, 0, 5*time.Millisecond),
+		lastSuccess: loaded,
+		instances:   states(map[string]uint32{"running": 2, "stopped": 1}),
+	}
+	fake.mu.Unlock()
+	checkScrape(t, "after listings", o.serverAddress, sorted(instanceSeries(map[string]uint32{"running": 2, "stopped": 1}), []string{
+		"coredns_multipass_last_success_timestamp_seconds{} 1700000000.25",
+		"coredns_multipass_refresh_duration_seconds_count{kind=full} 3",
+		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 12",
+		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 0.12",
+		"coredns_multipass_refresh_duration_seconds_sum{kind=probe} 0.06",
+		"coredns_multipass_refreshes_total{kind=full,result=failure} 1",
+		"coredns_multipass_refreshes_total{kind=full,result=success} 2",
+		"coredns_multipass_refreshes_total{kind=probe,result=failure} 0",
+		"coredns_multipass_refreshes_total{kind=probe,result=success} 12",
+	}))
+
+	sources.release(l)
+	checkScrape(t, "after the source is gone", o.serverAddress, nil)
 }
 
-func (s *steppedSource) stats() sourceStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.readings++
-	return sourceStats{refreshesOK: s.readings, lastSuccess: time.UnixMilli(1700000000000 + int64(s.readings)),
-		instances: states(map[string]uint32{"running": 1})}
-}
-
-func TestPollStatsRecordsAtStartAndStop(t *testing.T) {
-	const label = "metrics-poll"
-	src := &steppedSource{}
-	shared := &sharedSource{coreSource: src, label: label}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { pollStats(shared, stop); close(done) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(strings.Join(scrape(t, label), "\n"), "last_success_timestamp_seconds") {
-		if time.Now().After(deadline) {
-			t.Fatalf("expected pollStats to record the source at once, got %q", scrape(t, label))
+// Two CLI binaries for the same daemon are two sources under one label:
+// their counters add up, the gauges are the last loaded.
+func TestMetricsAddUpSourcesSharingALabel(t *testing.T) {
+	fakeRegistry(t)
+	a, b := newSourceOptions(), newSourceOptions()
+	a.binary, b.binary = "a", "b"
+	a.serverAddress, b.serverAddress = "metrics-two:50051", "metrics-two:50051"
+	la, _ := sources.acquire(a)
+	lb, _ := sources.acquire(b)
+	defer sources.release(la)
+	defer sources.release(lb)
+	for i, l := range []*lease{la, lb} {
+		fake := l.src.coreSource.(*fakeSource)
+		fake.mu.Lock()
+		fake.st = sourceStats{full: listed(2, 0, time.Second), lastSuccess: time.Unix(int64(100+i), 0),
+			instances: states(map[string]uint32{"running": uint32(i + 1)})}
+		fake.mu.Unlock()
+	}
+	got := strings.Join(scrape(t, a.serverAddress), "\n")
+	for _, want := range []string{
+		"coredns_multipass_refreshes_total{kind=full,result=success} 4",
+		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 4",
+		"coredns_multipass_last_success_timestamp_seconds{} 101",
+		"coredns_multipass_instances{state=running} 2",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("expected %q in\n%s", want, got)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	close(stop)
-	<-done
-	checkScrape(t, "after pollStats returned", label, nil)
-	if n := src.readings; n < 2 {
-		t.Errorf("expected a last reading when stop closed, got %d readings", n)
+}
+
+// The core's buckets become Prometheus's cumulative ones.
+func TestMetricsBucketsAreCumulative(t *testing.T) {
+	c := listed(2, 0, 15*time.Millisecond)
+	c.add(listed(1, 0, time.Hour)) // past every bound: +Inf only
+	got := c.cumulative()
+	for bound, want := range map[float64]uint64{0.01: 0, 0.02: 2, 0.04: 2, 20.48: 2} {
+		if got[bound] != want {
+			t.Errorf("bucket le=%v: expected %d, got %d", bound, want, got[bound])
+		}
+	}
+	if len(got) != durationBuckets-1 {
+		t.Errorf("expected %d bounds, got %d", durationBuckets-1, len(got))
 	}
 }

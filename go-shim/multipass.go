@@ -30,52 +30,16 @@ type Multipass struct {
 	Zones []string
 	Fall  fall.F
 
-	source   sourceOptions
-	resolver resolverOptions
+	sourceOpts   sourceOptions
+	resolverOpts resolverOptions
+	instance     *instanceMark // the CoreDNS instance this block belongs to
 
-	// Set by startup, before the server serves; shared also for Ready,
+	// Set by startup, before the server serves; lease also for Ready,
 	// which the ready plugin may call while startup runs.
-	shared atomic.Pointer[sharedSource]
-	core   coreResolver
-	soas   []dns.SOA // per zone (index as in Zones): owner, mname and rname filled in
-}
-
-// outcome says what to do with a question (enum multipass_outcome).
-type outcome int32
-
-const (
-	notMine outcome = iota
-	answered
-	noData
-	nxDomain
-	serverFailure
-)
-
-// soaValues are the numbers of a zone's SOA record at the time of an answer.
-type soaValues struct {
-	serial, refresh, retry, expire, minimum, ttl uint32
-}
-
-// answer is the core's decision about one question.
-type answer struct {
-	outcome outcome
-	rcode   int
-	zone    int    // index into Zones; meaningful unless notMine
-	rrtype  uint16 // type of the answer records, 0 for none
-	ttl     uint32
-	addrs   []byte // A rdata, 4 bytes per record
-	target  string // PTR or NS target
-	soa     soaValues
-}
-
-// coreResolver answers questions: core.go's *resolver, or a fake in tests.
-type coreResolver interface {
-	// resolve decides the answer to qname (as asked, any case) and qtype.
-	resolve(qname string, qtype uint16) answer
-	// zone returns the SOA names of zone i: origin, primary server, mailbox.
-	zone(i int) (origin, mname, rname string, err error)
-	// destroy releases the resolver; resolve answers serverFailure afterwards.
-	destroy()
+	lease    atomic.Pointer[lease]
+	resolver coreResolver
+	origins  plugin.Zones // the zones as the core normalised them, index as in Zones
+	soas     []dns.SOA    // per zone: owner, mname and rname filled in
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -84,12 +48,11 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	// As asked: the core matches case-insensitively and the answer echoes
 	// the asker's case (DNS 0x20). state.Name() would lower-case it.
 	qname := state.QName()
-
-	if m.core == nil {
-		return dns.RcodeServerFailure, nil
+	if m.origins.Matches(qname) == "" {
+		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
-	a := m.core.resolve(qname, state.QType())
 
+	a := m.resolver.resolve(qname, state.QType())
 	switch a.outcome {
 	case answered, noData:
 	case nxDomain:
@@ -98,6 +61,8 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		}
 	case notMine:
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
+	case refused:
+		return dns.RcodeRefused, nil
 	default:
 		return dns.RcodeServerFailure, nil
 	}

@@ -16,16 +16,17 @@ import (
 func newFakeMultipass(t *testing.T, f fall.F) (*Multipass, *fakeCore) {
 	t.Helper()
 	core := &fakeCore{answers: fakeAnswers()}
-	soas, err := soaTemplates(core, len(fakeZones))
+	origins, soas, err := soaTemplates(core, len(fakeZones))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &Multipass{
-		Next:  test.NextHandler(dns.RcodeRefused, nil),
-		Zones: fakeZones,
-		Fall:  f,
-		core:  core,
-		soas:  soas,
+		Next:     test.NextHandler(dns.RcodeRefused, nil),
+		Zones:    fakeZones,
+		Fall:     f,
+		resolver: core,
+		origins:  origins,
+		soas:     soas,
 	}
 	return m, core
 }
@@ -163,6 +164,8 @@ func TestMultipassNext(t *testing.T) {
 		// NODATA and answers never fall through.
 		{fall.Root, "primary.vm.test.", dns.TypeAAAA, dns.RcodeSuccess, true},
 		{fall.Root, "primary.vm.test.", dns.TypeA, dns.RcodeSuccess, true},
+		// A zone transfer: REFUSED, returned for the server to write.
+		{fall.Root, "vm.test.", dns.TypeAXFR, dns.RcodeRefused, false},
 		// SERVFAIL (no listing yet): returned for the server to write.
 		{fall.Zero, "booting.vm.test.", dns.TypeA, dns.RcodeServerFailure, false},
 		{fall.Root, "booting.vm.test.", dns.TypeA, dns.RcodeServerFailure, false},
@@ -184,6 +187,28 @@ func TestMultipassNext(t *testing.T) {
 		if wrote := rec.Msg != nil; wrote != tc.wrote {
 			t.Errorf("Test %d (%s): expected a written reply %t, got %t", i, tc.qname, tc.wrote, wrote)
 		}
+	}
+}
+
+// A name outside every zone goes to the next plugin without a call of the
+// core (routing, not policy: the zones are the core's own).
+func TestMultipassForeignNamesSkipTheCore(t *testing.T) {
+	m, core := newFakeMultipass(t, fall.Zero)
+	for _, name := range []string{"example.org.", "test.", "vm.test.example.", "10.in-addr.arpa."} {
+		req := new(dns.Msg)
+		req.SetQuestion(name, dns.TypeA)
+		if rcode, _ := m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req); rcode != dns.RcodeRefused {
+			t.Errorf("%s: expected the next plugin's REFUSED, got %s", name, dns.RcodeToString[rcode])
+		}
+	}
+	if len(core.asked) != 0 {
+		t.Errorf("expected no question to reach the core, got %q", core.asked)
+	}
+	req := new(dns.Msg)
+	req.SetQuestion("Primary.VM.Test.", dns.TypeA)
+	m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
+	if len(core.asked) != 1 {
+		t.Errorf("expected a name in the zones (any case) to reach the core, got %q", core.asked)
 	}
 }
 

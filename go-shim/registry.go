@@ -5,112 +5,141 @@ import (
 	"time"
 )
 
-// coreSource is one refresher of the multipass inventory: core.go's
-// *source, or a fake in tests.
-type coreSource interface {
-	start() error
-	// stop stops the refresher and closes the log queue.
-	stop()
-	// destroy releases the source; call it once, after stop and after the
-	// log drain has returned.
-	destroy()
-	ready() bool
-	// adopt takes from's inventory before start (see acquire).
-	adopt(from coreSource) error
-	stats() sourceStats
-	// nextLog waits up to wait for one log line of the core.
-	nextLog(wait time.Duration) (logLine, logStatus)
-	newResolver(opts resolverOptions) (coreResolver, error)
-}
-
-// sharedSource is a coreSource with the goroutines that serve it and the
-// number of plugin instances using it.
-type sharedSource struct {
-	coreSource
-	key   sourceOptions
-	label string // the "source" label of the metrics
-
-	refs    int // guarded by registry.mu
-	stopped chan struct{}
-	done    sync.WaitGroup
-}
-
-// registry shares sources between the server blocks and the CoreDNS
-// instances that have the same sourceOptions: the CLI runs once per refresh
-// however many blocks ask, and a reload (whose new OnStartup runs before the
-// old OnShutdown) keeps the running source and its inventory.
+// registry shares one source per daemon between the server blocks and the
+// CoreDNS instances that list it: the CLI runs once per listing however many
+// blocks ask, and a reload (whose new OnStartup runs before the old
+// OnShutdown) keeps the running source and its inventory. The shortest
+// intervals of the blocks using a source are its intervals.
 type registry struct {
 	open func(sourceOptions) (coreSource, error)
 
 	mu      sync.Mutex
-	sources map[sourceOptions]*sharedSource
+	sources map[daemon]*sharedSource
 }
 
-var sources = &registry{open: openSource, sources: map[sourceOptions]*sharedSource{}}
+var sources = &registry{open: openSource, sources: map[daemon]*sharedSource{}}
 
-// acquire returns the source for key, creating and starting it (with its log
-// drain and metrics) when nobody uses one yet. Every acquire needs a release.
-func (g *registry) acquire(key sourceOptions) (*sharedSource, error) {
+// sharedSource is a coreSource with its event loop and its users.
+type sharedSource struct {
+	coreSource
+	daemon daemon
+	waits  *waiters
+	leases map[*lease]struct{} // guarded by registry.mu
+	done   chan struct{}       // closed when the event loop has returned
+}
+
+// lease is one block's use of a source, with the intervals it asked for.
+type lease struct {
+	src       *sharedSource
+	intervals intervals
+}
+
+// acquire returns a lease on the source for o's daemon, opening and
+// starting it (with its event loop) when nobody uses one yet. Every acquire
+// needs a release.
+func (g *registry) acquire(o sourceOptions) (*lease, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
-	if s, ok := g.sources[key]; ok {
-		s.refs++
-		return s, nil
+	s, ok := g.sources[o.daemon]
+	if !ok {
+		var err error
+		if s, err = g.start(o); err != nil {
+			return nil, err
+		}
+		g.sources[o.daemon] = s
 	}
+	l := &lease{src: s, intervals: o.intervals}
+	s.leases[l] = struct{}{}
+	if ok {
+		s.adjust()
+	}
+	return l, nil
+}
 
-	src, err := g.open(key)
+// start opens and starts a source, and its event loop. Needs g.mu.
+func (g *registry) start(o sourceOptions) (*sharedSource, error) {
+	src, err := g.open(o)
 	if err != nil {
 		return nil, err
 	}
-	// A source for the same daemon with other refresh or timeout (a reload
-	// that changed them runs this before the old instance's OnShutdown) hands
-	// over its inventory, so known names keep answering while the CLI fails.
-	for k, old := range g.sources {
-		if k.binary == key.binary && k.serverAddress == key.serverAddress && old.ready() {
-			if err := src.adopt(old.coreSource); err != nil {
-				log.Warningf("could not carry the inventory over to the new source: %s", err)
-			}
-			break
+	ev, err := src.events()
+	if err == nil {
+		if err = src.start(); err != nil {
+			ev.Close()
 		}
 	}
-	if err := src.start(); err != nil {
+	if err != nil {
 		src.stop()
 		src.destroy()
 		return nil, err
 	}
-	s := &sharedSource{coreSource: src, key: key, label: sourceLabel(key), refs: 1, stopped: make(chan struct{})}
-	s.done.Add(2)
-	go func() { defer s.done.Done(); drainLogs(s) }()
-	go func() { defer s.done.Done(); pollStats(s, s.stopped) }()
-	g.sources[key] = s
+	s := &sharedSource{coreSource: src, daemon: o.daemon, waits: newWaiters(),
+		leases: map[*lease]struct{}{}, done: make(chan struct{})}
+	go func() { defer close(s.done); s.watch(ev) }()
 	return s, nil
 }
 
-// release drops one use of s; the last one stops and destroys the source.
-func (g *registry) release(s *sharedSource) {
+// release ends a lease; the source's last one stops and destroys it.
+func (g *registry) release(l *lease) {
+	s := l.src
 	g.mu.Lock()
-	s.refs--
-	last := s.refs == 0
+	delete(s.leases, l)
+	last := len(s.leases) == 0
 	if last {
-		delete(g.sources, s.key)
+		delete(g.sources, s.daemon)
+	} else {
+		s.adjust()
 	}
 	g.mu.Unlock()
 	if !last {
 		return
 	}
-
-	s.stop() // closes the log queue: drainLogs returns once it is empty
-	close(s.stopped)
-	s.done.Wait()
+	s.stop() // the event loop drains the last log lines, then returns
+	<-s.done
 	s.destroy()
-	forgetSource(s.label)
 }
 
-// sourceLabel names a source in the metrics: the daemon it asks.
-func sourceLabel(key sourceOptions) string {
-	if key.serverAddress == "" {
+// all returns the sources in use, for the metrics.
+func (g *registry) all() []*sharedSource {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	all := make([]*sharedSource, 0, len(g.sources))
+	for _, s := range g.sources {
+		all = append(all, s)
+	}
+	return all
+}
+
+// adjust gives the source the shortest intervals its leases ask for. Needs
+// registry.mu.
+func (s *sharedSource) adjust() {
+	var iv intervals
+	for l := range s.leases {
+		iv.refresh = shortest(iv.refresh, l.intervals.refresh)
+		iv.timeout = shortest(iv.timeout, l.intervals.timeout)
+		iv.probe = shortest(iv.probe, l.intervals.probe) // 0 is off, not shortest
+	}
+	if iv.probe >= iv.refresh {
+		iv.probe = 0 // full listings are as frequent already
+	}
+	if err := s.setIntervals(iv); err != nil {
+		log.Warningf("cannot change the intervals of the source: %s", err)
+	}
+}
+
+// shortest returns the shorter of two durations, where 0 means none.
+func shortest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// label names a source in the metrics: the daemon it asks.
+func (d daemon) label() string {
+	if d.serverAddress == "" {
 		return "local"
 	}
-	return key.serverAddress
+	return d.serverAddress
 }

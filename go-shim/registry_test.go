@@ -1,73 +1,86 @@
 package multipass
 
 import (
+	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/whoami"
 )
 
 // fakeRegistry replaces the process's registry with one that opens
 // fakeSources, for the duration of the test.
-func fakeRegistry(t *testing.T) (*eventLog, map[sourceOptions]*fakeSource) {
+func fakeRegistry(t *testing.T) (*eventLog, map[daemon]*fakeSource) {
 	t.Helper()
-	events := &eventLog{}
-	opened := map[sourceOptions]*fakeSource{}
+	calls := &eventLog{}
+	opened := map[daemon]*fakeSource{}
 	old := sources
 	sources = &registry{
-		open: func(key sourceOptions) (coreSource, error) {
-			events.add("open", key)
-			s := &fakeSource{key: key, events: events, wake: make(chan struct{}),
+		open: func(o sourceOptions) (coreSource, error) {
+			calls.add("open", o)
+			s := &fakeSource{key: o, calls: calls, intervals: o.intervals,
 				logs: []logLine{{level: levelInfo, text: "hello"}, {level: levelError, text: "oops", dropped: 3}}}
-			opened[key] = s
+			opened[o.daemon] = s
 			return s, nil
 		},
-		sources: map[sourceOptions]*sharedSource{},
+		sources: map[daemon]*sharedSource{},
 	}
 	t.Cleanup(func() { sources = old })
-	return events, opened
+	return calls, opened
 }
 
-func TestRegistryShares(t *testing.T) {
-	events, _ := fakeRegistry(t)
-	a := sourceOptions{binary: "a", refresh: time.Second}
-	b := sourceOptions{binary: "b", refresh: time.Second}
+func options(binary string, iv intervals) sourceOptions {
+	return sourceOptions{daemon: daemon{binary: binary}, intervals: iv}
+}
 
-	s1, err := sources.acquire(a)
+var defaultIntervals = newSourceOptions().intervals
+
+func TestRegistryShares(t *testing.T) {
+	calls, opened := fakeRegistry(t)
+	a, b := options("a", defaultIntervals), options("b", defaultIntervals)
+
+	l1, err := sources.acquire(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, _ := sources.acquire(a)
-	s3, _ := sources.acquire(b)
-	if s1 != s2 {
-		t.Error("expected two acquires of the same options to share one source")
+	l2, _ := sources.acquire(a)
+	l3, _ := sources.acquire(b)
+	if l1.src != l2.src {
+		t.Error("expected two acquires of the same daemon to share one source")
 	}
-	if s1 == s3 {
-		t.Error("expected other options to get their own source")
+	if l1.src == l3.src {
+		t.Error("expected another daemon to get its own source")
 	}
-	if want := []string{"open a", "start a", "open b", "start b"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected %q, got %q", want, events.all())
+	if want := []string{"open a", "start a", "open b", "start b"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected %q, got %q", want, calls.all())
 	}
 
-	sources.release(s1)
-	if want := []string{"open a", "start a", "open b", "start b"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected the source to keep running while used, got %q", events.all())
+	sources.release(l1)
+	if want := []string{"open a", "start a", "open b", "start b"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected the source to keep running while used, got %q", calls.all())
 	}
-	sources.release(s2)
-	// The last release stops the source, waits for the log drain to see
-	// the queue closed, and only then destroys the source.
-	if want := []string{"open a", "start a", "open b", "start b", "stop a", "log closed a", "destroy a"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected %q, got %q", want, events.all())
+	sources.release(l2)
+	// The last release stops the source, waits for the event loop to print
+	// the last log lines and return, and only then destroys the source.
+	if want := []string{"open a", "start a", "open b", "start b", "stop a", "destroy a"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected %q, got %q", want, calls.all())
+	}
+	if n := len(opened[a.daemon].logs); n != 0 {
+		t.Errorf("expected the event loop to have taken every log line, %d left", n)
 	}
 
 	// A source released for good is not reused.
-	s4, _ := sources.acquire(a)
-	if s4 == s1 {
+	l4, _ := sources.acquire(a)
+	if l4.src == l1.src {
 		t.Error("expected a new source after the last release")
 	}
-	sources.release(s4)
-	sources.release(s3)
+	sources.release(l4)
+	sources.release(l3)
 	if n := len(sources.sources); n != 0 {
 		t.Errorf("expected no sources left, got %d", n)
 	}
@@ -76,7 +89,7 @@ func TestRegistryShares(t *testing.T) {
 // A reload runs the new instance's OnStartup before the old one's
 // OnShutdown: the source, and the inventory it holds, must survive it.
 func TestReloadKeepsSource(t *testing.T) {
-	events, opened := fakeRegistry(t)
+	calls, opened := fakeRegistry(t)
 	corefile := "multipass vm.test 24.110.10.in-addr.arpa {\nbinary reload\n}"
 
 	old, err := parse(caddy.NewTestController("dns", corefile))
@@ -86,13 +99,13 @@ func TestReloadKeepsSource(t *testing.T) {
 	if err := old.startup(); err != nil {
 		t.Fatal(err)
 	}
-	src := opened[old.source]
+	src := opened[old.sourceOpts.daemon]
 	src.mu.Lock()
 	src.loaded = true
 	src.mu.Unlock()
 	oldResolver := src.resolver
 
-	renewed, _ := parse(caddy.NewTestController("dns", corefile))
+	renewed, _ := parse(caddy.NewTestController("dns", strings.Replace(corefile, "}", "refresh 2m\n}", 1)))
 	if err := renewed.startup(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +120,11 @@ func TestReloadKeepsSource(t *testing.T) {
 	if src.resolver.destroyed {
 		t.Error("expected the new instance's resolver to live on")
 	}
-	if want := []string{"open reload", "start reload"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected one source running through the reload, got %q", events.all())
+	if want := []string{"open reload", "start reload"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected one source running through the reload, got %q", calls.all())
+	}
+	if want := (intervals{probe: 5 * time.Second, refresh: 2 * time.Minute, timeout: 10 * time.Second}); src.intervals != want {
+		t.Errorf("expected the source to take the new intervals %+v, got %+v", want, src.intervals)
 	}
 
 	renewed.shutdown()
@@ -116,62 +132,103 @@ func TestReloadKeepsSource(t *testing.T) {
 	if renewed.Ready() {
 		t.Error("expected an instance that shut down not to be ready")
 	}
-	if want := []string{"open reload", "start reload", "stop reload", "log closed reload", "destroy reload"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected %q, got %q", want, events.all())
-	}
-	if len(src.logs) != 0 {
-		t.Errorf("expected the drain to have taken every log line, %d left", len(src.logs))
+	if want := []string{"open reload", "start reload", "stop reload", "destroy reload"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected %q, got %q", want, calls.all())
 	}
 }
 
-// Two server blocks with the same source options run one CLI.
-func TestBlocksShareSource(t *testing.T) {
-	events, _ := fakeRegistry(t)
+// Blocks that list the same daemon share one source, whatever their
+// intervals: the shortest win, and follow the blocks that come and go.
+func TestBlocksShareSourceWithTheShortestIntervals(t *testing.T) {
+	calls, opened := fakeRegistry(t)
 	m1, _ := parse(caddy.NewTestController("dns", "multipass vm.test"))
-	m2, _ := parse(caddy.NewTestController("dns", "multipass other.test"))
-	m3, _ := parse(caddy.NewTestController("dns", "multipass third.test {\nrefresh 1m\n}"))
+	m2, _ := parse(caddy.NewTestController("dns", "multipass other.test {\nprobe 2s\ntimeout 30s\n}"))
+	m3, _ := parse(caddy.NewTestController("dns", "multipass third.test {\nrefresh 1s\n}"))
 	for _, m := range []*Multipass{m1, m2, m3} {
 		if err := m.startup(); err != nil {
 			t.Fatal(err)
 		}
 		defer m.shutdown()
 	}
-	if m1.shared.Load() != m2.shared.Load() {
-		t.Error("expected blocks with the same options to share a source")
+	if m1.lease.Load().src != m2.lease.Load().src || m1.lease.Load().src != m3.lease.Load().src {
+		t.Error("expected blocks of the same daemon to share a source")
 	}
-	if m1.shared.Load() == m3.shared.Load() {
-		t.Error("expected a block with another refresh to get its own source")
+	if want := []string{"open multipass", "start multipass"}; !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected %q, got %q", want, calls.all())
 	}
-	if want := []string{"open multipass", "start multipass", "open multipass", "start multipass"}; !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected %q, got %q", want, events.all())
+	src := opened[m1.sourceOpts.daemon]
+	// refresh 1s leaves no room for a probe: full listings every second.
+	if want := (intervals{refresh: time.Second, timeout: 10 * time.Second}); src.intervals != want {
+		t.Errorf("expected %+v, got %+v", want, src.intervals)
+	}
+	m3.shutdown()
+	if want := (intervals{probe: 2 * time.Second, refresh: time.Minute, timeout: 10 * time.Second}); src.intervals != want {
+		t.Errorf("after the 1s block left: expected %+v, got %+v", want, src.intervals)
 	}
 }
 
-func TestChangedOptionsAdoptTheInventoryOfTheSameDaemon(t *testing.T) {
-	events, opened := fakeRegistry(t)
-	old := sourceOptions{binary: "a", refresh: time.Second}
-	changed := sourceOptions{binary: "a", refresh: 2 * time.Second}
-	other := sourceOptions{binary: "a", serverAddress: "remote:50051", refresh: 2 * time.Second}
+// freePort returns a TCP and UDP port on 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
 
-	s1, _ := sources.acquire(old)
-	opened[old].mu.Lock()
-	opened[old].loaded = true
-	opened[old].mu.Unlock()
+// A reload that fails after the new instance's OnStartup (here: a block on
+// a port that is taken) drops that instance without its OnShutdown. Its
+// source must not run on: the instance that keeps serving still has its
+// own, and a later reload without the plugin leaves none.
+func TestFailedReloadReleasesTheNewInstance(t *testing.T) {
+	if err := checkCore(); err != nil {
+		t.Skip(err) // setup fails without cgo
+	}
+	calls, _ := fakeRegistry(t)
+	// The directives a CoreDNS built with the plugin knows (plugin.cfg).
+	directives := dnsserver.Directives
+	dnsserver.Directives = append([]string{"bind", "multipass", "whoami"}, directives...)
+	t.Cleanup(func() { dnsserver.Directives = directives })
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, takenPort, _ := net.SplitHostPort(taken.LocalAddr().String())
+	port := freePort(t)
 
-	// As on a reload: the new instance acquires before the old one releases.
-	s2, _ := sources.acquire(changed)
-	if !s2.ready() {
-		t.Error("expected the new source to start with the old one's inventory")
+	start := func(corefile string) caddy.Input {
+		return caddy.CaddyfileInput{Contents: []byte(corefile), ServerTypeName: "dns"}
 	}
-	s3, _ := sources.acquire(other)
-	if s3.ready() {
-		t.Error("expected a source for another daemon to adopt nothing")
+	inst, err := caddy.Start(start("vm.test:" + port + " {\nbind 127.0.0.1\nmultipass {\nbinary old\n}\n}"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := []string{"open a", "start a", "open a", "adopt a", "start a", "open a", "start a"}
-	if !reflect.DeepEqual(events.all(), want) {
-		t.Errorf("expected %q, got %q", want, events.all())
+	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
+
+	failing := "vm.test:" + port + " {\nbind 127.0.0.1\nmultipass {\nbinary new\n}\n}\n" +
+		"other.test:" + takenPort + " {\nbind 127.0.0.1\nwhoami\n}"
+	if _, err := inst.Restart(start(failing)); err == nil {
+		t.Fatal("expected the reload onto a taken port to fail")
 	}
-	sources.release(s1)
-	sources.release(s2)
-	sources.release(s3)
+	want := []string{"open old", "start old", "open new", "start new", "stop new", "destroy new"}
+	if !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected the failed instance's source to be released, got %q", calls.all())
+	}
+
+	// The surviving instance reloads to a Corefile without the plugin.
+	inst, err = inst.Restart(start("vm.test:" + port + " {\nbind 127.0.0.1\nwhoami\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "stop old", "destroy old")
+	if !reflect.DeepEqual(calls.all(), want) {
+		t.Errorf("expected no source left running, got %q", calls.all())
+	}
+	if n := len(sources.sources); n != 0 {
+		t.Errorf("expected no source left, got %d", n)
+	}
 }

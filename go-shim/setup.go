@@ -26,6 +26,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("multipass", err)
 	}
 
+	m.instance = instanceOf(c)
 	c.OnStartup(m.startup)
 	c.OnShutdown(m.shutdown)
 
@@ -37,39 +38,30 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-// sourceOptions say how to run the CLI. Blocks whose sourceOptions are equal
-// share one source (see registry.go), so the type must stay comparable.
-type sourceOptions struct {
-	binary        string
-	serverAddress string
-	refresh       time.Duration
-	timeout       time.Duration
-}
-
-// resolverOptions say how one block answers from the inventory.
-type resolverOptions struct {
-	zones        []string
-	ttl          uint32
-	addressesAll bool
-	networks     []string
-	wildcard     bool
-}
-
+// newSourceOptions returns the defaults: a cheap listing every 5 s, a full
+// listing at least every minute.
 func newSourceOptions() sourceOptions {
-	return sourceOptions{binary: "multipass", refresh: 5 * time.Second, timeout: 10 * time.Second}
+	return sourceOptions{
+		daemon:    daemon{binary: "multipass"},
+		intervals: intervals{probe: defaultProbe, refresh: time.Minute, timeout: 10 * time.Second},
+	}
 }
 
 // Bounds of the options.
 const (
-	maxTTL     = 86400
-	minRefresh = time.Second
-	maxRefresh = 24 * time.Hour
-	minTimeout = 100 * time.Millisecond
-	maxTimeout = 5 * time.Minute
+	maxTTL       = 86400
+	defaultProbe = 5 * time.Second
+	minProbe     = time.Second
+	maxProbe     = time.Hour
+	minRefresh   = time.Second
+	maxRefresh   = 24 * time.Hour
+	minTimeout   = 100 * time.Millisecond
+	maxTimeout   = 5 * time.Minute
 )
 
 func parse(c *caddy.Controller) (*Multipass, error) {
-	m := &Multipass{source: newSourceOptions(), resolver: resolverOptions{ttl: 10}}
+	m := &Multipass{sourceOpts: newSourceOptions(), resolverOpts: resolverOptions{ttl: 10}}
+	probeSet, refreshSet := false, false
 
 	i := 0
 	for c.Next() {
@@ -99,7 +91,7 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 				if v == "" {
 					return nil, c.Err("binary needs a non-empty path")
 				}
-				m.source.binary = v
+				m.sourceOpts.binary = v
 			case "server_address":
 				v, err := singleArg(c)
 				if err != nil {
@@ -108,7 +100,7 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 				if !validServerAddress(v) {
 					return nil, c.Errf("invalid server_address '%s': want HOST:PORT or unix:PATH", v)
 				}
-				m.source.serverAddress = v
+				m.sourceOpts.serverAddress = v
 			case "ttl":
 				v, err := singleArg(c)
 				if err != nil {
@@ -118,19 +110,32 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 				if err != nil || t < 0 || t > maxTTL {
 					return nil, c.Errf("ttl must be an integer in [0, %d]: '%s'", maxTTL, v)
 				}
-				m.resolver.ttl = uint32(t)
+				m.resolverOpts.ttl = uint32(t)
+			case "probe":
+				v, err := singleArg(c)
+				if err != nil {
+					return nil, err
+				}
+				probeSet = true
+				if v == "off" {
+					m.sourceOpts.probe = 0
+					continue
+				}
+				if m.sourceOpts.probe, err = durationValue(c, "probe", v, minProbe, maxProbe); err != nil {
+					return nil, err
+				}
 			case "refresh":
 				d, err := durationArg(c, minRefresh, maxRefresh)
 				if err != nil {
 					return nil, err
 				}
-				m.source.refresh = d
+				m.sourceOpts.refresh, refreshSet = d, true
 			case "timeout":
 				d, err := durationArg(c, minTimeout, maxTimeout)
 				if err != nil {
 					return nil, err
 				}
-				m.source.timeout = d
+				m.sourceOpts.timeout = d
 			case "addresses":
 				v, err := singleArg(c)
 				if err != nil {
@@ -138,9 +143,9 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 				}
 				switch v {
 				case "first":
-					m.resolver.addressesAll = false
+					m.resolverOpts.addressesAll = false
 				case "all":
-					m.resolver.addressesAll = true
+					m.resolverOpts.addressesAll = true
 				default:
 					return nil, c.Errf("addresses must be 'first' or 'all': '%s'", v)
 				}
@@ -154,13 +159,13 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 					if err != nil || !p.Addr().Is4() {
 						return nil, c.Errf("networks needs IPv4 CIDRs such as 10.110.24.0/24: '%s'", s)
 					}
-					m.resolver.networks = append(m.resolver.networks, p.Masked().String())
+					m.resolverOpts.networks = append(m.resolverOpts.networks, p.Masked().String())
 				}
 			case "wildcard":
 				if len(c.RemainingArgs()) != 0 {
 					return nil, c.ArgErr()
 				}
-				m.resolver.wildcard = true
+				m.resolverOpts.wildcard = true
 			case "fallthrough":
 				m.Fall.SetZonesFromArgs(c.RemainingArgs())
 			default:
@@ -168,8 +173,25 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 			}
 		}
 	}
-	m.resolver.zones = m.Zones
+	if err := checkProbe(c, &m.sourceOpts.intervals, probeSet, refreshSet); err != nil {
+		return nil, err
+	}
+	m.resolverOpts.zones = m.Zones
 	return m, nil
+}
+
+// checkProbe makes probe shorter than refresh. A block that sets only a
+// refresh no longer than the default probe (an older Corefile's `refresh
+// 1s`) gets no cheap listing: full listings every refresh, as it had.
+func checkProbe(c *caddy.Controller, iv *intervals, probeSet, refreshSet bool) error {
+	if iv.probe == 0 || iv.probe < iv.refresh {
+		return nil
+	}
+	if refreshSet && !probeSet {
+		iv.probe = 0
+		return nil
+	}
+	return c.Errf("probe (%s) must be shorter than refresh (%s), or off", iv.probe, iv.refresh)
 }
 
 // singleArg returns the one argument of the current property.
@@ -189,6 +211,12 @@ func durationArg(c *caddy.Controller, lo, hi time.Duration) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
+	return durationValue(c, name, v, lo, hi)
+}
+
+// durationValue parses v, the value of property name, which must lie in
+// [lo, hi].
+func durationValue(c *caddy.Controller, name, v string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo || d > hi {
 		return 0, c.Errf("%s must be a duration in [%s, %s]: '%s'", name, lo, hi, v)

@@ -10,7 +10,10 @@ import (
 )
 
 func TestSetupParse(t *testing.T) {
-	defaultSource := sourceOptions{binary: "multipass", refresh: 5 * time.Second, timeout: 10 * time.Second}
+	src := func(binary, serverAddress string, probe, refresh, timeout time.Duration) sourceOptions {
+		return sourceOptions{daemon{binary, serverAddress}, intervals{probe, refresh, timeout}}
+	}
+	defaultSource := src("multipass", "", 5*time.Second, time.Minute, 10*time.Second)
 
 	tests := []struct {
 		input     string
@@ -46,7 +49,7 @@ func TestSetupParse(t *testing.T) {
 				fallthrough vm.test other.test
 			}`,
 			zones: []string{"vm.test."}, fall: []string{"vm.test.", "other.test."},
-			source: sourceOptions{binary: "/opt/bin/multipass", serverAddress: "192.168.64.1:50051", refresh: 30 * time.Second, timeout: 2 * time.Second},
+			source: src("/opt/bin/multipass", "192.168.64.1:50051", 5*time.Second, 30*time.Second, 2*time.Second),
 			resolver: resolverOptions{ttl: 60, addressesAll: true, wildcard: true,
 				networks: []string{"10.110.24.0/24", "192.168.64.0/24", "172.16.0.0/12"}}},
 		{input: `multipass vm.test {
@@ -58,7 +61,8 @@ func TestSetupParse(t *testing.T) {
 				fallthrough
 			}`,
 			zones: []string{"vm.test."}, fall: []string{"."},
-			source:   sourceOptions{binary: "multipass", serverAddress: "unix:/var/snap/multipass/common/multipass_socket", refresh: time.Second, timeout: 100 * time.Millisecond},
+			// refresh alone, no longer than the default probe: no cheap listing.
+			source:   src("multipass", "unix:/var/snap/multipass/common/multipass_socket", 0, time.Second, 100*time.Millisecond),
 			resolver: resolverOptions{ttl: 0}},
 		{input: `multipass vm.test {
 				ttl 86400
@@ -67,8 +71,25 @@ func TestSetupParse(t *testing.T) {
 				server_address [fd00::1]:50051
 			}`,
 			zones:    []string{"vm.test."},
-			source:   sourceOptions{binary: "multipass", serverAddress: "[fd00::1]:50051", refresh: 24 * time.Hour, timeout: 5 * time.Minute},
+			source:   src("multipass", "[fd00::1]:50051", 5*time.Second, 24*time.Hour, 5*time.Minute),
 			resolver: resolverOptions{ttl: 86400}},
+		// probe: a duration, or off; shorter than refresh.
+		{input: block("probe 1s\nrefresh 2s"), zones: []string{"vm.test."},
+			source: src("multipass", "", time.Second, 2*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
+		{input: block("probe 1h"), zones: []string{"vm.test."}, shouldErr: "probe (1h0m0s) must be shorter than refresh (1m0s), or off"},
+		{input: block("probe 59s"), zones: []string{"vm.test."},
+			source: src("multipass", "", 59*time.Second, time.Minute, 10*time.Second), resolver: resolverOptions{ttl: 10}},
+		{input: block("probe off\nrefresh 5s"), zones: []string{"vm.test."},
+			source: src("multipass", "", 0, 5*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
+		{input: block("refresh 6s"), zones: []string{"vm.test."},
+			source: src("multipass", "", 5*time.Second, 6*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
+		{input: block("probe 10s\nrefresh 10s"), shouldErr: "probe (10s) must be shorter than refresh (10s), or off"},
+		{input: block("refresh 5s\nprobe 5s"), shouldErr: "probe (5s) must be shorter than refresh (5s), or off"},
+		{input: block("probe"), shouldErr: "Wrong argument count"},
+		{input: block("probe 1s 2s"), shouldErr: "Wrong argument count"},
+		{input: block("probe 999ms"), shouldErr: "probe must be a duration in [1s, 1h0m0s]: '999ms'"},
+		{input: block("probe 2h"), shouldErr: "probe must be a duration in [1s, 1h0m0s]: '2h'"},
+		{input: block("probe Off"), shouldErr: "probe must be a duration in [1s, 1h0m0s]: 'Off'"},
 
 		// Errors.
 		{input: `multipass`, shouldErr: "no zones"},
@@ -156,19 +177,19 @@ func TestSetupParse(t *testing.T) {
 		if !reflect.DeepEqual(m.Zones, test.zones) {
 			t.Errorf("Test %d: expected zones %q, got %q", i, test.zones, m.Zones)
 		}
-		if !reflect.DeepEqual(m.resolver.zones, test.zones) {
-			t.Errorf("Test %d: expected resolver zones %q, got %q", i, test.zones, m.resolver.zones)
+		if !reflect.DeepEqual(m.resolverOpts.zones, test.zones) {
+			t.Errorf("Test %d: expected resolver zones %q, got %q", i, test.zones, m.resolverOpts.zones)
 		}
 		if !reflect.DeepEqual(m.Fall.Zones, test.fall) {
 			t.Errorf("Test %d: expected fallthrough zones %q, got %q", i, test.fall, m.Fall.Zones)
 		}
-		if m.source != test.source {
-			t.Errorf("Test %d: expected source options %+v, got %+v", i, test.source, m.source)
+		if m.sourceOpts != test.source {
+			t.Errorf("Test %d: expected source options %+v, got %+v", i, test.source, m.sourceOpts)
 		}
 		want := test.resolver
 		want.zones = test.zones
-		if !reflect.DeepEqual(m.resolver, want) {
-			t.Errorf("Test %d: expected resolver options %+v, got %+v", i, want, m.resolver)
+		if !reflect.DeepEqual(m.resolverOpts, want) {
+			t.Errorf("Test %d: expected resolver options %+v, got %+v", i, want, m.resolverOpts)
 		}
 	}
 }

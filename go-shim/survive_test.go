@@ -48,6 +48,7 @@ func TestGoSurvivesKilledCLIRuns(t *testing.T) {
 
 	o := newSourceOptions()
 	o.binary = binary
+	o.probe = 0                        // full listings only
 	o.refresh = 100 * time.Millisecond // the core's shortest pause
 	o.timeout = 100 * time.Millisecond
 	src, res := loadedResolver(t, o)
@@ -96,7 +97,7 @@ func TestGoSurvivesKilledCLIRuns(t *testing.T) {
 	wg.Wait()
 	src.stop() // kills and reaps the run in flight
 
-	if st := src.stats(); st.refreshesFailed < killedRuns {
+	if st := src.stats(); st.full.failed+st.probe.failed < killedRuns {
 		t.Errorf("expected at least %d failed (killed) refreshes, got %+v", killedRuns, st)
 	}
 	if !src.ready() {

@@ -1,0 +1,257 @@
+package multipass
+
+import (
+	"bytes"
+	"io"
+	golog "log"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+)
+
+func init() { clog.Discard() }
+
+// watched starts the event loop of a fake source and returns it with a
+// function that stops the source and waits for the loop to return.
+func watched(t *testing.T) (*sharedSource, *fakeSource, func()) {
+	t.Helper()
+	fake := &fakeSource{key: sourceOptions{daemon: daemon{binary: "fake"}}, calls: &eventLog{}}
+	ev, err := fake.events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sharedSource{coreSource: fake, waits: newWaiters(), done: make(chan struct{})}
+	go func() { defer close(s.done); s.watch(ev) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		fake.stop()
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the event loop did not return after the pipe closed")
+		}
+	}
+	t.Cleanup(stop)
+	return s, fake, stop
+}
+
+// lockedBuffer collects what CoreDNS's log prints.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// printed runs the event loop over lines with CoreDNS's log captured (debug
+// on or off) and returns what it printed once the source has stopped.
+func printed(t *testing.T, debug bool, lines ...logLine) []string {
+	t.Helper()
+	out := &lockedBuffer{}
+	golog.SetOutput(out)
+	golog.SetFlags(0)
+	if debug {
+		clog.D.Set()
+	}
+	defer func() {
+		clog.D.Clear()
+		golog.SetFlags(golog.LstdFlags)
+		golog.SetOutput(io.Discard)
+	}()
+	_, fake, stop := watched(t)
+	for _, l := range lines {
+		fake.addLog(l)
+	}
+	stop()
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	text := strings.TrimSuffix(out.buf.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+func checkLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("expected CoreDNS's log to print\n  %s\ngot\n  %s",
+			strings.Join(want, "\n  "), strings.Join(got, "\n  "))
+	}
+}
+
+func TestEventsPrintLogsInCoreDNSFormat(t *testing.T) {
+	got := printed(t, false,
+		logLine{level: levelInfo, text: "loaded 6 instances from multipass"},
+		logLine{level: levelDebug, text: "inventory changed: 7 instances, serial 5"},
+		logLine{level: levelWarning, text: "skipping instance 'a_b': not a DNS label"},
+		logLine{level: levelError, text: "multipass list failed: cannot connect to the multipass socket"},
+	)
+	checkLines(t, got, []string{
+		"[INFO] plugin/multipass: loaded 6 instances from multipass",
+		"[WARNING] plugin/multipass: skipping instance 'a_b': not a DNS label",
+		"[ERROR] plugin/multipass: multipass list failed: cannot connect to the multipass socket",
+	})
+}
+
+func TestEventsPrintDebugOnlyWithDebugOn(t *testing.T) {
+	got := printed(t, true,
+		logLine{level: levelDebug, text: "inventory changed: 7 instances, serial 5"},
+		logLine{level: levelInfo, text: "loaded 6 instances from multipass"},
+	)
+	checkLines(t, got, []string{
+		"[DEBUG] plugin/multipass: inventory changed: 7 instances, serial 5",
+		"[INFO] plugin/multipass: loaded 6 instances from multipass",
+	})
+}
+
+func TestEventsCountDroppedLogLines(t *testing.T) {
+	got := printed(t, false,
+		logLine{level: levelError, text: "multipass list timed out", dropped: 3},
+		// A drop hidden by the debug switch is still reported.
+		logLine{level: levelDebug, text: "multipass list timed out (again)", dropped: 1020},
+		// An entry that only reports drops prints no empty line.
+		logLine{level: levelInfo, dropped: 7},
+	)
+	checkLines(t, got, []string{
+		"[WARNING] plugin/multipass: the core's log queue was full: 3 log lines dropped",
+		"[ERROR] plugin/multipass: multipass list timed out",
+		"[WARNING] plugin/multipass: the core's log queue was full: 1020 log lines dropped",
+		"[WARNING] plugin/multipass: the core's log queue was full: 7 log lines dropped",
+	})
+}
+
+// countingSource counts the calls the event loop makes on a source.
+type countingSource struct {
+	*fakeSource
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *countingSource) refreshesFinished() (uint64, bool) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	return c.fakeSource.refreshesFinished()
+}
+
+func (c *countingSource) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+// An idle source costs nothing: the loop sleeps on the pipe, and asks the
+// core once per wake-up.
+func TestEventsDoNotPoll(t *testing.T) {
+	fake := &fakeSource{key: sourceOptions{daemon: daemon{binary: "fake"}}, calls: &eventLog{}}
+	ev, err := fake.events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &countingSource{fakeSource: fake}
+	s := &sharedSource{coreSource: src, waits: newWaiters(), done: make(chan struct{})}
+	go func() { defer close(s.done); s.watch(ev) }()
+	defer func() { fake.stop(); <-s.done }()
+
+	eventually(t, "the loop's first look", func() bool { return src.count() == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := src.count(); n != 1 {
+		t.Errorf("expected no call while nothing happens, got %d", n-1)
+	}
+	fake.finishRefresh()
+	eventually(t, "the wake-up seen", func() bool { return src.count() == 2 })
+	if f := s.waits.known(); f != 1 {
+		t.Errorf("expected the waiters to know of 1 finished refresh, got %d", f)
+	}
+}
+
+// waitAll starts n questions waiting for refresh seq and returns a channel
+// closed when they have all returned.
+func waitAll(w *waiters, n int, seq uint64, limit time.Duration) <-chan struct{} {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.await(seq, limit) }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+func waiting(w *waiters) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waiting
+}
+
+func (w *waiters) known() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.finished
+}
+
+func expectDone(t *testing.T, done <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the questions are still waiting", what)
+	}
+}
+
+func TestWaitersWakeWhenTheCoreSaysTheRefreshFinished(t *testing.T) {
+	s, fake, _ := watched(t)
+	done := waitAll(s.waits, 10, 1, time.Minute)
+	eventually(t, "10 questions waiting", func() bool { return waiting(s.waits) == 10 })
+	select {
+	case <-done:
+		t.Fatal("the questions returned before the refresh finished")
+	case <-time.After(50 * time.Millisecond):
+	}
+	fake.finishRefresh()
+	expectDone(t, done, "after the refresh finished")
+	// A question for a refresh that has finished does not wait.
+	expectDone(t, waitAll(s.waits, 1, 1, time.Minute), "for a finished refresh")
+}
+
+func TestWaitersGiveUpAtTheLimit(t *testing.T) {
+	s, _, _ := watched(t)
+	start := time.Now()
+	expectDone(t, waitAll(s.waits, 3, 1, 100*time.Millisecond), "past the limit")
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("expected the questions to wait for the limit, they returned after %v", d)
+	}
+	if n := waiting(s.waits); n != 0 {
+		t.Errorf("expected no question counted as waiting, got %d", n)
+	}
+}
+
+func TestWaitersPastTheCapReturnAtOnce(t *testing.T) {
+	s, fake, _ := watched(t)
+	parked := waitAll(s.waits, maxWaiters, 1, time.Minute)
+	eventually(t, "the cap reached", func() bool { return waiting(s.waits) == maxWaiters })
+	expectDone(t, waitAll(s.waits, 5, 1, time.Minute), "past the cap")
+	fake.finishRefresh()
+	expectDone(t, parked, "after the refresh finished")
+}
+
+func TestWaitersEndWhenTheSourceStops(t *testing.T) {
+	s, _, stop := watched(t)
+	done := waitAll(s.waits, 4, 1, time.Minute)
+	eventually(t, "4 questions waiting", func() bool { return waiting(s.waits) == 4 })
+	stop() // the pipe reads end of file
+	expectDone(t, done, "after the source stopped")
+	expectDone(t, waitAll(s.waits, 1, 2, time.Minute), "on a stopped source")
+}
