@@ -4,14 +4,21 @@
 #   make bench  benchmarks (see bench/README.md)
 #   make soak   60 s of dnsperf load while the CLI flaps and CoreDNS reloads
 #   make sanitize, make fuzz-smoke   the C++ tests under ASan+UBSan and TSan; 30 s per fuzzer
+#   make install [PREFIX=/usr/local] [DESTDIR=]   bin/coredns-multipass, the library, header,
+#                pkg-config and CMake files, share/coredns-multipass/ (scripts/install-tree.sh)
+#   make uninstall   removes what make install wrote (its manifest)
+#   make install-service   make install, then scripts/install-service.sh (service + resolver route)
 
 SHELL   := bash
 BUILD   := $(CURDIR)/build
-PREFIX  := $(BUILD)/prefix
+STAGE   := $(BUILD)/prefix
+PREFIX  ?= /usr/local
+DESTDIR ?=
 JOBS    ?= 2
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps core coredns test test-core test-go test-e2e run bench soak sanitize fuzz-smoke clean
+.PHONY: all deps core coredns test test-core test-go test-e2e test-install run bench soak sanitize fuzz-smoke \
+        install uninstall install-service clean
 
 all: coredns
 
@@ -20,7 +27,7 @@ deps:
 
 # The C++ core: shared + static library, header and pkg-config files in build/prefix.
 core: deps
-	cmake -S . -B $(BUILD)/core -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake -S . -B $(BUILD)/core -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(STAGE) $(CMAKE_ARGS)
 	cmake --build $(BUILD)/core -j$(JOBS)
 	cmake --install $(BUILD)/core > /dev/null
 
@@ -28,7 +35,7 @@ core: deps
 coredns: core
 	scripts/build-coredns.sh
 
-test: test-core test-go test-e2e
+test: test-core test-go test-e2e test-install
 
 test-core: core
 	ctest --test-dir $(BUILD)/core --output-on-failure -j$(JOBS)
@@ -38,6 +45,20 @@ test-go: core
 
 test-e2e: coredns
 	python3 -m pytest -q tests/e2e
+
+# make install into temporary prefixes, the service script against stand-in
+# systemctl/resolvectl/launchctl, the README's build route (tests/install).
+test-install: core
+	python3 -m pytest -q tests/install
+
+install: deps
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" JOBS=$(JOBS) scripts/install-tree.sh install
+
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install-tree.sh uninstall
+
+install-service: install
+	scripts/install-service.sh --prefix "$(PREFIX)"
 
 run: coredns
 	scripts/run-demo.sh

@@ -5,6 +5,8 @@
 #
 #   scripts/build-coredns.sh             links libcoredns-multipass.so (rpath to build/prefix/lib)
 #   STATIC=1 scripts/build-coredns.sh    links the static archive (-tags multipass_static)
+#   COREDNS_OUT=PATH                      where the binary goes (default build/coredns)
+#   COREDNS_CHECK=0                       skip running it (make install: the library is not in place yet)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +15,7 @@ module=github.com/coredns/coredns
 shim=github.com/coredns-multipass/coredns-multipass/go-shim
 line="multipass:$shim"
 src=$root/build/coredns-src
-out=$root/build/coredns
+out=${COREDNS_OUT:-$root/build/coredns}
 
 eval "$("$root/scripts/go-env.sh")"
 tags=()
@@ -58,6 +60,9 @@ fi
 echo "==> go build ${tags[*]:-} -> $out (CGO_CFLAGS=$CGO_CFLAGS)"
 go build ${tags[@]+"${tags[@]}"} -o "$out" .
 
+if [ "${COREDNS_CHECK:-1}" = 0 ]; then
+  exit 0
+fi
 if ! "$out" -plugins | grep -qx multipass; then
   echo "build-coredns.sh: $out -plugins does not list multipass" >&2
   exit 1

@@ -32,7 +32,7 @@ if wants listing_parser_fuzz || wants resolver_fuzz; then
   echo "==> $build: libFuzzer targets ($cxx, ASan + UBSan)"
   CC=$cc CXX=$cxx cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DMULTIPASS_BUILD_FUZZERS=ON -DMULTIPASS_SANITIZE=address \
-    -DMULTIPASS_TEST=OFF -DMULTIPASS_INSTALL=OFF > "$build.configure.log" 2>&1 ||
+    -DMULTIPASS_TEST=OFF -DMULTIPASS_INSTALL=OFF -DMULTIPASS_WERROR=ON > "$build.configure.log" 2>&1 ||
     { cat "$build.configure.log"; exit 1; }
   cmake --build "$build" -j"$jobs" --target fuzzers
   mkdir -p "$artifacts"

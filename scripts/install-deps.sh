@@ -2,8 +2,9 @@
 # Installs what building and testing coredns-multipass needs, and only what is
 # missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
-# (test: build + make test, incl. dnssec-keygen, ip netns and the libFuzzer
-# smoke; bench adds dnsperf and Google Benchmark.)
+# (test: build + make test, incl. dnssec-keygen, ip netns, the libFuzzer
+# smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
+# systemd-analyze and readelf (tests/install); bench adds dnsperf and Google Benchmark.)
 set -euo pipefail
 
 what=${1:-test}
@@ -26,6 +27,11 @@ debian=(
   iproute2=/usr/sbin/ip
   clang=/usr/bin/clang++
   libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
+  libc++-dev=/usr/lib/llvm-*/include/c++/v1/vector
+  libc++abi-dev=/usr/lib/llvm-*/include/c++/v1/cxxabi.h
+  python3-venv=venv
+  systemd=/usr/bin/systemd-analyze
+  binutils=/usr/bin/readelf
 )
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
@@ -35,6 +41,7 @@ have() {  # have PATH-or-python-module
   case "$1" in
     /*) compgen -G "$1" >/dev/null ;;
     pytest) python3 -c 'import pytest' 2>/dev/null ;;
+    venv) python3 -c 'import ensurepip' 2>/dev/null ;;
   esac
 }
 
@@ -75,6 +82,6 @@ case "$(uname -s)" in
 esac
 
 if ! command -v go >/dev/null; then
-  echo "Go is missing: install Go 1.24 or newer (https://go.dev/doc/install); Debian's golang package is too old for CoreDNS v1.14" >&2
+  echo "Go is missing: install Go 1.25 or newer (https://go.dev/doc/install); Debian's golang package is too old for CoreDNS v1.14" >&2
   exit 1
 fi

@@ -42,7 +42,7 @@ for kind in "${kinds[@]}"; do
   echo "==> $dir: MULTIPASS_SANITIZE=$kind, $build_type"
   start=$SECONDS
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$build_type" -DMULTIPASS_SANITIZE="$kind" \
-    -DMULTIPASS_INSTALL=OFF -DMULTIPASS_TEST=ON > "$dir.configure.log" 2>&1 ||
+    -DMULTIPASS_INSTALL=OFF -DMULTIPASS_TEST=ON -DMULTIPASS_WERROR=ON > "$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; exit 1; }
   cmake --build "$dir" -j"$jobs"
   runner=()

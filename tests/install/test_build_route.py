@@ -1,0 +1,44 @@
+"""The README's "Build CoreDNS with the plugin" route, followed as written in a
+scratch folder: the core built and installed with cmake to a temporary prefix,
+CoreDNS's source from the module proxy, the plugin.cfg line, the replace step,
+go generate, go build with cgo; the binary starts with no help from the
+environment."""
+
+import json
+import shutil
+
+from conftest import ROOT, clean_env, sh
+
+COREDNS = "github.com/coredns/coredns@v1.14.7"
+SHIM = "github.com/coredns-multipass/coredns-multipass/go-shim"
+
+
+def test_readme_build_route_gives_a_binary_that_starts(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    for step in ["-require=%s@v0.0.0" % SHIM, "-replace=%s=" % SHIM, "go mod tidy", "go generate", "CGO_ENABLED=1 go build",
+                 "-DCMAKE_INSTALL_PREFIX="]:
+        assert step in readme, "the README's route lost the step %r" % step
+
+    prefix, build = tmp_path / "prefix", tmp_path / "build"
+    sh(["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+        "-DMULTIPASS_TEST=OFF", "-DCMAKE_INSTALL_PREFIX=%s" % prefix])
+    sh(["cmake", "--build", str(build), "-j2"])
+    sh(["cmake", "--install", str(build)])
+
+    src = tmp_path / "coredns"
+    info = json.loads(sh(["go", "mod", "download", "-json", COREDNS], cwd=ROOT / "go-shim").stdout)
+    shutil.copytree(info["Dir"], src)
+    for path in src.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    cfg = src / "plugin.cfg"
+    cfg.write_text(cfg.read_text().replace("hosts:hosts\n", "hosts:hosts\nmultipass:%s\n" % SHIM))
+
+    env = clean_env(PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"), CGO_ENABLED="1")
+    sh(["go", "mod", "edit", "-require=%s@v0.0.0" % SHIM,
+        "-replace=%s=%s" % (SHIM, ROOT / "go-shim")], cwd=src, env=env)
+    sh(["go", "generate"], cwd=src, env=env)
+    sh(["go", "mod", "tidy"], cwd=src, env=env)
+    sh(["go", "build"], cwd=src, env=env)
+
+    plugins = sh([str(src / "coredns"), "-plugins"], env=clean_env()).stdout.split()
+    assert "multipass" in plugins

@@ -1,0 +1,142 @@
+"""scripts/install-service.sh against stand-in systemctl, resolvectl and
+launchctl (they record their calls) with every system path under a folder."""
+
+import getpass
+import os
+import plistlib
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, calls, e2e, files_under, have
+
+SCRIPT = ROOT / "scripts" / "install-service.sh"
+UNIT = "etc/systemd/system/coredns-multipass.service"
+CONF = "etc/coredns-multipass/Corefile"
+
+
+def run(env, root, *args, os_name="Linux"):
+    env = dict(env, MULTIPASS_SERVICE_ROOT=str(root), MULTIPASS_SERVICE_OS=os_name)
+    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A system with systemd running (its /run marker) and an empty unit folder."""
+    r = tmp_path / "root"
+    (r / "run" / "systemd" / "system").mkdir(parents=True)
+    (r / "etc" / "systemd" / "system").mkdir(parents=True)
+    return r
+
+
+def written(root):
+    return [f for f in files_under(root) if (root / f).is_file()]
+
+
+def test_linux_run_installs_unit_and_route_then_uninstall_removes_them(installed, standin, root):
+    env, log = standin
+    port = e2e.free_port()
+    out = run(env, root, "--prefix", str(installed), "--zone", "vm.test", "--port", str(port))
+    assert out.returncode == 0, out.stderr
+    assert written(root) == sorted([CONF, "etc/coredns-multipass/service-manifest", UNIT])
+    assert calls(log) == ["resolvectl status", "systemctl daemon-reload",
+                          "systemctl enable coredns-multipass.service",
+                          "systemctl restart coredns-multipass.service"]
+    unit = (root / UNIT).read_text()
+    assert "User=%s\n" % getpass.getuser() in unit
+    assert "ExecStart=%s/bin/coredns-multipass -conf /%s\n" % (installed, CONF) in unit
+    assert "resolvectl dns mp-dns0 127.0.0.1:%d\n" % port in unit
+    assert "resolvectl domain mp-dns0 ~vm.test\n" in unit
+    assert "resolvectl default-route mp-dns0 false\n" in unit
+    corefile = (root / CONF).read_text()
+    assert "vm.test:%d {" % port in corefile
+    assert "binary %s\n" % shutil.which("multipass", path=env["PATH"]) in corefile
+    if have("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(root / UNIT)],
+                                capture_output=True, text=True, env=env)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    out = run(env, root, "--uninstall")
+    assert out.returncode == 0, out.stderr
+    assert written(root) == []
+    assert calls(log)[-2:] == ["systemctl disable --now coredns-multipass.service",
+                               "systemctl daemon-reload"]
+
+
+def test_failure_half_way_leaves_nothing_behind(installed, standin, root):
+    env, log = standin
+    env = dict(env, STANDIN_FAIL="systemctl enable")
+    out = run(env, root, "--prefix", str(installed), "--port", str(e2e.free_port()))
+    assert out.returncode != 0
+    assert "failed" in out.stderr
+    assert written(root) == []
+    assert calls(log)[-2:] == ["systemctl disable --now coredns-multipass.service",
+                               "systemctl daemon-reload"]
+
+
+def test_refuses_a_taken_port_and_writes_nothing(installed, standin, root):
+    env, log = standin
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run(env, root, "--prefix", str(installed), "--port", str(port))
+    assert out.returncode != 0
+    assert "port %d" % port in out.stderr
+    assert written(root) == []
+    assert not [c for c in calls(log) if c.startswith("systemctl")]
+
+
+def test_refuses_without_systemd_or_multipass(installed, standin, tmp_path):
+    env, log = standin
+    out = run(env, tmp_path / "no-systemd", "--prefix", str(installed))
+    assert out.returncode != 0 and "systemd is not running" in out.stderr
+    assert not (tmp_path / "no-systemd").exists()
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    for tool in ("systemctl", "resolvectl"):
+        os.symlink(Path(env["PATH"].split(":")[0]) / tool, bare / tool)
+    no_cli = dict(env, PATH="%s:/usr/bin:/bin" % bare)
+    out = run(no_cli, tmp_path / "no-cli", "--prefix", str(installed))
+    assert out.returncode != 0 and "no multipass CLI" in out.stderr
+    assert not (tmp_path / "no-cli").exists() and calls(log) == []
+
+
+def test_dry_run_prints_everything_and_writes_nothing(tmp_path, standin):
+    env, log = standin
+    env = dict(env, PATH="/usr/bin:/bin")  # no systemctl, no multipass
+    out = run(env, tmp_path / "root", "--dry-run", "--zone", "vm.test", "--port", "1054")
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "root").exists() and calls(log) == []
+    for text in ["--- /etc/systemd/system/coredns-multipass.service", "--- /" + CONF,
+                 "resolvectl domain mp-dns0 ~vm.test", "resolvectl dns mp-dns0 127.0.0.1:1054",
+                 "+ systemctl enable coredns-multipass.service", "systemd is not running"]:
+        assert text in out.stdout
+    mac = run(env, tmp_path / "root", "--dry-run", "--zone", "vm.test", "--port", "1054",
+              os_name="Darwin")
+    assert mac.returncode == 0, mac.stderr
+    assert "--- /etc/resolver/vm.test (mode 644)\nnameserver 127.0.0.1\nport 1054\n" in mac.stdout
+    assert "+ launchctl bootstrap gui/" in mac.stdout
+    assert not (tmp_path / "root").exists()
+
+
+def test_macos_run_writes_agent_and_resolver_then_uninstall_removes_them(installed, standin, tmp_path):
+    env, log = standin
+    root = tmp_path / "root"
+    home = os.path.expanduser("~" + getpass.getuser())
+    out = run(env, root, "--prefix", str(installed), "--zone", "vm.test", "--port", "1054",
+              os_name="Darwin")
+    assert out.returncode == 0, out.stderr
+    agent = root / home.lstrip("/") / "Library/LaunchAgents/io.github.coredns-multipass.plist"
+    plist = plistlib.loads(agent.read_bytes())
+    conf = home + "/Library/Application Support/coredns-multipass/Corefile"
+    assert plist["ProgramArguments"] == ["%s/bin/coredns-multipass" % installed, "-conf", conf]
+    assert (root / "etc/resolver/vm.test").read_text() == "nameserver 127.0.0.1\nport 1054\n"
+    assert calls(log)[-1] == "launchctl bootstrap gui/%d %s" % (os.getuid(), "/" + str(agent.relative_to(root)))
+    out = run(env, root, "--uninstall", "--zone", "vm.test", os_name="Darwin")
+    assert out.returncode == 0, out.stderr
+    assert written(root) == []
+    assert "launchctl bootout gui/%d/io.github.coredns-multipass" % os.getuid() in calls(log)
