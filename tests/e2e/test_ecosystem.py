@@ -298,18 +298,24 @@ def test_metrics_show_the_inventory(eco):
     for state in ALL_STATES:
         assert one(samples, "coredns_multipass_instances", source="local", state=state) == \
             MIXED_STATES.get(state, 0), state
-    assert one(samples, "coredns_multipass_refreshes_total", source="local",
+    assert one(samples, "coredns_multipass_refreshes_total", source="local", kind="full",
                result="success") >= 1
-    assert one(samples, "coredns_multipass_refreshes_total", source="local",
-               result="failure") == 0
+    for kind in ("full", "probe"):
+        assert one(samples, "coredns_multipass_refreshes_total", source="local", kind=kind,
+                   result="failure") == 0
     last = one(samples, "coredns_multipass_last_success_timestamp_seconds", source="local")
     assert abs(last - time.time()) < 120, "not a Unix time in seconds: %r" % last
-    # One duration per refresh; the stand-in takes a few milliseconds at least.
-    count = one(samples, "coredns_multipass_refresh_duration_seconds_count", source="local")
-    assert count == total(samples, "coredns_multipass_refreshes_total", source="local")
-    assert one(samples, "coredns_multipass_refresh_duration_seconds_sum", source="local") > 0
-    assert one(samples, "coredns_multipass_refresh_duration_seconds_bucket", source="local",
-               le="+Inf") == count
+    # One duration per listing, of each kind; the stand-in takes a few
+    # milliseconds at least.
+    for kind in ("full", "probe"):
+        count = one(samples, "coredns_multipass_refresh_duration_seconds_count", source="local",
+                    kind=kind)
+        assert count == total(samples, "coredns_multipass_refreshes_total", source="local",
+                              kind=kind)
+        assert one(samples, "coredns_multipass_refresh_duration_seconds_bucket", source="local",
+                   kind=kind, le="+Inf") == count
+    assert one(samples, "coredns_multipass_refresh_duration_seconds_sum", source="local",
+               kind="full") > 0
 
 
 def test_ready_health_and_refresh_metrics_follow_the_cli(start_coredns, key):
