@@ -192,12 +192,14 @@ lookup find_program(const std::string& program) {
   const char* env_path = std::getenv("PATH");
   std::string path_list = env_path ? env_path : "/usr/bin:/bin";
   bool seen_non_executable = false;
-  size_t begin = 0;
-  while (begin <= path_list.size()) {
+  for (size_t begin = 0; begin <= path_list.size();) {
     size_t end = path_list.find(':', begin);
     if (end == std::string::npos) end = path_list.size();
     std::string dir = path_list.substr(begin, end - begin);
-    if (dir.empty()) dir = ".";
+    begin = end + 1;
+    // An empty entry would mean the working directory: ignored, as Go's
+    // exec.LookPath refuses it (a planted ./multipass is never run).
+    if (dir.empty()) continue;
     std::string candidate = dir + "/" + program;
     if (is_executable_file(candidate, &exists)) {
       found.path = std::move(candidate);
@@ -207,7 +209,6 @@ lookup find_program(const std::string& program) {
       seen_non_executable = true;
       found.path = candidate;
     }
-    begin = end + 1;
   }
   if (seen_non_executable) {
     found.status = run_status::not_executable;

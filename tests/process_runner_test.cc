@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <set>
 #include <sstream>
@@ -262,6 +263,46 @@ TEST(process_runner_test, name_without_slash_is_searched_in_path_at_each_run) {
     EXPECT_EQ(run_process("multipass", list_args, quick()).status,
               run_status::not_found);
   }
+}
+
+// Changes the working directory while alive.
+class working_directory {
+ public:
+  explicit working_directory(const std::string& dir) {
+    char here[4096];
+    if (::getcwd(here, sizeof here)) old_ = here;
+    changed_ = ::chdir(dir.c_str()) == 0;
+  }
+  ~working_directory() {
+    if (!old_.empty() && ::chdir(old_.c_str()) != 0)
+      std::fprintf(stderr, "could not return to %s\n", old_.c_str());
+  }
+  bool changed() const { return changed_; }
+
+ private:
+  std::string old_;
+  bool changed_ = false;
+};
+
+TEST(process_runner_test, empty_path_entries_are_not_the_working_directory) {
+  fake_cli cli;
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(),
+                      (cli.dir() + "/multipass").c_str()),
+            0);
+  working_directory cwd(cli.dir());  // ./multipass exists and would run
+  ASSERT_TRUE(cwd.changed());
+  const std::string nowhere = cli.dir() + "/nowhere";
+  for (const std::string& path :
+       {std::string(), std::string(":"), ":" + nowhere,
+        nowhere + "::" + nowhere, nowhere + ":"}) {
+    path_override override_path(path);
+    run_result result = run_process("multipass", list_args, quick());
+    EXPECT_EQ(result.status, run_status::not_found) << "PATH=" << path;
+    EXPECT_FALSE(result.started) << "PATH=" << path;
+  }
+  path_override explicit_dot(":" + nowhere + "::.:");
+  EXPECT_TRUE(run_process("multipass", list_args, quick()).ok());
+  EXPECT_EQ(cli.run_count(), 1u);
 }
 
 TEST(process_runner_test, abort_flag_kills_a_running_child) {
