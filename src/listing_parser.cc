@@ -3,9 +3,11 @@
 #include "listing_parser.h"
 
 #include <algorithm>
-#include <cctype>
+#include <array>
 #include <nlohmann/json.hpp>
 #include <utility>
+
+#include "text_cut.h"
 
 namespace multipass {
 
@@ -13,6 +15,8 @@ namespace {
 
 constexpr size_t max_warnings = 32;    // more are summarised in one line
 constexpr size_t max_shown_name = 80;  // long names are cut in warnings
+constexpr size_t max_error = 512;      // a longer error is cut (the parser's
+                                       // message quotes the offending token)
 
 struct state_name {
   std::string_view text;
@@ -33,16 +37,92 @@ constexpr state_name state_names[] = {
 };
 
 std::string shown(std::string_view name) {
-  std::string text = "\"";
-  if (name.size() > max_shown_name) {
-    text.append(name.substr(0, max_shown_name));
-    text += "...";
-  } else {
-    text.append(name);
-  }
-  text += '"';
-  return text;
+  std::string text(name.substr(0, max_shown_name + 1));
+  detail::cut_text(text, max_shown_name);
+  return '"' + text + '"';
 }
+
+// 119968 -> "119,968".
+std::string grouped(size_t number) {
+  std::string digits = std::to_string(number);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// What a warning is about. Every kind counts against max_warnings; past it
+// the warnings are counted per kind and summarised in one line.
+enum class warning_kind {
+  not_an_object,
+  wrong_type,
+  no_name,
+  bad_name,
+  unknown_state,
+  duplicate_name,
+};
+constexpr size_t warning_kinds = 6;
+
+struct warning_kind_words {
+  const char* one;
+  const char* many;
+};
+
+// Indexed by warning_kind, for the summary.
+constexpr warning_kind_words warning_kind_names[warning_kinds] = {
+    {"entry that is not an object", "entries that are not objects"},
+    {"entry with a value of the wrong type",
+     "entries with a value of the wrong type"},
+    {"entry without a name", "entries without a name"},
+    {"name that cannot be a DNS label", "names that cannot be DNS labels"},
+    {"unknown state", "unknown states"},
+    {"duplicate name", "duplicate names"},
+};
+
+// The warnings of one listing: the first max_warnings in full, the rest
+// counted per kind.
+class warning_list {
+ public:
+  explicit warning_list(std::vector<std::string>* kept) : kept_(kept) {}
+
+  // Keeps the text that `make()` returns while there is room; past the cap
+  // only counts it (make is not called: a hostile listing's millionth
+  // warning costs an increment).
+  template <class Make>
+  void add(warning_kind kind, Make&& make) {
+    if (kept_->size() < max_warnings) {
+      kept_->push_back(make());
+    } else {
+      ++not_kept_[static_cast<size_t>(kind)];
+    }
+  }
+
+  // Appends one line that counts the warnings past the cap, per kind
+  // ("... and 3 more warnings: 2 duplicate names, 1 unknown state").
+  void summarise() const {
+    size_t total = 0;
+    for (size_t count : not_kept_) total += count;
+    if (total == 0) return;
+    std::string line = "... and " + grouped(total) + " more warning" +
+                       (total == 1 ? "" : "s") + ":";
+    const char* separator = " ";
+    for (size_t kind = 0; kind < warning_kinds; ++kind) {
+      const size_t count = not_kept_[kind];
+      if (count == 0) continue;
+      const warning_kind_words& words = warning_kind_names[kind];
+      line += separator + grouped(count) + " " +
+              (count == 1 ? words.one : words.many);
+      separator = ", ";
+    }
+    kept_->push_back(std::move(line));
+  }
+
+ private:
+  std::vector<std::string>* kept_;
+  std::array<size_t, warning_kinds> not_kept_{};
+};
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -58,7 +138,8 @@ using json = nlohmann::json;
 // know are skipped whatever their shape.
 class listing_handler {
  public:
-  explicit listing_handler(parsed_listing* result) : result_(result) {}
+  listing_handler(parsed_listing* result, warning_list* warnings)
+      : result_(result), warnings_(warnings) {}
 
   bool saw_list() const { return saw_list_; }
 
@@ -72,7 +153,7 @@ class listing_handler {
   bool binary(json::binary_t&) { return scalar("binary"); }
 
   bool string(json::string_t& value) {
-    if (skip_ > 0) return true;
+    if (skip_depth_ > 0) return true;
     if (where_ == place::entry) {
       if (field_ == field::name) {
         name_ = std::move(value);
@@ -80,7 +161,7 @@ class listing_handler {
         return true;
       }
       if (field_ == field::state) {
-        state_ = std::move(value);
+        state_text_ = std::move(value);
         has_state_ = true;
         return true;
       }
@@ -93,7 +174,7 @@ class listing_handler {
   }
 
   bool start_object(std::size_t) {
-    if (skip_ > 0) return ++skip_, true;
+    if (skip_depth_ > 0) return ++skip_depth_, true;
     switch (where_) {
       case place::top:
         where_ = place::root;
@@ -101,7 +182,7 @@ class listing_handler {
       case place::root:
         if (field_ == field::list && !saw_list_)
           return fail("\"list\" is not an array");
-        skip_ = 1;
+        skip_depth_ = 1;
         return true;
       case place::list:
         begin_entry();
@@ -109,11 +190,11 @@ class listing_handler {
         return true;
       case place::entry:
         if (field_ != field::other) wrong_type(field_, "an object");
-        skip_ = 1;
+        skip_depth_ = 1;
         return true;
       case place::ipv4:
         wrong_type(field::ipv4, "an object inside");
-        skip_ = 1;
+        skip_depth_ = 1;
         return true;
       case place::done:
         break;
@@ -122,7 +203,7 @@ class listing_handler {
   }
 
   bool start_array(std::size_t) {
-    if (skip_ > 0) return ++skip_, true;
+    if (skip_depth_ > 0) return ++skip_depth_, true;
     switch (where_) {
       case place::top:
         return fail("the output is not a JSON object");
@@ -131,14 +212,16 @@ class listing_handler {
           saw_list_ = true;
           where_ = place::list;
         } else {
-          skip_ = 1;  // an unknown key, or a second "list"
+          skip_depth_ = 1;  // an unknown key, or a second "list"
         }
         return true;
       case place::list:
-        ++index_;
-        warn("skipped entry #" + std::to_string(index_) +
-             " of \"list\": not an object");
-        skip_ = 1;
+        ++entry_number_;
+        warnings_->add(warning_kind::not_an_object, [&] {
+          return "skipped entry #" + std::to_string(entry_number_) +
+                 " of \"list\": not an object";
+        });
+        skip_depth_ = 1;
         return true;
       case place::entry:
         if (field_ == field::ipv4) {
@@ -146,12 +229,12 @@ class listing_handler {
           where_ = place::ipv4;
         } else {
           if (field_ != field::other) wrong_type(field_, "an array");
-          skip_ = 1;
+          skip_depth_ = 1;
         }
         return true;
       case place::ipv4:
         wrong_type(field::ipv4, "an array inside");
-        skip_ = 1;
+        skip_depth_ = 1;
         return true;
       case place::done:
         break;
@@ -160,7 +243,7 @@ class listing_handler {
   }
 
   bool key(json::string_t& name) {
-    if (skip_ > 0) return true;
+    if (skip_depth_ > 0) return true;
     if (where_ == place::root) {
       field_ = name == "list" ? field::list : field::other;
     } else if (where_ == place::entry) {
@@ -178,7 +261,7 @@ class listing_handler {
   }
 
   bool end_object() {
-    if (skip_ > 0) return --skip_, true;
+    if (skip_depth_ > 0) return --skip_depth_, true;
     if (where_ == place::entry) {
       end_entry();
       where_ = place::list;
@@ -189,7 +272,7 @@ class listing_handler {
   }
 
   bool end_array() {
-    if (skip_ > 0) return --skip_, true;
+    if (skip_depth_ > 0) return --skip_depth_, true;
     if (where_ == place::ipv4) {
       where_ = place::entry;
     } else if (where_ == place::list) {
@@ -199,19 +282,20 @@ class listing_handler {
   }
 
   bool parse_error(std::size_t, const std::string&, const json::exception& ex) {
-    result_->error = std::string("not valid JSON: ") + ex.what();
+    // The message quotes the token it stopped in: all of an unterminated
+    // 15 MB string. Only the start is worth keeping.
+    std::string_view what = ex.what();
+    result_->error = "not valid JSON: ";
+    result_->error.append(what.substr(0, max_error));
     return false;
   }
-
-  // Warnings beyond max_warnings, for the summary line.
-  size_t extra_warnings() const { return extra_warnings_; }
 
  private:
   enum class place { top, root, list, entry, ipv4, done };
   enum class field { none, list, name, state, ipv4, other };
 
   bool scalar(const char* what) {
-    if (skip_ > 0) return true;
+    if (skip_depth_ > 0) return true;
     switch (where_) {
       case place::top:
         return fail("the output is not a JSON object");
@@ -220,9 +304,11 @@ class listing_handler {
           return fail("\"list\" is not an array");
         return true;
       case place::list:
-        ++index_;
-        warn("skipped entry #" + std::to_string(index_) +
-             " of \"list\": not an object");
+        ++entry_number_;
+        warnings_->add(warning_kind::not_an_object, [&] {
+          return "skipped entry #" + std::to_string(entry_number_) +
+                 " of \"list\": not an object";
+        });
         return true;
       case place::entry:
         if (field_ != field::other) wrong_type(field_, what);
@@ -241,54 +327,58 @@ class listing_handler {
     return false;
   }
 
-  void warn(std::string text) {
-    if (result_->warnings.size() < max_warnings) {
-      result_->warnings.push_back(std::move(text));
-    } else {
-      ++extra_warnings_;
-    }
-  }
-
   void wrong_type(field which, const std::string& what) {
-    if (bad_type_.empty()) {
+    if (wrong_type_.empty()) {
       const char* key = which == field::name    ? "name"
                         : which == field::state ? "state"
                                                 : "ipv4";
-      bad_type_ = std::string("\"") + key + "\" is " + what;
+      wrong_type_ = std::string("\"") + key + "\" is " + what;
     }
   }
 
   void begin_entry() {
-    ++index_;
+    ++entry_number_;
     name_.clear();
-    state_.clear();
+    state_text_.clear();
     addresses_.clear();
-    bad_type_.clear();
+    wrong_type_.clear();
     has_name_ = has_state_ = false;
   }
 
   void end_entry() {
-    std::string label = has_name_ ? shown(name_) : "#" + std::to_string(index_);
-    if (!bad_type_.empty()) {
-      warn("skipped instance " + label + ": " + bad_type_);
+    // Built only for a warning that is kept.
+    auto label = [&] {
+      return has_name_ ? shown(name_) : "#" + std::to_string(entry_number_);
+    };
+    if (!wrong_type_.empty()) {
+      warnings_->add(warning_kind::wrong_type, [&] {
+        return "skipped instance " + label() + ": " + wrong_type_;
+      });
       return;
     }
     if (!has_name_) {
-      warn("skipped instance " + label + ": it has no \"name\"");
+      warnings_->add(warning_kind::no_name, [&] {
+        return "skipped instance " + label() + ": it has no \"name\"";
+      });
       return;
     }
     if (const char* problem = dns_label_problem(name_)) {
-      warn("skipped instance " + label + ": its name cannot be a DNS label (" +
-           problem + ")");
+      warnings_->add(warning_kind::bad_name, [&] {
+        return "skipped instance " + label() +
+               ": its name cannot be a DNS label (" + problem + ")";
+      });
       return;
     }
     vm machine;
     bool known = true;
     machine.state =
-        has_state_ ? parse_state(state_, &known) : vm_state::unknown;
-    if (!known)
-      warn("instance " + label + " has the unknown state " + shown(state_) +
-           "; treated as Unknown");
+        has_state_ ? parse_state(state_text_, &known) : vm_state::unknown;
+    if (!known) {
+      warnings_->add(warning_kind::unknown_state, [&] {
+        return "instance " + label() + " has the unknown state " +
+               shown(state_text_) + "; treated as Unknown";
+      });
+    }
     machine.key = lower(name_);
     machine.name = std::move(name_);
     machine.ipv4 = addresses_;
@@ -296,30 +386,32 @@ class listing_handler {
   }
 
   parsed_listing* result_;
+  warning_list* warnings_;
   place where_ = place::top;
   field field_ = field::none;
-  int skip_ = 0;  // depth inside a value being skipped
+  int skip_depth_ = 0;  // depth inside a value being skipped
   bool saw_list_ = false;
-  size_t index_ = 0;  // 1-based position in "list"
-  size_t extra_warnings_ = 0;
+  size_t entry_number_ = 0;  // 1-based position in "list"
 
-  // The entry being read.
-  std::string name_, state_, bad_type_;
+  // The entry being read. wrong_type_: why it is skipped, such as
+  // "\"name\" is a number"; empty when its known keys have the right types.
+  std::string name_, state_text_, wrong_type_;
   std::vector<uint32_t> addresses_;
   bool has_name_ = false, has_state_ = false;
 };
 
 // Drops later entries whose key repeats an earlier one, then re-indexes.
 // Every lookup happens before any move: the index reads the keys in place.
-void drop_duplicates(parsed_listing* result) {
-  inventory& inv = *result->inv;
+void drop_duplicates(inventory& inv, warning_list& warnings) {
   std::vector<bool> keep(inv.vms.size());
   for (size_t i = 0; i < inv.vms.size(); ++i) {
     const vm* first = inv.find(inv.vms[i].key);
     keep[i] = first == &inv.vms[i];
     if (!keep[i]) {
-      result->warnings.push_back("skipped instance " + shown(inv.vms[i].name) +
-                                 ": its name repeats " + shown(first->name));
+      warnings.add(warning_kind::duplicate_name, [&] {
+        return "skipped instance " + shown(inv.vms[i].name) +
+               ": its name repeats " + shown(first->name);
+      });
     }
   }
   inv.slots.clear();
@@ -395,31 +487,31 @@ parsed_listing parse_listing(std::string_view text) {
     result.inv.reset();
     return result;
   }
-  listing_handler handler(&result);
+  warning_list warnings(&result.warnings);
+  listing_handler handler(&result, &warnings);
   bool parsed = false;
   try {
     parsed = json::sax_parse(text.begin(), text.end(), &handler,
                              json::input_format_t::json,
                              /*strict=*/true);
   } catch (const std::exception& e) {
-    if (result.error.empty())
-      result.error = std::string("invalid JSON: ") + e.what();
+    if (result.error.empty()) {
+      result.error = "invalid JSON: ";
+      result.error.append(std::string_view(e.what()).substr(0, max_error));
+    }
     parsed = false;
   }
   if (parsed && !handler.saw_list())
     result.error = "the output has no \"list\" array";
   if (!parsed && result.error.empty()) result.error = "invalid JSON";
   if (!result.error.empty()) {
+    detail::cut_text(result.error, max_error);
     result.inv.reset();
     result.warnings.clear();
     return result;
   }
-  if (handler.extra_warnings() > 0) {
-    result.warnings.push_back("... and " +
-                              std::to_string(handler.extra_warnings()) +
-                              " more problems in the listing");
-  }
-  if (!result.inv->index()) drop_duplicates(&result);
+  if (!result.inv->index()) drop_duplicates(*result.inv, warnings);
+  warnings.summarise();
   return result;
 }
 

@@ -25,8 +25,11 @@ namespace multipass {
 
 struct parsed_listing {
   std::unique_ptr<inventory> inv;     // indexed; null when error is set
-  std::vector<std::string> warnings;  // skipped entries and the like
-  std::string error;                  // why the listing as a whole failed
+  // Skipped entries and the like: at most 32 in full, then one line that
+  // counts the rest per kind ("... and 119,968 more warnings: 119,968
+  // duplicate names"). Duplicate names count like every other kind.
+  std::vector<std::string> warnings;
+  std::string error;  // why the listing as a whole failed (at most 512 octets)
 };
 
 parsed_listing parse_listing(std::string_view json);

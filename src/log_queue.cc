@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "multipass/multipass.h"
+#include "text_cut.h"
 
 namespace multipass {
 
 void log_queue::push(int level, std::string text) {
+  detail::cut_text(text, max_line_bytes);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;  // the drainer has gone: nobody is left to tell

@@ -1,5 +1,5 @@
-// A bounded queue of log lines that the embedder drains (the core never calls
-// back into Go). When full, new lines are dropped and counted.
+// A bounded queue of bounded log lines that the embedder drains (the core
+// never calls back into Go). When full, new lines are dropped and counted.
 #pragma once
 
 #include <chrono>
@@ -20,10 +20,14 @@ struct log_line {
 
 class log_queue {
  public:
+  // A longer line is cut to this many octets, ending in "…".
+  static constexpr size_t max_line_bytes = 1024;
+
   explicit log_queue(size_t capacity = 1024) : capacity_(capacity) {}
 
-  // Never blocks. Drops (and counts) the line when the queue is full; drops
-  // it uncounted once closed (the drainer has stopped).
+  // Never blocks. Cuts the text to max_line_bytes. Drops (and counts) the
+  // line when the queue is full; drops it uncounted once closed (the drainer
+  // has stopped).
   void push(int level, std::string text);
 
   enum class pop_result { line, empty, closed };

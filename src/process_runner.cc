@@ -57,6 +57,12 @@ constexpr size_t read_chunk = 64 * 1024;
 // stderr beyond this is drained, not kept.
 constexpr size_t stderr_keep = 64 * 1024;
 constexpr size_t err_line_max = 512;
+// Signal numbers run from 1 to signal_limit - 1.
+#if defined(NSIG)
+constexpr int signal_limit = NSIG;
+#else
+constexpr int signal_limit = 65;  // Linux's; unused numbers fail harmlessly
+#endif
 
 // Serialises pipe creation and fork among this library's runners, so that no
 // runner's child inherits another run's pipe ends (Boost 1.74 creates its
@@ -79,26 +85,46 @@ bool make_cloexec_pipe(int fds[2]) {
 #endif
 }
 
+}  // namespace
+
+// Between fork and exec: async-signal-safe calls only. Dispositions first,
+// the mask last: a signal pending at that moment meets SIG_DFL.
+void reset_child_signals() {
+  struct sigaction default_action;
+  std::memset(&default_action, 0, sizeof default_action);
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  for (int sig = 1; sig < signal_limit; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction installed;
+    // Numbers the system does not use (or reserves) fail here: skipped.
+    if (::sigaction(sig, nullptr, &installed) != 0) continue;
+    const bool caught = (installed.sa_flags & SA_SIGINFO) != 0 ||
+                        (installed.sa_handler != SIG_DFL &&
+                         installed.sa_handler != SIG_IGN);
+    // An ignored SIGPIPE or SIGTERM would survive exec: the CLI must die of
+    // a closed pipe and of our SIGTERM.
+    if (caught || sig == SIGPIPE || sig == SIGTERM)
+      ::sigaction(sig, &default_action, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the host may block signals
+}
+
+namespace {
+
 // Runs in the child between fork and exec: async-signal-safe calls only.
 struct child_setup : bp::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor&) const {
     ::setpgid(0, 0);  // own process group: the whole tree can be killed
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the host may block signals
-    struct sigaction dfl;
-    std::memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    // An ignored disposition would survive exec.
-    ::sigaction(SIGPIPE, &dfl, nullptr);
-    ::sigaction(SIGTERM, &dfl, nullptr);
-    int fd = ::open("/dev/null", O_RDONLY);
-    if (fd > 0) {
-      ::dup2(fd, STDIN_FILENO);
-      ::close(fd);
-    } else if (fd < 0) {
+    reset_child_signals();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd > 0) {
+      ::dup2(null_fd, STDIN_FILENO);
+      ::close(null_fd);
+    } else if (null_fd < 0) {
       ::close(STDIN_FILENO);
     }
   }
@@ -161,13 +187,13 @@ struct lookup {
 };
 
 bool is_executable_file(const std::string& path, bool* exists) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
     *exists = false;
     return false;
   }
   *exists = true;
-  return S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+  return S_ISREG(info.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
 // Resolves `program` like execvp would, but in the parent and at each run.
@@ -192,12 +218,14 @@ lookup find_program(const std::string& program) {
   const char* env_path = std::getenv("PATH");
   std::string path_list = env_path ? env_path : "/usr/bin:/bin";
   bool seen_non_executable = false;
-  size_t begin = 0;
-  while (begin <= path_list.size()) {
+  for (size_t begin = 0; begin <= path_list.size();) {
     size_t end = path_list.find(':', begin);
     if (end == std::string::npos) end = path_list.size();
     std::string dir = path_list.substr(begin, end - begin);
-    if (dir.empty()) dir = ".";
+    begin = end + 1;
+    // An empty entry would mean the working directory: ignored, as Go's
+    // exec.LookPath refuses it (a planted ./multipass is never run).
+    if (dir.empty()) continue;
     std::string candidate = dir + "/" + program;
     if (is_executable_file(candidate, &exists)) {
       found.path = std::move(candidate);
@@ -207,7 +235,6 @@ lookup find_program(const std::string& program) {
       seen_non_executable = true;
       found.path = candidate;
     }
-    begin = end + 1;
   }
   if (seen_non_executable) {
     found.status = run_status::not_executable;
@@ -372,8 +399,8 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
     nfds_t count = 0;
     if (out_open) fds[count++] = pollfd{out_fd, POLLIN, 0};
     if (err_open) fds[count++] = pollfd{err_fd, POLLIN, 0};
-    int ready = ::poll(fds, count, wait_ms);
-    if (ready < 0) {
+    int ready_fds = ::poll(fds, count, wait_ms);
+    if (ready_fds < 0) {
       if (errno == EINTR) continue;
       result.status = run_status::spawn_failed;
       result.reason = std::string("poll: ") + std::strerror(errno);
@@ -382,15 +409,16 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
     }
     for (nfds_t i = 0; i < count; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) continue;
-      ssize_t n = ::read(fds[i].fd, &chunk[0], chunk.size());
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      ssize_t bytes_read = ::read(fds[i].fd, &chunk[0], chunk.size());
+      if (bytes_read < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       bool is_out = fds[i].fd == out_fd;
-      if (n <= 0) {
+      if (bytes_read <= 0) {
         (is_out ? out_open : err_open) = false;
         continue;
       }
       if (is_out) {
-        if (!result.out.append(chunk.data(), static_cast<size_t>(n))) {
+        if (!result.out.append(chunk.data(),
+                               static_cast<size_t>(bytes_read))) {
           result.status = run_status::output_too_large;
           out_open = err_open = false;
           break;
@@ -398,7 +426,8 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
       } else if (err_text.size() < stderr_keep) {
         err_text.append(
             chunk, 0,
-            std::min(static_cast<size_t>(n), stderr_keep - err_text.size()));
+            std::min(static_cast<size_t>(bytes_read),
+                     stderr_keep - err_text.size()));
       }
     }
   }

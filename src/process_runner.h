@@ -1,6 +1,7 @@
 // Runs one program (no shell) with a deadline and an output cap, and reports
-// how it ended. The child gets its own process group, an empty signal mask,
-// stdin from the null device and the current environment (plus overrides).
+// how it ended. The child gets its own process group, default signal
+// dispositions for every signal the host catches, an empty signal mask, stdin
+// from the null device and the current environment (plus overrides).
 // On a deadline, an abort or too much output the whole group gets SIGTERM,
 // then SIGKILL after a short grace, and the child is always reaped.
 //
@@ -62,5 +63,16 @@ run_result run_process(const std::string& program,
 // runner's fork takes, so that no CLI child inherits either end (macOS has
 // no pipe2). False when the pipe cannot be made.
 bool open_cloexec_pipe(int fds[2]);
+
+namespace detail {
+
+// What the child runs between fork and exec (async-signal-safe): first every
+// signal with a handler installed (inherited from the host: Go installs one
+// for nearly every signal), and SIGPIPE and SIGTERM even when ignored, get
+// their default disposition back; only then is the signal mask emptied, so
+// that no host handler can run in the child before exec.
+void reset_child_signals();
+
+}  // namespace detail
 
 }  // namespace multipass

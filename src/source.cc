@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -226,7 +227,9 @@ struct source::impl {
     uint64_t quiet = 0;            // failures of the kind since, at DEBUG
   };
   std::vector<reported_kind> reported;  // most recently reported last
-  std::vector<std::string> warned;  // warnings already logged for this listing
+  // The last loaded listing's warnings, all logged: a warning that comes
+  // again in the next listing is not logged again.
+  std::unordered_set<std::string> last_warnings;
   std::string last_stderr;
 };
 
@@ -372,11 +375,14 @@ void source::impl::report_success(const parsed_listing& parsed,
   }
   loaded = true;
   failure.clear();
+  std::unordered_set<std::string> warnings;
+  warnings.reserve(parsed.warnings.size());
   for (const std::string& warning : parsed.warnings) {
-    if (std::find(warned.begin(), warned.end(), warning) == warned.end())
+    const bool first_in_listing = warnings.insert(warning).second;
+    if (first_in_listing && last_warnings.count(warning) == 0)
       log->warn("{}", warning);
   }
-  warned = parsed.warnings;
+  last_warnings = std::move(warnings);
   if (run.err_line != last_stderr) {
     if (!run.err_line.empty())
       log->debug("multipass list wrote to stderr: {}", run.err_line);

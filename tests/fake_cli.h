@@ -1,6 +1,6 @@
 // Test helpers around the stand-in CLI (tests/fake-multipass/multipass):
-// a private control directory, its mode and listing, its run log, and a
-// check that a process is gone.
+// a private control directory, its mode and listing, its run log, a check
+// that a process is gone, and a hostile listing to serve.
 #pragma once
 
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -42,6 +43,24 @@ inline void write_text(const std::string& path, const std::string& text) {
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw std::runtime_error("rename " + path);
+}
+
+// The hostile listing of issue 10: `names` running VMs "vm-0", "vm-1", ...,
+// each followed by its name again in upper case ("VM-0", no address). About
+// 100 octets per name: 120,000 names make 12 MB, under the 16 MiB cap.
+inline std::string listing_with_case_duplicates(size_t names) {
+  std::string text = "{\"list\": [\n";
+  for (size_t i = 0; i < names; ++i) {
+    const std::string number = std::to_string(i);
+    const std::string address = "10." + std::to_string(i >> 16) + "." +
+                                std::to_string((i >> 8) & 255) + "." +
+                                std::to_string(i & 255);
+    text += i == 0 ? "" : ",\n";
+    text += "{\"ipv4\":[\"" + address + "\"],\"name\":\"vm-" + number +
+            "\",\"state\":\"Running\"},\n";
+    text += "{\"name\":\"VM-" + number + "\",\"state\":\"Running\"}";
+  }
+  return text + "\n]}\n";
 }
 
 // Polls `done` every 10 ms for up to `limit` (a liveness bound, not a timing

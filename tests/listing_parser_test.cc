@@ -332,8 +332,82 @@ TEST(listing_parser_test, many_bad_entries_give_a_bounded_number_of_warnings) {
   parsed_listing result = parse_listing(listing_of(entries));
   ASSERT_TRUE(result.inv) << result.error;
   EXPECT_TRUE(result.inv->vms.empty());
-  EXPECT_LT(result.warnings.size(), 50u);
-  EXPECT_TRUE(warned_about(result, "more"));
+  ASSERT_EQ(result.warnings.size(), 33u);
+  EXPECT_EQ(result.warnings.back(),
+            "... and 468 more warnings: 468 names that cannot be DNS labels");
+}
+
+TEST(listing_parser_test,
+     duplicate_names_in_another_case_are_bounded_and_summarised) {
+  const size_t names = 120000;
+  parsed_listing result =
+      parse_listing(testing_support::listing_with_case_duplicates(names));
+  ASSERT_TRUE(result.inv) << result.error;
+  // The first spelling of every name is kept, and every one is indexed.
+  const inventory& inv = *result.inv;
+  ASSERT_EQ(inv.vms.size(), names);
+  for (size_t i = 0; i < names; ++i) {
+    const std::string name = "vm-" + std::to_string(i);
+    ASSERT_EQ(inv.vms[i].name, name);
+    ASSERT_EQ(inv.find(name), &inv.vms[i]) << name;
+  }
+  EXPECT_EQ(inv.by_address.size(), names);
+  // 32 duplicates in full, the other 119,968 counted in one line.
+  ASSERT_EQ(result.warnings.size(), 33u);
+  EXPECT_EQ(result.warnings[0],
+            "skipped instance \"VM-0\": its name repeats \"vm-0\"");
+  EXPECT_EQ(result.warnings[31],
+            "skipped instance \"VM-31\": its name repeats \"vm-31\"");
+  EXPECT_EQ(result.warnings[32],
+            "... and 119,968 more warnings: 119,968 duplicate names");
+}
+
+TEST(listing_parser_test, every_kind_of_warning_counts_against_the_cap) {
+  std::vector<std::string> entries;
+  for (int i = 0; i < 20; ++i)
+    entries.push_back(entry("bad_" + std::to_string(i)));
+  for (int i = 0; i < 10; ++i)
+    entries.push_back(entry("odd-" + std::to_string(i), "Hibernating"));
+  entries.push_back("42");
+  entries.push_back("{\"state\": \"Running\"}");
+  entries.push_back(entry("typed", "Running", "\"10.0.0.1\""));
+  for (int i = 0; i < 10; ++i) {
+    entries.push_back(entry("web-" + std::to_string(i)));
+    entries.push_back(entry("Web-" + std::to_string(i)));
+  }
+  parsed_listing result = parse_listing(listing_of(entries));
+  ASSERT_TRUE(result.inv) << result.error;
+  EXPECT_EQ(result.inv->vms.size(), 20u);  // odd-* and web-*
+  ASSERT_EQ(result.warnings.size(), 33u);
+  // In listing order: 20 bad names, 10 unknown states, then 2 of the 3
+  // entries that are not usable; duplicates are found after the listing.
+  EXPECT_EQ(result.warnings[31],
+            "skipped instance #32: it has no \"name\"");
+  EXPECT_EQ(result.warnings[32],
+            "... and 11 more warnings: 1 entry with a value of the wrong "
+            "type, 10 duplicate names");
+}
+
+TEST(listing_parser_test, unterminated_huge_string_is_a_short_error) {
+  const std::string text =
+      "{\"list\": [{\"name\": \"" + std::string(15u << 20, 'a');
+  parsed_listing result = parse_listing(text);
+  EXPECT_FALSE(result.inv);
+  EXPECT_TRUE(result.warnings.empty());
+  EXPECT_LE(result.error.size(), 512u);
+  EXPECT_EQ(result.error.rfind("not valid JSON: ", 0), 0u) << result.error;
+  EXPECT_NE(result.error.find("missing closing quote"), std::string::npos)
+      << result.error;
+  EXPECT_EQ(result.error.substr(result.error.size() - 3), "\xE2\x80\xA6");
+}
+
+TEST(listing_parser_test, long_names_are_cut_in_warnings) {
+  const std::string name(300, 'x');
+  parsed_listing result = parse_listing(listing_of({entry(name)}));
+  ASSERT_EQ(result.warnings.size(), 1u);
+  const std::string shown = "\"" + name.substr(0, 77) + "\xE2\x80\xA6\"";
+  EXPECT_NE(result.warnings[0].find(shown), std::string::npos)
+      << result.warnings[0];
 }
 
 TEST(listing_parser_test, broken_output_is_an_error) {

@@ -29,6 +29,34 @@ TEST(log_queue_test, lines_come_out_in_order_with_their_levels) {
   EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
 }
 
+TEST(log_queue_test, long_lines_are_cut_at_1_kib_with_a_marker) {
+  const std::string ellipsis = "\xE2\x80\xA6";
+  log_queue queue;
+  const std::string fits(log_queue::max_line_bytes, 'a');
+  queue.push(MULTIPASS_LOG_ERROR, fits);
+  queue.push(MULTIPASS_LOG_ERROR, fits + "b");
+  queue.push(MULTIPASS_LOG_ERROR, std::string(15u << 20, 'c'));
+  log_line line;
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, fits);  // at the limit: whole
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, std::string(1021, 'a') + ellipsis);
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  EXPECT_EQ(line.text, std::string(1021, 'c') + ellipsis);
+  EXPECT_EQ(line.text.size(), 1024u);
+}
+
+TEST(log_queue_test, a_cut_never_splits_a_utf8_sequence) {
+  log_queue queue;
+  std::string accents;  // "é" is two octets: 0xC3 0xA9
+  while (accents.size() < 2000) accents += "\xC3\xA9";
+  queue.push(MULTIPASS_LOG_WARNING, "x" + accents);
+  log_line line;
+  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+  // 1021 octets would end inside an "é": the last whole one is kept.
+  EXPECT_EQ(line.text, "x" + accents.substr(0, 1020) + "\xE2\x80\xA6");
+}
+
 TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {
   log_queue queue(3);
   for (int i = 0; i < 5; ++i)

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <future>
 #include <set>
 #include <sstream>
@@ -264,6 +266,46 @@ TEST(process_runner_test, name_without_slash_is_searched_in_path_at_each_run) {
   }
 }
 
+// Changes the working directory while alive.
+class working_directory {
+ public:
+  explicit working_directory(const std::string& dir) {
+    char here[4096];
+    if (::getcwd(here, sizeof here)) old_ = here;
+    changed_ = ::chdir(dir.c_str()) == 0;
+  }
+  ~working_directory() {
+    if (!old_.empty() && ::chdir(old_.c_str()) != 0)
+      std::fprintf(stderr, "could not return to %s\n", old_.c_str());
+  }
+  bool changed() const { return changed_; }
+
+ private:
+  std::string old_;
+  bool changed_ = false;
+};
+
+TEST(process_runner_test, empty_path_entries_are_not_the_working_directory) {
+  fake_cli cli;
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(),
+                      (cli.dir() + "/multipass").c_str()),
+            0);
+  working_directory cwd(cli.dir());  // ./multipass exists and would run
+  ASSERT_TRUE(cwd.changed());
+  const std::string nowhere = cli.dir() + "/nowhere";
+  for (const std::string& path :
+       {std::string(), std::string(":"), ":" + nowhere,
+        nowhere + "::" + nowhere, nowhere + ":"}) {
+    path_override override_path(path);
+    run_result result = run_process("multipass", list_args, quick());
+    EXPECT_EQ(result.status, run_status::not_found) << "PATH=" << path;
+    EXPECT_FALSE(result.started) << "PATH=" << path;
+  }
+  path_override explicit_dot(":" + nowhere + "::.:");
+  EXPECT_TRUE(run_process("multipass", list_args, quick()).ok());
+  EXPECT_EQ(cli.run_count(), 1u);
+}
+
 TEST(process_runner_test, abort_flag_kills_a_running_child) {
   fake_cli cli;
   cli.set_mode("hang");
@@ -327,6 +369,88 @@ TEST(process_runner_test, child_starts_with_an_empty_signal_mask) {
       << result.out.str();
 }
 
+#endif
+
+// Runs `body` in a forked child (it ends with _exit or a signal) and returns
+// the child's wait status, or -1 when fork or waitpid failed.
+int wait_status_of_forked(void (*body)()) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    body();
+    ::_exit(100);
+  }
+  int status = -1;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+// A disposition with an empty mask and no flags.
+struct sigaction disposition(void (*handler)(int)) {
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = handler;
+  return action;
+}
+
+// The child's signal setup, run in a forked child of the test: a signal that
+// is pending when the mask is emptied must meet the default disposition,
+// never the handler inherited from the host (Go's, in CoreDNS).
+TEST(process_runner_test, child_resets_handlers_before_unblocking_signals) {
+  int status = wait_status_of_forked([] {
+    struct sigaction host_handler = disposition([](int) { ::_exit(3); });
+    ::sigaction(SIGUSR1, &host_handler, nullptr);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ::sigprocmask(SIG_BLOCK, &usr1, nullptr);
+    ::raise(SIGUSR1);  // pending until the mask is emptied
+    detail::reset_child_signals();
+    ::_exit(0);  // not reached: SIGUSR1's default action ends the process
+  });
+  ASSERT_NE(status, -1);
+  ASSERT_FALSE(WIFEXITED(status))
+      << "exit " << WEXITSTATUS(status) << " (3: the host's handler ran)";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGUSR1);
+}
+
+// Every caught signal gets its default disposition back; SIGPIPE and SIGTERM
+// also when ignored; other ignored signals stay ignored (as exec keeps them).
+TEST(process_runner_test, child_gets_default_dispositions_for_caught_signals) {
+  int status = wait_status_of_forked([] {
+    struct sigaction action = disposition([](int) {});
+    for (int sig : {SIGHUP, SIGINT, SIGCHLD, SIGURG, SIGWINCH})
+      ::sigaction(sig, &action, nullptr);
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    action.sa_sigaction = [](int, siginfo_t*, void*) {};
+    ::sigaction(SIGUSR2, &action, nullptr);
+    ::sigaction(SIGPROF, &action, nullptr);
+    action = disposition(SIG_IGN);
+    for (int sig : {SIGPIPE, SIGTERM, SIGQUIT})
+      ::sigaction(sig, &action, nullptr);
+    detail::reset_child_signals();
+    int wrong = 0;  // a bit per signal that is not as expected
+    int bit = 0;
+    for (int sig : {SIGHUP, SIGINT, SIGCHLD, SIGURG, SIGWINCH, SIGUSR2,
+                    SIGPROF, SIGPIPE, SIGTERM}) {
+      struct sigaction now;
+      ::sigaction(sig, nullptr, &now);
+      if ((now.sa_flags & SA_SIGINFO) || now.sa_handler != SIG_DFL)
+        wrong |= 1 << bit;
+      ++bit;
+    }
+    struct sigaction quit;
+    ::sigaction(SIGQUIT, nullptr, &quit);
+    if (quit.sa_handler != SIG_IGN) wrong |= 1 << bit;
+    ::_exit(wrong);
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "bits of HUP INT CHLD URG WINCH USR2 PROF PIPE TERM, QUIT ignored";
+}
+
+#if defined(__linux__)
 TEST(process_runner_test, deadline_works_while_the_caller_blocks_sigterm) {
   fake_cli cli;
   cli.set_mode("hang");

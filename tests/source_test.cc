@@ -565,6 +565,46 @@ TEST(source_test, parse_warnings_are_logged_once_per_change) {
       << dump(lines);
 }
 
+TEST(source_test, a_listing_of_duplicate_names_logs_a_few_dozen_lines) {
+  fake_cli cli;
+  cli.set_listing(testing_support::listing_with_case_duplicates(120000));
+  source src(test_options());
+  std::string error;
+  ASSERT_TRUE(src.refresh_now(&error)) << error;
+  EXPECT_EQ(src.current()->vms.size(), 120000u);
+  auto lines = drain(src);
+  // "loaded", 32 duplicates in full, one line for the rest.
+  ASSERT_EQ(lines.size(), 34u) << dump(lines);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING, "its name repeats"),
+            32u);
+  EXPECT_EQ(count_lines(lines, MULTIPASS_LOG_WARNING,
+                        "... and 119,968 more warnings: 119,968 duplicate "
+                        "names"),
+            1u)
+      << dump(lines);
+  for (const auto& line : lines) EXPECT_EQ(line.dropped, 0u);
+  // The same listing again: nothing new to say.
+  ASSERT_TRUE(src.refresh_now(&error)) << error;
+  EXPECT_EQ(drain(src).size(), 0u);
+}
+
+TEST(source_test, an_unterminated_huge_string_is_one_short_error_line) {
+  fake_cli cli;
+  cli.set_listing("{\"list\": [{\"name\": \"" +
+                  std::string(15u << 20, 'a'));
+  source src(test_options());
+  std::string error;
+  EXPECT_FALSE(src.refresh_now(&error));
+  EXPECT_NE(error.find("unusable output"), std::string::npos) << error;
+  EXPECT_LE(error.size(), log_queue::max_line_bytes);
+  auto lines = drain(src);
+  ASSERT_EQ(lines.size(), 1u) << dump(lines);
+  EXPECT_EQ(lines[0].level, MULTIPASS_LOG_ERROR);
+  EXPECT_NE(lines[0].text.find("missing closing quote"), std::string::npos)
+      << lines[0].text;
+  EXPECT_LE(lines[0].text.size(), log_queue::max_line_bytes);
+}
+
 TEST(source_test, log_messages_carry_no_prefix) {
   fake_cli cli;
   source src(test_options());
