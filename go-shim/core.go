@@ -47,6 +47,14 @@ var _ [durationBuckets]struct{} = [C.MULTIPASS_DURATION_BUCKETS]struct{}{}
 // errCap is the size of the buffers the core writes its errors into.
 const errCap = 512
 
+// check returns nil for MULTIPASS_OK, else the reason the core wrote.
+func check(rc C.int, buf *[errCap]C.char) error {
+	if rc == C.MULTIPASS_OK {
+		return nil
+	}
+	return errFromC(buf)
+}
+
 // errFromC turns the reason the core wrote into buf into a Go error.
 func errFromC(buf *[errCap]C.char) error {
 	msg := C.GoString(&buf[0])
@@ -66,10 +74,9 @@ func checkCore() error {
 	return nil
 }
 
-// source wraps a multipass_source_t. Every method is safe after destroy:
-// they then do nothing (ready says false).
+// source wraps a multipass_source_t. No call may follow destroy: the
+// registry destroys a source only once no block, query or goroutine uses it.
 type source struct {
-	mu  sync.RWMutex // Lock for destroy, RLock for every other use of p
 	p   *C.multipass_source_t
 	log C.multipass_log_entry_t // reused by nextLog: one drainer per source
 }
@@ -81,18 +88,13 @@ func openSource(o sourceOptions) (coreSource, error) {
 	}
 	var opts C.multipass_source_options_t
 	C.multipass_source_options_init(&opts)
-
-	binary := C.CString(o.binary)
-	defer C.free(unsafe.Pointer(binary))
-	opts.binary = binary
+	opts.binary = C.CString(o.binary)
+	defer C.free(unsafe.Pointer(opts.binary))
 	if o.serverAddress != "" {
-		addr := C.CString(o.serverAddress)
-		defer C.free(unsafe.Pointer(addr))
-		opts.server_address = addr
+		opts.server_address = C.CString(o.serverAddress)
+		defer C.free(unsafe.Pointer(opts.server_address))
 	}
-	opts.probe_ms = C.uint32_t(o.probe.Milliseconds())
-	opts.refresh_ms = C.uint32_t(o.refresh.Milliseconds())
-	opts.timeout_ms = C.uint32_t(o.timeout.Milliseconds())
+	opts.probe_ms, opts.refresh_ms, opts.timeout_ms = ms(o.probe), ms(o.refresh), ms(o.timeout)
 
 	var buf [errCap]C.char
 	p := C.multipass_source_create(&opts, &buf[0], errCap)
@@ -104,73 +106,33 @@ func openSource(o sourceOptions) (coreSource, error) {
 	return s, nil
 }
 
-// call runs f with the handle under the read lock, or fails once destroyed.
-func (s *source) call(f func(p *C.multipass_source_t, buf *[errCap]C.char) C.int) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.p == nil {
-		return errors.New("source destroyed")
-	}
-	var buf [errCap]C.char
-	if f(s.p, &buf) != C.MULTIPASS_OK {
-		return errFromC(&buf)
-	}
-	return nil
-}
+func ms(d time.Duration) C.uint32_t { return C.uint32_t(d.Milliseconds()) }
 
 func (s *source) start() error {
-	return s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
-		return C.multipass_source_start(p, &buf[0], errCap)
-	})
+	var buf [errCap]C.char
+	return check(C.multipass_source_start(s.p, &buf[0], errCap), &buf)
 }
 
 func (s *source) setIntervals(iv intervals) error {
-	return s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
-		return C.multipass_source_set_intervals(p, C.uint32_t(iv.probe.Milliseconds()),
-			C.uint32_t(iv.refresh.Milliseconds()), C.uint32_t(iv.timeout.Milliseconds()), &buf[0], errCap)
-	})
+	var buf [errCap]C.char
+	return check(C.multipass_source_set_intervals(s.p, ms(iv.probe), ms(iv.refresh), ms(iv.timeout), &buf[0], errCap), &buf)
 }
 
 func (s *source) events() (eventReader, error) {
-	fd := C.int(-1)
-	err := s.call(func(p *C.multipass_source_t, buf *[errCap]C.char) C.int {
-		if fd = C.multipass_source_event_fd(p, &buf[0], errCap); fd < 0 {
-			return C.MULTIPASS_ERROR
-		}
-		return C.MULTIPASS_OK
-	})
-	if err != nil {
-		return nil, err
+	var buf [errCap]C.char
+	fd := C.multipass_source_event_fd(s.p, &buf[0], errCap)
+	if fd < 0 {
+		return nil, errFromC(&buf)
 	}
 	// Non-blocking, so os.NewFile reads it through the netpoller.
 	return os.NewFile(uintptr(fd), "multipass-events"), nil
 }
 
-func (s *source) stop() {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	C.multipass_source_stop(s.p) // NULL-safe
-}
-
-func (s *source) destroy() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	C.multipass_source_destroy(s.p)
-	s.p = nil
-}
-
-func (s *source) ready() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.p != nil && C.multipass_source_ready(s.p) == 1
-}
+func (s *source) stop()       { C.multipass_source_stop(s.p) }
+func (s *source) destroy()    { C.multipass_source_destroy(s.p); s.p = nil }
+func (s *source) ready() bool { return C.multipass_source_ready(s.p) == 1 }
 
 func (s *source) refreshesFinished() (finished uint64, stopped bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.p == nil {
-		return 0, true
-	}
 	var done C.uint64_t
 	// A refresh that never comes, with no time to wait: never blocks.
 	rc := C.multipass_source_wait_refresh(s.p, ^C.uint64_t(0), 0, &done)
@@ -178,18 +140,13 @@ func (s *source) refreshesFinished() (finished uint64, stopped bool) {
 }
 
 func (s *source) stats() sourceStats {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	var st C.multipass_source_stats_t
 	st.struct_size = C.size_t(unsafe.Sizeof(st))
-	if s.p == nil || C.multipass_source_stats(s.p, &st) != C.MULTIPASS_OK {
+	if C.multipass_source_stats(s.p, &st) != C.MULTIPASS_OK {
 		return sourceStats{}
 	}
-	out := sourceStats{
-		full:      listingStats(&st.full),
-		probe:     listingStats(&st.probe),
-		instances: make(map[string]uint32, len(st.instances)),
-	}
+	out := sourceStats{full: listingStats(&st.full), probe: listingStats(&st.probe),
+		instances: make(map[string]uint32, len(st.instances))}
 	if st.last_success_unix_ms > 0 {
 		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
 	}
@@ -208,17 +165,11 @@ func listingStats(c *C.multipass_listing_stats_t) listingCounts {
 }
 
 func (s *source) nextLog() (logLine, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.p == nil || C.multipass_log_next(s.p, 0, &s.log) != C.MULTIPASS_LOG_ENTRY {
+	if C.multipass_log_next(s.p, 0, &s.log) != C.MULTIPASS_LOG_ENTRY {
 		return logLine{}, false
 	}
 	n := min(int(s.log.len), len(s.log.text)-1)
-	return logLine{
-		level:   logLevel(s.log.level),
-		text:    C.GoStringN(&s.log.text[0], C.int(n)),
-		dropped: uint64(s.log.dropped),
-	}, true
+	return logLine{level: logLevel(s.log.level), text: C.GoStringN(&s.log.text[0], C.int(n)), dropped: uint64(s.log.dropped)}, true
 }
 
 // resolver wraps a multipass_resolver_t. resolve is safe concurrently with
@@ -230,11 +181,6 @@ type resolver struct {
 }
 
 func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.p == nil {
-		return nil, errors.New("source destroyed")
-	}
 	var opts C.multipass_resolver_options_t
 	C.multipass_resolver_options_init(&opts)
 

@@ -8,13 +8,17 @@ import (
 // watch is a source's event loop: it sleeps in the netpoller on the core's
 // wake-up pipe (holding no thread) and, each time the core writes to it,
 // prints the queued log lines and wakes the questions whose refresh has
-// finished. It returns when the pipe reads end of file: the source stopped.
+// finished, and notes when the first listing has loaded (for Ready). It
+// returns when the pipe reads end of file: the source stopped.
 func (s *sharedSource) watch(ev eventReader) {
 	defer ev.Close()
 	buf := make([]byte, 64)
 	for {
 		s.drainLogs()
 		s.waits.update(s.refreshesFinished())
+		if !s.loaded.Load() && s.ready() {
+			s.loaded.Store(true)
+		}
 		if _, err := ev.Read(buf); err != nil {
 			break
 		}

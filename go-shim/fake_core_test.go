@@ -114,6 +114,14 @@ func (s *fakeSource) addLog(l logLine) {
 	s.notify()
 }
 
+// load marks the source loaded, and says so through the pipe.
+func (s *fakeSource) load() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loaded = true
+	s.notify()
+}
+
 func (s *fakeSource) finishRefresh() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -50,9 +50,9 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 // that loaded last.
 func (collector) Collect(ch chan<- prometheus.Metric) {
 	byLabel := map[string][]sourceStats{}
-	for _, s := range sources.all() {
+	sources.each(func(s *sharedSource) {
 		byLabel[s.daemon.label()] = append(byLabel[s.daemon.label()], s.stats())
-	}
+	})
 	for label, all := range byLabel {
 		latest := all[0]
 		var full, probe listingCounts

@@ -4,5 +4,5 @@ package multipass
 // source has loaded a listing. It never runs the CLI.
 func (m *Multipass) Ready() bool {
 	l := m.lease.Load()
-	return l != nil && l.src.ready()
+	return l != nil && l.src.loaded.Load()
 }

@@ -2,6 +2,7 @@ package multipass
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,7 @@ type sharedSource struct {
 	coreSource
 	daemon daemon
 	waits  *waiters
+	loaded atomic.Bool         // the core has loaded a listing: set by watch
 	leases map[*lease]struct{} // guarded by registry.mu
 	done   chan struct{}       // closed when the event loop has returned
 }
@@ -100,15 +102,14 @@ func (g *registry) release(l *lease) {
 	s.destroy()
 }
 
-// all returns the sources in use, for the metrics.
-func (g *registry) all() []*sharedSource {
+// each calls f for every source in use, which stays alive meanwhile: a
+// release destroys a source only after taking it out under g.mu.
+func (g *registry) each(f func(*sharedSource)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	all := make([]*sharedSource, 0, len(g.sources))
 	for _, s := range g.sources {
-		all = append(all, s)
+		f(s)
 	}
-	return all
 }
 
 // adjust gives the source the shortest intervals its leases ask for. Needs

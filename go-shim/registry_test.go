@@ -100,9 +100,8 @@ func TestReloadKeepsSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := opened[old.sourceOpts.daemon]
-	src.mu.Lock()
-	src.loaded = true
-	src.mu.Unlock()
+	src.load()
+	eventually(t, "the old instance ready", old.Ready)
 	oldResolver := src.resolver
 
 	renewed, _ := parse(caddy.NewTestController("dns", strings.Replace(corefile, "}", "refresh 2m\n}", 1)))

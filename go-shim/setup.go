@@ -61,7 +61,7 @@ const (
 
 func parse(c *caddy.Controller) (*Multipass, error) {
 	m := &Multipass{sourceOpts: newSourceOptions(), resolverOpts: resolverOptions{ttl: 10}}
-	probeSet, refreshSet := false, false
+	set := map[string]bool{}
 
 	i := 0
 	for c.Next() {
@@ -82,102 +82,90 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 		}
 
 		for c.NextBlock() {
-			switch c.Val() {
-			case "binary":
-				v, err := singleArg(c)
-				if err != nil {
-					return nil, err
-				}
-				if v == "" {
-					return nil, c.Err("binary needs a non-empty path")
-				}
-				m.sourceOpts.binary = v
-			case "server_address":
-				v, err := singleArg(c)
-				if err != nil {
-					return nil, err
-				}
-				if !validServerAddress(v) {
-					return nil, c.Errf("invalid server_address '%s': want HOST:PORT or unix:PATH", v)
-				}
-				m.sourceOpts.serverAddress = v
-			case "ttl":
-				v, err := singleArg(c)
-				if err != nil {
-					return nil, err
-				}
-				t, err := strconv.Atoi(v)
-				if err != nil || t < 0 || t > maxTTL {
-					return nil, c.Errf("ttl must be an integer in [0, %d]: '%s'", maxTTL, v)
-				}
-				m.resolverOpts.ttl = uint32(t)
-			case "probe":
-				v, err := singleArg(c)
-				if err != nil {
-					return nil, err
-				}
-				probeSet = true
-				if v == "off" {
-					m.sourceOpts.probe = 0
-					continue
-				}
-				if m.sourceOpts.probe, err = durationValue(c, "probe", v, minProbe, maxProbe); err != nil {
-					return nil, err
-				}
-			case "refresh":
-				d, err := durationArg(c, minRefresh, maxRefresh)
-				if err != nil {
-					return nil, err
-				}
-				m.sourceOpts.refresh, refreshSet = d, true
-			case "timeout":
-				d, err := durationArg(c, minTimeout, maxTimeout)
-				if err != nil {
-					return nil, err
-				}
-				m.sourceOpts.timeout = d
-			case "addresses":
-				v, err := singleArg(c)
-				if err != nil {
-					return nil, err
-				}
-				switch v {
-				case "first":
-					m.resolverOpts.addressesAll = false
-				case "all":
-					m.resolverOpts.addressesAll = true
-				default:
-					return nil, c.Errf("addresses must be 'first' or 'all': '%s'", v)
-				}
+			prop, args := c.Val(), c.RemainingArgs()
+			var err error
+			switch prop {
 			case "networks":
-				cidrs := c.RemainingArgs()
-				if len(cidrs) == 0 {
-					return nil, c.ArgErr()
-				}
-				for _, s := range cidrs {
-					p, err := netip.ParsePrefix(s)
-					if err != nil || !p.Addr().Is4() {
-						return nil, c.Errf("networks needs IPv4 CIDRs such as 10.110.24.0/24: '%s'", s)
-					}
-					m.resolverOpts.networks = append(m.resolverOpts.networks, p.Masked().String())
-				}
+				err = m.parseNetworks(c, args)
 			case "wildcard":
-				if len(c.RemainingArgs()) != 0 {
+				if len(args) != 0 {
 					return nil, c.ArgErr()
 				}
 				m.resolverOpts.wildcard = true
 			case "fallthrough":
-				m.Fall.SetZonesFromArgs(c.RemainingArgs())
+				m.Fall.SetZonesFromArgs(args)
+			case "binary", "server_address", "ttl", "probe", "refresh", "timeout", "addresses":
+				if len(args) != 1 {
+					return nil, c.ArgErr()
+				}
+				err = m.parseOption(c, prop, args[0])
 			default:
-				return nil, c.Errf("unknown property '%s'", c.Val())
+				return nil, c.Errf("unknown property '%s'", prop)
 			}
+			if err != nil {
+				return nil, err
+			}
+			set[prop] = true
 		}
 	}
-	if err := checkProbe(c, &m.sourceOpts.intervals, probeSet, refreshSet); err != nil {
+	if err := checkProbe(c, &m.sourceOpts.intervals, set["probe"], set["refresh"]); err != nil {
 		return nil, err
 	}
 	m.resolverOpts.zones = m.Zones
 	return m, nil
+}
+
+// parseOption sets the property prop, which takes the one value v.
+func (m *Multipass) parseOption(c *caddy.Controller, prop, v string) (err error) {
+	o, r := &m.sourceOpts, &m.resolverOpts
+	switch prop {
+	case "binary":
+		if v == "" {
+			return c.Err("binary needs a non-empty path")
+		}
+		o.binary = v
+	case "server_address":
+		if !validServerAddress(v) {
+			return c.Errf("invalid server_address '%s': want HOST:PORT or unix:PATH", v)
+		}
+		o.serverAddress = v
+	case "ttl":
+		t, err := strconv.Atoi(v)
+		if err != nil || t < 0 || t > maxTTL {
+			return c.Errf("ttl must be an integer in [0, %d]: '%s'", maxTTL, v)
+		}
+		r.ttl = uint32(t)
+	case "probe":
+		o.probe = 0
+		if v != "off" {
+			o.probe, err = duration(c, prop, v, minProbe, maxProbe)
+		}
+	case "refresh":
+		o.refresh, err = duration(c, prop, v, minRefresh, maxRefresh)
+	case "timeout":
+		o.timeout, err = duration(c, prop, v, minTimeout, maxTimeout)
+	case "addresses":
+		if v != "first" && v != "all" {
+			return c.Errf("addresses must be 'first' or 'all': '%s'", v)
+		}
+		r.addressesAll = v == "all"
+	}
+	return err
+}
+
+// parseNetworks adds the IPv4 networks cidrs.
+func (m *Multipass) parseNetworks(c *caddy.Controller, cidrs []string) error {
+	if len(cidrs) == 0 {
+		return c.ArgErr()
+	}
+	for _, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return c.Errf("networks needs IPv4 CIDRs such as 10.110.24.0/24: '%s'", s)
+		}
+		m.resolverOpts.networks = append(m.resolverOpts.networks, p.Masked().String())
+	}
+	return nil
 }
 
 // checkProbe makes probe shorter than refresh. A block that sets only a
@@ -194,32 +182,11 @@ func checkProbe(c *caddy.Controller, iv *intervals, probeSet, refreshSet bool) e
 	return c.Errf("probe (%s) must be shorter than refresh (%s), or off", iv.probe, iv.refresh)
 }
 
-// singleArg returns the one argument of the current property.
-func singleArg(c *caddy.Controller) (string, error) {
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return "", c.ArgErr()
-	}
-	return args[0], nil
-}
-
-// durationArg returns the one duration argument of the current property,
-// which must lie in [lo, hi].
-func durationArg(c *caddy.Controller, lo, hi time.Duration) (time.Duration, error) {
-	name := c.Val()
-	v, err := singleArg(c)
-	if err != nil {
-		return 0, err
-	}
-	return durationValue(c, name, v, lo, hi)
-}
-
-// durationValue parses v, the value of property name, which must lie in
-// [lo, hi].
-func durationValue(c *caddy.Controller, name, v string, lo, hi time.Duration) (time.Duration, error) {
+// duration parses v, the value of property prop, which must lie in [lo, hi].
+func duration(c *caddy.Controller, prop, v string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo || d > hi {
-		return 0, c.Errf("%s must be a duration in [%s, %s]: '%s'", name, lo, hi, v)
+		return 0, c.Errf("%s must be a duration in [%s, %s]: '%s'", prop, lo, hi, v)
 	}
 	return d, nil
 }
