@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -118,7 +119,7 @@ func (s *source) setIntervals(iv intervals) error {
 	return check(C.multipass_source_set_intervals(s.p, ms(iv.probe), ms(iv.refresh), ms(iv.timeout), &buf[0], errCap), &buf)
 }
 
-func (s *source) events() (eventReader, error) {
+func (s *source) events() (io.ReadCloser, error) {
 	var buf [errCap]C.char
 	fd := C.multipass_source_event_fd(s.p, &buf[0], errCap)
 	if fd < 0 {

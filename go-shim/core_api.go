@@ -1,6 +1,9 @@
 package multipass
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // What the core offers, as Go types: the options that cross the C ABI, the
 // answers and statistics that come back, and the two handles (core.go
@@ -108,9 +111,9 @@ type waitFunc func(seq uint64, limit time.Duration)
 type coreSource interface {
 	start() error
 	setIntervals(intervals) error
-	// events returns the core's wake-up pipe: readable when log lines or a
-	// finished refresh wait, end of file once the source has stopped.
-	events() (eventReader, error)
+	// events returns the core's wake-up pipe (an *os.File): readable when
+	// log lines or a finished refresh wait, end of file once it stopped.
+	events() (io.ReadCloser, error)
 	// stop stops the refresher and closes the log queue and the pipe.
 	stop()
 	// destroy releases the source; call it once, after stop.
@@ -123,12 +126,6 @@ type coreSource interface {
 	// nextLog takes one queued log line without blocking.
 	nextLog() (logLine, bool)
 	newResolver(o resolverOptions, await waitFunc) (coreResolver, error)
-}
-
-// eventReader is the reading end of the core's wake-up pipe (an *os.File).
-type eventReader interface {
-	Read(p []byte) (int, error)
-	Close() error
 }
 
 // coreResolver answers questions.

@@ -1,6 +1,7 @@
 package multipass
 
 import (
+	"io"
 	"sync"
 	"time"
 )
@@ -10,7 +11,7 @@ import (
 // prints the queued log lines and wakes the questions whose refresh has
 // finished, and notes when the first listing has loaded (for Ready). It
 // returns when the pipe reads end of file: the source stopped.
-func (s *sharedSource) watch(ev eventReader) {
+func (s *sharedSource) watch(ev io.ReadCloser) {
 	defer ev.Close()
 	buf := make([]byte, 64)
 	for {

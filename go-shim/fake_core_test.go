@@ -1,6 +1,7 @@
 package multipass
 
 import (
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -89,7 +90,7 @@ func (s *fakeSource) setIntervals(iv intervals) error {
 	return nil
 }
 
-func (s *fakeSource) events() (eventReader, error) {
+func (s *fakeSource) events() (io.ReadCloser, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
