@@ -268,6 +268,7 @@ class listing_handler {
   }
 
   void end_entry() {
+    if (has_name_) result_->listed.push_back({name_, state_});
     std::string label = has_name_ ? shown(name_) : "#" + std::to_string(index_);
     if (!bad_type_.empty()) {
       warn("skipped instance " + label + ": " + bad_type_);
@@ -412,8 +413,10 @@ parsed_listing parse_listing(std::string_view text) {
   if (!result.error.empty()) {
     result.inv.reset();
     result.warnings.clear();
+    result.listed.clear();
     return result;
   }
+  std::sort(result.listed.begin(), result.listed.end());
   if (handler.extra_warnings() > 0) {
     result.warnings.push_back("... and " +
                               std::to_string(handler.extra_warnings()) +
