@@ -40,7 +40,8 @@ source_options probe_options(std::chrono::milliseconds probe) {
 }
 
 vm_state state_of(const source& src, const std::string& key) {
-  const vm* v = src.current()->find(key);
+  snapshot snap = src.current();  // keeps *v alive
+  const vm* v = snap->find(key);
   return v ? v->state : vm_state::unknown;
 }
 
@@ -185,7 +186,8 @@ TEST(source_probe_test, missing_address_lists_fully_backing_off) {
   ASSERT_TRUE(eventually([&] { return cli.run_count("full") >= 4; }));
   cli.set_listing(listing({vm_json("boot", "Running", "10.0.0.5")}));
   ASSERT_TRUE(eventually([&] {
-    const vm* v = src.current()->find("boot");
+    snapshot snap = src.current();  // keeps *v alive
+    const vm* v = snap->find("boot");
     return v && !v->ipv4.empty();
   }));
   // Addressed: back to cheap listings only (refresh is an hour).
