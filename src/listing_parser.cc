@@ -346,6 +346,7 @@ class listing_handler {
   }
 
   void end_entry() {
+    if (has_name_) result_->listed.push_back({name_, state_text_});
     // Built only for a warning that is kept.
     auto label = [&] {
       return has_name_ ? shown(name_) : "#" + std::to_string(entry_number_);
@@ -508,8 +509,10 @@ parsed_listing parse_listing(std::string_view text) {
     detail::cut_text(result.error, max_error);
     result.inv.reset();
     result.warnings.clear();
+    result.listed.clear();
     return result;
   }
+  std::sort(result.listed.begin(), result.listed.end());
   if (!result.inv->index()) drop_duplicates(*result.inv, warnings);
   warnings.summarise();
   return result;

@@ -23,8 +23,24 @@
 
 namespace multipass {
 
+// One instance as the listing printed it: its raw name and state, before
+// any check (an entry with a string "name" counts, usable or not).
+struct listed_instance {
+  std::string name;
+  std::string state;
+  bool operator==(const listed_instance& o) const {
+    return name == o.name && state == o.state;
+  }
+  bool operator<(const listed_instance& o) const {
+    return name != o.name ? name < o.name : state < o.state;
+  }
+};
+
 struct parsed_listing {
   std::unique_ptr<inventory> inv;     // indexed; null when error is set
+  // Every instance printed, sorted (the daemon's order is unspecified), so
+  // that two listings compare as sets; empty when error is set.
+  std::vector<listed_instance> listed;
   // Skipped entries and the like: at most 32 in full, then one line that
   // counts the rest per kind ("... and 119,968 more warnings: 119,968
   // duplicate names"). Duplicate names count like every other kind.

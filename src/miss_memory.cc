@@ -1,6 +1,7 @@
 // A short memory of names recently confirmed missing.
 #include "miss_memory.h"
 
+#include <algorithm>
 #include <iterator>
 
 namespace multipass::detail {
@@ -14,6 +15,19 @@ bool miss_memory::contains(std::string_view name, clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(name);
   return it != index_.end() && !expired(*it->second, now);
+}
+
+std::chrono::milliseconds miss_memory::remaining(std::string_view name,
+                                                clock::time_point now) const {
+  if (capacity_ == 0) return std::chrono::milliseconds(0);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(name);
+  if (it == index_.end() || expired(*it->second, now))
+    return std::chrono::milliseconds(0);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      it->second->at + window_ - now);
+  // Never zero for a name still remembered (a sub-millisecond rest).
+  return std::max(left, std::chrono::milliseconds(1));
 }
 
 void miss_memory::remember(std::string_view name, clock::time_point now) {

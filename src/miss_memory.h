@@ -33,6 +33,11 @@ class miss_memory {
   // window before `now`.
   bool contains(std::string_view name, clock::time_point now) const;
 
+  // How much longer `name` stays remembered after `now`; zero when it is
+  // not remembered (or its window has passed).
+  std::chrono::milliseconds remaining(std::string_view name,
+                                      clock::time_point now) const;
+
   // Remembers `name` as missing at `now` (a name already remembered gets the
   // new time). Forgets names whose window has passed and, beyond capacity,
   // the oldest.

@@ -519,4 +519,23 @@ run_result run_process(const std::string& program,
   }
 }
 
+std::string program_identity(const std::string& program) {
+  try {
+    detail::lookup found = detail::find_program(program);
+    if (found.status != run_status::exited || found.path.empty()) return {};
+    struct stat st;
+    if (::stat(found.path.c_str(), &st) != 0) return {};
+#if defined(__APPLE__)
+    const auto& mtime = st.st_mtimespec;
+#else
+    const auto& mtime = st.st_mtim;
+#endif
+    return found.path + " " + std::to_string(st.st_dev) + " " +
+           std::to_string(st.st_ino) + " " + std::to_string(st.st_size) + " " +
+           std::to_string(mtime.tv_sec) + "." + std::to_string(mtime.tv_nsec);
+  } catch (...) {
+    return {};
+  }
+}
+
 }  // namespace multipass

@@ -59,6 +59,12 @@ run_result run_process(const std::string& program,
                        const std::vector<std::string>& args,
                        const run_options& options);
 
+// What identifies the file `program` resolves to now (as run_process would
+// resolve it): its path, device, inode, size and modification time, so that
+// a changed binary (an upgrade) compares unequal. Empty when it resolves to
+// nothing. Never throws.
+std::string program_identity(const std::string& program);
+
 // Opens a pipe whose ends are close-on-exec, under the lock that every
 // runner's fork takes, so that no CLI child inherits either end (macOS has
 // no pipe2). False when the pipe cannot be made.

@@ -1,6 +1,7 @@
 // The resolver: zones, names, records, rcode.
 #include "resolver.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -37,6 +38,7 @@ class source_feed final : public inventory_feed {
     return src_->refresh_for_miss(seen);
   }
   uint64_t request_refresh() override { return src_->request_refresh(); }
+  void request_probe() override { src_->request_probe(); }
   uint32_t miss_wait_ms() const override {
     return static_cast<uint32_t>(src_->options().miss_wait.count());
   }
@@ -230,27 +232,38 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   }
   std::string_view label = relative.substr(label_offset);
 
-  auto find_live = [label](const inventory& inv) -> const vm* {
-    const vm* v = inv.find(label);
-    return v && inv.hot_of(*v).state != vm_state::deleted ? v : nullptr;
-  };
   // The snapshot first: a VM it holds answers at once, however recently its
-  // name was missing. A name it lacks waits for an on-demand refresh, unless
-  // such a wait already left it missing less than negative_ttl seconds ago:
-  // then it is NXDOMAIN at once, as a client's negative cache (SOA minimum
-  // = negative_ttl) would answer. Repeated questions for a missing name (a
-  // search list, retries) thus wait once per negative_ttl, and a name asked
-  // just before `multipass launch` resolves within negative_ttl after it,
-  // the same freshness a caching client sees. The memory is also set when
-  // the wait ran out (a slow CLI): the refresh it asked for still runs and
-  // publishes, and the snapshot is always looked at first.
-  const vm* v = find_live(*snap);
-  if (!v && !missing_.contains(label, detail::miss_memory::clock::now())) {
+  // name was missing; a Deleted one is NXDOMAIN at once, any other state
+  // that serves no address NODATA at once (both nudge a cheap listing, so
+  // that a start or a relaunch is seen soon). A name it lacks waits for an
+  // on-demand refresh (a cheap listing, and a full one only when that shows
+  // a change), unless such a wait already left it missing less than
+  // negative_ttl seconds ago: then it is NXDOMAIN at once, with the rest of
+  // that time as its negative TTL, so that a cache in front forgets it when
+  // we do. Repeated questions for a missing name (a search list, retries)
+  // thus wait once per negative_ttl, and a name asked just before
+  // `multipass launch` resolves within negative_ttl after it, through a
+  // caching client too. The memory is also set when the wait ran out (a
+  // slow CLI): the refresh it asked for still runs and publishes, and the
+  // snapshot is always looked at first.
+  const vm* v = snap->find(label);
+  if (!v) {
+    const auto left =
+        missing_.remaining(label, detail::miss_memory::clock::now());
+    if (left.count() > 0) {
+      // Whole seconds, rounded up: a cache never forgets before we do
+      // (by at most a second later), and never below 1 s.
+      const auto seconds = static_cast<uint32_t>((left.count() + 999) / 1000);
+      out->soa.minimum = out->soa.ttl =
+          std::min(std::max<uint32_t>(seconds, 1), opts_.negative_ttl);
+      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+      return;
+    }
     const snapshot seen = snap;
     if (await_refresh(flags, &snap, out)) return;  // asked again after
     if (snap != seen) {
       fill_soa(*snap, out);
-      v = find_live(*snap);
+      v = snap->find(label);
     }
     if (!v) {
       try {
@@ -258,9 +271,19 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
       } catch (...) {
         // Out of memory: the next question for it waits again.
       }
+      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+      return;
     }
   }
-  if (!v) {
+  const vm_state state = snap->hot_of(*v).state;
+  if (!serves_addresses(state)) {
+    try {
+      feed_->request_probe();
+    } catch (...) {
+      // Only a hint.
+    }
+  }
+  if (state == vm_state::deleted) {
     set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
     return;
   }

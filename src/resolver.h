@@ -33,6 +33,9 @@ class inventory_feed {
   // refresh_for_miss would wait for and returns its sequence number, 0 when
   // there is nothing to wait for. See source::request_refresh.
   virtual uint64_t request_refresh() { return 0; }
+  // For a question answered from a known, non-running name: asks for a
+  // cheap listing in the background, never waits. See source::request_probe.
+  virtual void request_probe() {}
   // The longest such a wait should last (source_options::miss_wait).
   virtual uint32_t miss_wait_ms() const { return 0; }
 };

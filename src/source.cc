@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "listing_parser.h"
+#include "listing_schedule.h"
 #include "process_runner.h"
 #include "wakeup_pipe.h"
 
@@ -119,8 +120,9 @@ bool same_content(const inventory& a, const inventory& b) {
 }
 
 // What a failed run looks like to a person.
-std::string describe_failure(const run_result& run) {
-  std::string text = "multipass list failed";
+std::string describe_failure(const run_result& run,
+                             const char* command = "multipass list") {
+  std::string text = std::string(command) + " failed";
   if (run.status == run_status::exited) {
     text += " (exit " + std::to_string(run.exit_code) + ")";
     if (!run.err_line.empty()) text += ": " + run.err_line;
@@ -161,6 +163,22 @@ class async_signals_blocked {
   sigset_t old_;
 };
 
+// The text an old CLI prints for the cheap listing's flag.
+constexpr const char* no_ipv4_rejected = "Unknown option 'no-ipv4'";
+
+bool rejects_no_ipv4(const run_result& run) {
+  return run.status == run_status::exited && run.exit_code == 1 &&
+         run.err_line.find(no_ipv4_rejected) != std::string::npos;
+}
+
+// A Running VM without a usable address (booting, "N/A").
+bool lacks_an_address(const inventory& inv) {
+  for (const vm& machine : inv.vms) {
+    if (serves_addresses(machine.state) && machine.ipv4.empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -183,7 +201,18 @@ struct source::impl {
   }
 
   void loop();
-  bool refresh(std::string* error);  // requires run_mu
+  // One unit of work (requires run_mu): a full listing, or a cheap listing
+  // followed by a full one when it saw a change. Numbered; misses wait for
+  // it by its number.
+  bool run_unit(detail::listing_kind kind, std::string* error);
+  // The listings themselves (require run_mu).
+  enum class cheap_result { unchanged, changed, failed, rejected };
+  cheap_result cheap_listing();
+  bool refresh(std::string* error);  // a full listing
+  detail::schedule_intervals intervals() const {  // requires mu
+    return {probe, refresh_interval, opts.demand_interval};
+  }
+  run_options make_run_options();
   // Publishes `fresh` when its content differs; true when it did.
   bool publish(std::unique_ptr<inventory> fresh);
   void report_success(const parsed_listing& parsed, const run_result& run,
@@ -210,8 +239,10 @@ struct source::impl {
   size_t miss_waiters = 0;    // threads waiting in refresh_for_miss
   uint64_t started_seq = 0;   // refreshes begun
   uint64_t finished_seq = 0;  // refreshes ended (they end in start order)
-  detail::clock::time_point last_start = detail::clock::time_point::min();
+  detail::listing_schedule schedule;
   std::thread thread;
+  // Rate limit of request_probe, in steady-clock milliseconds.
+  std::atomic<int64_t> last_nudge_ms{0};
 
   mutable std::mutex counters_mu;
   multipass_source_stats_t counters{};
@@ -231,55 +262,51 @@ struct source::impl {
   // again in the next listing is not logged again.
   std::unordered_set<std::string> last_warnings;
   std::string last_stderr;
+
+  // Cheap listing state, guarded by run_mu.
+  bool full_listed = false;  // full_set holds a full listing's instances
+  std::vector<listed_instance> full_set;  // of the last full listing loaded
+  bool warned_old_cli = false;  // the WARNING about --no-ipv4 was logged
+  std::string rejected_binary;  // program_identity when it was rejected
 };
 
 void source::impl::loop() {
   std::unique_lock<std::mutex> lock(mu);
-  auto last_background = detail::clock::time_point::min();  // the first at once
   while (!stopped) {
-    auto now = detail::clock::now();
-    auto due = last_background == detail::clock::time_point::min()
-                   ? now
-                   : last_background +
-                         std::max(refresh_interval, detail::min_refresh);
-    if (demand) {
-      auto allowed = last_start == detail::clock::time_point::min()
-                         ? now
-                         : last_start + opts.demand_interval;
-      due = std::min(due, allowed);
-    }
-    if (now < due) {
-      cv.wait_until(lock, due);
+    const auto plan = schedule.next(intervals(), demand);
+    if (detail::clock::now() < plan.at) {
+      cv.wait_until(lock, plan.at);
       continue;
     }
     lock.unlock();
     try {
       std::lock_guard<std::mutex> run(run_mu);
-      refresh(nullptr);
+      run_unit(plan.kind, nullptr);
     } catch (...) {
       // Out of memory or the like: keep the thread (and the old inventory).
     }
     lock.lock();
-    last_background = detail::clock::now();
   }
 }
 
-bool source::impl::refresh(std::string* error) {
+bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
   if (abort.load(std::memory_order_acquire)) {
     if (error) *error = "the source is stopped";
     return false;
   }
   uint64_t seq;
-  const auto begin = detail::clock::now();
-  run_options run_opts;
+  bool retry_flag = false;
   {
     std::lock_guard<std::mutex> lock(mu);
     seq = ++started_seq;
-    demand = false;  // this refresh starts after every pending request
-    last_start = begin;
-    run_opts.timeout = timeout;
+    demand = false;  // this unit starts after every pending request
+    schedule.unit_started(detail::clock::now());
+    if (kind == detail::listing_kind::full && probe.count() > 0 &&
+        schedule.old_cli()) {
+      retry_flag = schedule.flag_retry_due(detail::clock::now());
+    }
   }
-  // However this refresh ends, the misses waiting for it are told.
+  // However this unit ends, the misses waiting for it are told.
   struct finish_guard {
     impl& self;
     uint64_t seq;
@@ -293,13 +320,107 @@ bool source::impl::refresh(std::string* error) {
     }
   } finish{*this, seq};
 
+  // An old CLI is asked for the flag again after an hour or an upgrade.
+  if (kind == detail::listing_kind::full && !retry_flag) {
+    bool fallback;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      fallback = probe.count() > 0 && schedule.old_cli();
+    }
+    retry_flag =
+        fallback && program_identity(opts.binary) != rejected_binary;
+  }
+  if (retry_flag) {
+    log->debug("asking {} for list --no-ipv4 again", opts.binary);
+    kind = detail::listing_kind::cheap;
+  }
+  if (kind == detail::listing_kind::cheap) {
+    const cheap_result result = cheap_listing();
+    if (result == cheap_result::unchanged || result == cheap_result::failed)
+      return result == cheap_result::unchanged;
+  }
+  return refresh(error);
+}
+
+run_options source::impl::make_run_options() {
+  run_options run_opts;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    run_opts.timeout = timeout;
+  }
   run_opts.max_output_bytes = opts.max_output_bytes;
   run_opts.abort = &abort;
   if (!opts.server_address.empty()) {
     run_opts.env.emplace_back("MULTIPASS_SERVER_ADDRESS", opts.server_address);
   }
+  return run_opts;
+}
+
+source::impl::cheap_result source::impl::cheap_listing() {
+  const auto begin = detail::clock::now();
+  run_result run = run_process(
+      opts.binary, {"list", "--format=json", "--no-ipv4"}, make_run_options());
+  cheap_result result = cheap_result::failed;
+  parsed_listing parsed;
+  if (detail::rejects_no_ipv4(run)) {
+    result = cheap_result::rejected;
+  } else if (run.ok()) {
+    parsed = parse_listing(run.out.view());
+    if (parsed.error.empty()) {
+      // A source in trouble (or never loaded) lists fully to recover: the
+      // full listing logs the recovery and loads the addresses.
+      result = full_listed && failure.empty() && parsed.listed == full_set
+                   ? cheap_result::unchanged
+                   : cheap_result::changed;
+    } else if (run.status != run_status::aborted) {
+      report_failure("unusable output",
+                     "multipass list --no-ipv4 printed unusable output: " +
+                         parsed.error);
+    }
+  } else if (run.status != run_status::aborted) {
+    report_failure(detail::failure_kind(run),
+                   detail::describe_failure(run, "multipass list --no-ipv4"));
+  }
+  const auto end = detail::clock::now();
+  bool was_old = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    was_old = schedule.old_cli();
+    schedule.cheap_done(end);
+    if (result == cheap_result::rejected) {
+      schedule.flag_rejected(end);
+    } else if (schedule.old_cli()) {
+      schedule.flag_accepted();
+    }
+  }
+  if (result == cheap_result::rejected) {
+    rejected_binary = program_identity(opts.binary);
+    const auto level =
+        warned_old_cli ? spdlog::level::debug : spdlog::level::warn;
+    log->log(level,
+             "{} does not know list --no-ipv4 (\"{}\"): an older multipass; "
+             "falling back to full listings every probe interval (at least "
+             "5 s); asking again after an upgrade or an hour",
+             opts.binary, run.err_line);
+    warned_old_cli = true;
+  } else if (result != cheap_result::failed && was_old) {
+    log->info("{} now takes list --no-ipv4: cheap listings resume",
+              opts.binary);
+  }
+  {
+    std::lock_guard<std::mutex> lock(counters_mu);
+    if (run.started) ++counters.cli_runs;
+    detail::count_listing(counters.probe, result != cheap_result::failed &&
+                                              result != cheap_result::rejected,
+                          detail::seconds_between(begin, end));
+  }
+  return result;
+}
+
+bool source::impl::refresh(std::string* error) {
+  const auto begin = detail::clock::now();
   run_result run =
-      run_process(opts.binary, {"list", "--format=json"}, run_opts);
+      run_process(opts.binary, {"list", "--format=json"}, make_run_options());
 
   std::string failure_text, failure_kind;
   parsed_listing parsed;
@@ -315,7 +436,11 @@ bool source::impl::refresh(std::string* error) {
     failure_kind = detail::failure_kind(run);
   }
   const bool ok = failure_text.empty();
+  bool unaddressed = false;
   if (ok) {
+    unaddressed = detail::lacks_an_address(*parsed.inv);
+    full_set = std::move(parsed.listed);
+    full_listed = true;
     bool changed = publish(std::move(parsed.inv));
     report_success(parsed, run, changed);
   } else if (run.status != run_status::aborted) {
@@ -323,6 +448,10 @@ bool source::impl::refresh(std::string* error) {
   }
 
   const auto end = detail::clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    schedule.full_done(end, ok, unaddressed, intervals());
+  }
   {
     snapshot now = std::atomic_load(&published);
     std::lock_guard<std::mutex> lock(counters_mu);
@@ -447,6 +576,7 @@ source::~source() { stop(); }
 void source::start() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->started || impl_->stopped) return;
+  impl_->schedule.full_now();  // the first listing at once
   detail::async_signals_blocked blocked;  // inherited by the new thread
   impl_->thread = std::thread([this] { impl_->loop(); });
   impl_->started = true;
@@ -506,6 +636,21 @@ uint64_t source::wait_refresh(uint64_t seq,
   return impl_->finished_seq;
 }
 
+void source::request_probe() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          detail::clock::now().time_since_epoch())
+                          .count();
+  int64_t last = impl_->last_nudge_ms.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < opts_.demand_interval.count()) return;
+  if (!impl_->last_nudge_ms.compare_exchange_strong(last, now)) return;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->started || impl_->stopped ||
+      !impl_->schedule.probing(impl_->intervals()))
+    return;
+  impl_->demand = true;
+  impl_->cv.notify_all();
+}
+
 bool source::stopped() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->stopped;
@@ -533,7 +678,7 @@ snapshot source::refresh_for_miss(const snapshot& seen) {
 
 bool source::refresh_now(std::string* error) {
   std::lock_guard<std::mutex> run(impl_->run_mu);
-  return impl_->refresh(error);
+  return impl_->run_unit(detail::listing_kind::full, error);
 }
 
 void source::stats(multipass_source_stats_t* out) const {

@@ -58,6 +58,11 @@ class source {
   // True once a listing has loaded.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
+  // A "refresh" below is one unit of work: a full listing, or a cheap
+  // listing followed by a full listing when the cheap one shows a change
+  // (an instance the last full listing lacked, for one). So a miss for a
+  // name that is no instance ends after the cheap listing alone.
+  //
   // For a name the snapshot `seen` lacked: asks for a refresh that starts no
   // earlier than now (rate-limited to one start per demand_interval), waits up
   // to miss_wait for it, and returns the newest snapshot. Returns at once
@@ -75,6 +80,12 @@ class source {
   // returns the number of refreshes finished so far.
   uint64_t request_refresh();
   uint64_t wait_refresh(uint64_t seq, std::chrono::milliseconds timeout) const;
+  // For a question answered from a known but non-running name (Stopped,
+  // Deleted, ...): asks for a cheap listing in the background, so that a
+  // `multipass start` or a relaunch is seen soon. Never blocks on a
+  // listing; at most one per demand_interval; nothing when the source runs
+  // no cheap listings (probe 0, an old CLI) or is not running.
+  void request_probe();
   // True once stop() has begun.
   bool stopped() const;
 

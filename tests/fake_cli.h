@@ -93,6 +93,25 @@ inline bool process_gone(pid_t pid) {
   return false;
 }
 
+// A listing as multipass prints it, for tests that build their own.
+inline std::string vm_json(const std::string& name, const std::string& state,
+                           const std::string& address) {
+  std::string ipv4 =
+      address.empty() ? "[\n            ]"
+                      : "[\n                \"" + address + "\"\n            ]";
+  return "        {\n            \"ipv4\": " + ipv4 +
+         ",\n            \"name\": \"" + name +
+         "\",\n            \"release\": \"Ubuntu 24.04 LTS\",\n            "
+         "\"state\": \"" +
+         state + "\"\n        }";
+}
+
+inline std::string listing(const std::vector<std::string>& vms) {
+  std::string out = "{\n    \"list\": [\n";
+  for (size_t i = 0; i < vms.size(); ++i) out += (i ? ",\n" : "") + vms[i];
+  return out + "\n    ]\n}\n";
+}
+
 // A private control directory for the stand-in; sets MULTIPASS_FAKE_DIR for
 // every CLI this process starts while it lives.
 class fake_cli {
@@ -135,6 +154,22 @@ class fake_cli {
     return lines;
   }
   size_t run_count() const { return runs().size(); }
+  // Runs of one kind: "full" (`list --format=json`) or "probe" (the cheap
+  // listing, `--no-ipv4`), from the run log's `kind=` field.
+  size_t run_count(const std::string& kind) const {
+    size_t n = 0;
+    for (const std::string& line : runs()) n += field(line, "kind") == kind;
+    return n;
+  }
+
+  // Makes the stand-in a CLI older than --no-ipv4 (or a current one again).
+  void set_old_cli(bool old) const {
+    if (old) {
+      write_text(dir_ + "/old-cli", "1\n");
+    } else {
+      std::remove((dir_ + "/old-cli").c_str());
+    }
+  }
 
   // The value of `key=` in a run-log line ("pid", "pgid", "server_address").
   static std::string field(const std::string& line, const std::string& key) {

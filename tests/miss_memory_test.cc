@@ -134,3 +134,25 @@ TEST(miss_memory_test, concurrent_use_keeps_the_bound) {
 
 }  // namespace
 }  // namespace multipass::detail
+
+namespace multipass::detail {
+namespace {
+
+TEST(miss_memory_test, remaining_counts_down_to_zero) {
+  miss_memory memory(std::chrono::milliseconds(5000));
+  const auto t0 = miss_memory::clock::now();
+  EXPECT_EQ(memory.remaining("a", t0).count(), 0);
+  memory.remember("a", t0);
+  EXPECT_EQ(memory.remaining("a", t0).count(), 5000);
+  EXPECT_EQ(memory.remaining("a", t0 + std::chrono::milliseconds(3000)).count(),
+            2000);
+  EXPECT_EQ(
+      memory.remaining("a", t0 + std::chrono::microseconds(4999500)).count(),
+      1);  // never zero while remembered
+  EXPECT_EQ(memory.remaining("a", t0 + std::chrono::milliseconds(5000)).count(),
+            0);
+  EXPECT_EQ(memory.remaining("b", t0).count(), 0);
+}
+
+}  // namespace
+}  // namespace multipass::detail

@@ -139,6 +139,14 @@ class fake_feed final : public inventory_feed {
     return wait_possible_ ? ++requested_ : 0;
   }
   uint32_t miss_wait_ms() const override { return 2000; }
+  void request_probe() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++probes_;
+  }
+  int probes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return probes_;
+  }
 
   // Publishes `snap` at once, as a background refresh would.
   void publish(snapshot snap) {
@@ -171,6 +179,7 @@ class fake_feed final : public inventory_feed {
   bool ready_;
   int misses_ = 0;
   int requests_ = 0;
+  int probes_ = 0;
   uint64_t requested_ = 0;
   bool wait_possible_ = true;
 };
@@ -413,6 +422,26 @@ TEST_F(resolver_test, missing_name_that_appears_answers_at_once) {
   EXPECT_EQ(feed_->misses(), 1);
 }
 
+TEST_F(resolver_test, remembered_missing_name_counts_its_negative_ttl_down) {
+  resolver_options opts = zones({"vm.test"});
+  opts.negative_ttl = 3;
+  make(opts);
+  answer first = ask("gone.vm.test", A);
+  EXPECT_EQ(first.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(first.soa.minimum, 3u);  // a fresh miss: the full negative TTL
+  EXPECT_EQ(first.soa.ttl, 3u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  answer later = ask("gone.vm.test", A);
+  EXPECT_EQ(later.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 1);  // answered from the memory
+  // The time it is still remembered, whole seconds rounded up, at least 1.
+  EXPECT_GE(later.soa.minimum, 1u);
+  EXPECT_LE(later.soa.minimum, 2u);
+  EXPECT_EQ(later.soa.ttl, later.soa.minimum);
+  // Other negative answers keep the full TTL.
+  EXPECT_EQ(ask("calm-squirrel.vm.test", A).soa.minimum, 3u);
+}
+
 TEST_F(resolver_test, missing_name_waits_again_after_negative_ttl) {
   resolver_options opts = zones({"vm.test"});
   opts.negative_ttl = 1;
@@ -456,16 +485,33 @@ TEST_F(resolver_test, known_names_never_touch_the_memory_of_missing_names) {
   expect_outcome("1.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
   expect_outcome("x.primary.vm.test", A, MULTIPASS_NXDOMAIN);
   EXPECT_EQ(feed_->misses(), 0);
-  // A deleted VM is missing like an unknown one.
+  // A deleted VM is known: NXDOMAIN at once, no wait.
   expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
   expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
-  EXPECT_EQ(feed_->misses(), 1);
+  EXPECT_EQ(feed_->misses(), 0);
 }
 
-TEST_F(resolver_test, deleted_vm_gives_nxdomain) {
+TEST_F(resolver_test, deleted_vm_gives_nxdomain_without_waiting) {
   make(zones({"vm.test"}));
-  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
-  EXPECT_EQ(feed_->misses(), 1);
+  answer out = ask("old-builder-2.vm.test", A);
+  EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(out.soa.minimum, 5u);  // a full negative TTL: it is listed
+  EXPECT_EQ(feed_->misses(), 0);
+  EXPECT_EQ(feed_->requests(), 0);
+  EXPECT_EQ(feed_->probes(), 1);  // a cheap listing in the background
+  // The same without blocking: no MULTIPASS_WAIT either.
+  answer quick = ask("old-builder-2.vm.test", A, resolve_no_wait);
+  EXPECT_EQ(quick.outcome, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->requests(), 0);
+}
+
+TEST_F(resolver_test, known_non_running_names_ask_for_a_cheap_listing) {
+  make(zones({"vm.test"}));
+  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_NODATA);  // stopped
+  EXPECT_EQ(feed_->probes(), 1);
+  expect_a("primary.vm.test", {"10.110.24.87"});  // running: no nudge
+  EXPECT_EQ(feed_->probes(), 1);
+  EXPECT_EQ(feed_->misses(), 0);
 }
 
 TEST_F(resolver_test, vm_launched_a_moment_ago_answers_after_the_refresh) {
@@ -479,9 +525,12 @@ TEST_F(resolver_test, vm_launched_a_moment_ago_answers_after_the_refresh) {
   EXPECT_EQ(feed_->misses(), 1);
 }
 
-TEST_F(resolver_test, deleted_vm_relaunched_answers_after_the_refresh) {
+TEST_F(resolver_test, deleted_vm_relaunched_answers_after_the_listing) {
   make(zones({"vm.test"}));
-  feed_->load_on_miss(make_inventory(
+  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->probes(), 1);
+  // The cheap listing it asked for saw the relaunch; a full one loaded it.
+  feed_->publish(make_inventory(
       {{"old-builder-2", vm_state::running, {"10.110.24.10"}}}, 8));
   expect_a("old-builder-2.vm.test", {"10.110.24.10"});
 }

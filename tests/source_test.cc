@@ -17,6 +17,7 @@
 #endif
 
 #include "fake_cli.h"
+#include "source_logs.h"
 #include "listing_parser.h"
 
 namespace multipass {
@@ -25,6 +26,10 @@ namespace {
 using namespace std::chrono_literals;
 using testing_support::eventually;
 using testing_support::fake_cli;
+using testing_support::count_lines;
+using testing_support::drain;
+using testing_support::listing;
+using testing_support::vm_json;
 
 source_options test_options() {
   source_options options;
@@ -37,44 +42,10 @@ source_options test_options() {
   return options;
 }
 
-std::string vm_json(const std::string& name, const std::string& state,
-                    const std::string& address) {
-  std::string ipv4 =
-      address.empty() ? "[\n            ]"
-                      : "[\n                \"" + address + "\"\n            ]";
-  return "        {\n            \"ipv4\": " + ipv4 +
-         ",\n            \"name\": \"" + name +
-         "\",\n            \"release\": \"Ubuntu 24.04 LTS\",\n            "
-         "\"state\": \"" +
-         state + "\"\n        }";
-}
-
-std::string listing(const std::vector<std::string>& vms) {
-  std::string out = "{\n    \"list\": [\n";
-  for (size_t i = 0; i < vms.size(); ++i) out += (i ? ",\n" : "") + vms[i];
-  return out + "\n    ]\n}\n";
-}
-
 uint32_t ip(const char* text) {
   uint32_t address = 0;
   EXPECT_TRUE(parse_ipv4(text, &address));
   return address;
-}
-
-std::vector<log_line> drain(source& src) {
-  std::vector<log_line> lines;
-  log_line line;
-  while (src.logs().pop(0ms, &line) == log_queue::pop_result::line)
-    lines.push_back(line);
-  return lines;
-}
-
-size_t count_lines(const std::vector<log_line>& lines, int level,
-                   const std::string& word) {
-  size_t n = 0;
-  for (const auto& line : lines)
-    n += line.level == level && line.text.find(word) != std::string::npos;
-  return n;
 }
 
 std::string dump(const std::vector<log_line>& lines) {

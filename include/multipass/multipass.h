@@ -182,7 +182,13 @@ MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
  * later refreshes fail), else 0. Never runs the CLI. Thread-safe, lock-free. */
 MULTIPASS_API int multipass_source_ready(const multipass_source_t *src);
 
-/* Blocks until refresh number `seq` (an answer's wait_seq) has finished,
+/* A "refresh" here is one unit of work of the source: a full listing, or
+ * (with probe_ms > 0) a cheap listing followed, only when it shows a change
+ * such as a new instance, by a full listing. A question for a name that is
+ * no instance thus waits for one cheap listing; one for a VM launched a
+ * moment ago waits for the cheap and the full listing.
+ *
+ * Blocks until refresh number `seq` (an answer's wait_seq) has finished,
  * with success or failure, or the source is stopped, or timeout_ms pass.
  * Writes the number of refreshes finished so far to *finished (may be
  * NULL). Returns 1 when refresh seq has finished, 0 when it has not (timeout),
@@ -291,7 +297,10 @@ typedef struct multipass_resolver_options_t {
   size_t zone_count;
   uint32_t ttl;                   /* TTL of A and PTR records */
   uint32_t negative_ttl;          /* SOA minimum and SOA TTL: how long a
-                                     negative answer may be cached */
+                                     negative answer may be cached. A name
+                                     asked again while remembered as missing
+                                     gets what is left of that time (whole
+                                     seconds rounded up, at least 1). */
   int32_t addresses_all;          /* 0: the first usable address; 1: all */
   const char *const *networks;    /* CIDRs; only addresses inside count. */
   size_t network_count;           /* 0: every IPv4 address counts */
