@@ -644,9 +644,8 @@ void source::request_probe() {
   if (last != 0 && now - last < opts_.demand_interval.count()) return;
   if (!impl_->last_nudge_ms.compare_exchange_strong(last, now)) return;
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (!impl_->started || impl_->stopped ||
-      !impl_->schedule.probing(impl_->intervals()))
-    return;
+  if (!impl_->started || impl_->stopped) return;
+  // A unit of the mode's kind: a full listing without cheap ones.
   impl_->demand = true;
   impl_->cv.notify_all();
 }

@@ -81,10 +81,11 @@ class source {
   uint64_t request_refresh();
   uint64_t wait_refresh(uint64_t seq, std::chrono::milliseconds timeout) const;
   // For a question answered from a known but non-running name (Stopped,
-  // Deleted, ...): asks for a cheap listing in the background, so that a
-  // `multipass start` or a relaunch is seen soon. Never blocks on a
-  // listing; at most one per demand_interval; nothing when the source runs
-  // no cheap listings (probe 0, an old CLI) or is not running.
+  // Deleted, ...): asks for a listing in the background, so that a
+  // `multipass start` or a relaunch is seen soon: a cheap one (a full one
+  // follows when it shows a change), or a full one when the source runs no
+  // cheap listings (probe 0, an old CLI), as a miss would. Never blocks on
+  // a listing; at most one per demand_interval; nothing when not running.
   void request_probe();
   // True once stop() has begun.
   bool stopped() const;

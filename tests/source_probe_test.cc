@@ -274,9 +274,27 @@ TEST(source_probe_test, probe_zero_never_lists_cheaply) {
   ASSERT_TRUE(eventually([&] { return cli.run_count("full") >= 4; }));
   std::this_thread::sleep_for(60ms);
   src.refresh_for_miss(src.current());  // a full listing
-  src.request_probe();  // nothing to do without cheap listings
+  src.request_probe();                  // a full listing too
   src.stop();
   EXPECT_EQ(cli.run_count("probe"), 0u);
+}
+
+// Without cheap listings, a question for a known non-running name still
+// looks again in the background, with a (rate-limited) full listing: a
+// Deleted VM relaunched is seen without waiting for the next refresh.
+TEST(source_probe_test, without_cheap_listings_a_nudge_runs_a_full_listing) {
+  fake_cli cli;
+  cli.set_listing(listing({vm_json("a", "Deleted", "")}));
+  source src(probe_options(0ms));  // refresh: an hour
+  src.start();
+  ASSERT_TRUE(eventually([&] { return src.ready(); }));
+  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
+  src.request_probe();
+  ASSERT_TRUE(
+      eventually([&] { return state_of(src, "a") == vm_state::running; }));
+  src.stop();
+  EXPECT_EQ(cli.run_count("probe"), 0u);
+  EXPECT_EQ(cli.run_count("full"), 2u);
 }
 
 TEST(source_probe_test, set_intervals_takes_effect) {
