@@ -597,15 +597,17 @@ def test_a_listing_of_120000_duplicate_names_costs_little_cpu_and_few_log_lines(
     check_answers()
 
     logs = server.logs()
+    warnings = plugin_lines(server, "WARNING")
     measured = "in %.0f s at refresh 2s: %d refreshes, CoreDNS's own CPU %.0f%% of a core, " \
-        "%d log lines\n%s" % (seconds, runs, 100 * cpu / seconds, lines, logs[-3000:])
+        "%d log lines (%d warnings since start)\n%s" % (
+            seconds, runs, 100 * cpu / seconds, lines, len(warnings), logs[-3000:])
+    print(measured.split("\n")[0])  # the figures, with pytest -s or -rP
     assert runs >= 3, measured
     assert cpu / seconds < 0.33, measured
     assert lines <= 40 * runs, measured
     # Also the first refresh, which warns about the duplicates, says it in a
     # few dozen lines, none of them longer than the core's cut (1 KiB) plus
     # CoreDNS's prefix.
-    warnings = plugin_lines(server, "WARNING")
     assert len(warnings) <= 40, "%d warnings:\n%s" % (len(warnings), "\n".join(warnings[:50]))
     longest = max(len(l.encode()) for l in logs.splitlines())
     assert longest <= 1024 + 64, "a log line of %d bytes" % longest
