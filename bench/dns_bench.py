@@ -10,6 +10,10 @@ Measures (see bench/README.md for how to read them):
   latency     dnsperf -v at a fixed rate; p50/p90/p99/max from every response
   memory      VmRSS/VmHWM of CoreDNS serving 0 and 10,000 VMs
   cli_runs    lines of the stand-in CLI's runs.log during 100,000 queries
+  foreign     names outside the plugin's zones: `. { multipass; whoami }`
+              against `. { whoami }`, alternated like throughput
+  idle        context switches per second of idle CoreDNS processes (all
+              threads) with and without the plugin
 
 Every CoreDNS runs with GOMAXPROCS=1 pinned to CPU 0 and dnsperf runs with one
 thread pinned to CPU 1 (on a 2-core machine each side gets one core; the
@@ -81,7 +85,9 @@ class CoreDNS:
 
     started = []  # every instance, so that main() can stop them all on error
 
-    def __init__(self, name, args, corefile, env_extra):
+    def __init__(self, name, args, corefile, env_extra, pinned=True):
+        """pinned: GOMAXPROCS=args.server_procs on args.server_cpus (the
+        throughput setting); False: as a user runs it."""
         self.name = name
         self.port = free_port()
         self.dir = os.path.join(args.work, "servers", name)
@@ -90,10 +96,12 @@ class CoreDNS:
         with open(self.conf, "w") as f:
             f.write(corefile.replace("@PORT@", str(self.port)))
         env = dict(os.environ)
-        env["GOMAXPROCS"] = str(args.server_procs)
+        if pinned:
+            env["GOMAXPROCS"] = str(args.server_procs)
         env.update(env_extra)
         self.log = open(os.path.join(self.dir, "coredns.log"), "wb")
-        cmd = ["taskset", "-c", args.server_cpus, args.coredns, "-conf", self.conf]
+        cmd = ["taskset", "-c", args.server_cpus] if pinned else []
+        cmd += [args.coredns, "-conf", self.conf]
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         CoreDNS.started.append(self)
@@ -122,6 +130,21 @@ class CoreDNS:
                     out[key] = int(value.split()[0])
         return out
 
+    def context_switches(self):
+        """Voluntary plus involuntary context switches of all its threads
+        so far (a thread that exited takes its count with it)."""
+        total = 0
+        task_dir = "/proc/%d/task" % self.proc.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "status")) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:",
+                                            "nonvoluntary_ctxt_switches:")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass  # the thread exited meanwhile
+        return total
 
     def stop(self):
         if self.log.closed:
@@ -193,6 +216,17 @@ def multipass_corefile(args, fake_dir, refresh, zones=(ZONE,)):
     return "".join(blocks)
 
 
+def root_corefile(multipass_options=None):
+    """A `.` server answering every name with whoami; with multipass_options
+    (the lines of a `multipass vm.test { ... }` block), the plugin in front
+    of it."""
+    plugin = ""
+    if multipass_options is not None:
+        plugin = "    multipass %s {\n%s    }\n" % (ZONE, "".join(
+            "        %s\n" % line for line in multipass_options))
+    return ".:@PORT@ {\n    bind 127.0.0.1\n%s    whoami\n}\n" % plugin
+
+
 def hosts_corefile(hosts_file):
     return """%s:@PORT@ {
     bind 127.0.0.1
@@ -230,8 +264,13 @@ class Fleet:
         self.queries = {}
 
     def runs(self):
+        return Fleet.count_lines(self.runs_log)
+
+    @staticmethod
+    def count_lines(path):
+        """Lines of a stand-in's runs.log (one per CLI run); 0 before any."""
         try:
-            with open(self.runs_log) as f:
+            with open(path) as f:
                 return sum(1 for _ in f)
         except FileNotFoundError:
             return 0
@@ -395,65 +434,157 @@ def start_pair(args, fleet, refresh):
     return mp, hs
 
 
+def ab_rounds(args, pair, path, log, tag):
+    """The A/B machinery: after a 1 s warm-up of each server (not reported),
+    args.rounds rounds of A then B, args.duration s each, on one query file.
+    pair: ((label_a, server_a), (label_b, server_b)). Each round's ratio is
+    A's QPS / B's; alternating in one run cancels slow drifts of the
+    machine. Returns the rounds."""
+    (a, _), (b, _) = pair
+    for _, server in pair:  # warm-up, not reported
+        dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)])
+    rounds = []
+    for r in range(args.rounds):
+        row = {}
+        for label, server in pair:
+            with Sampler(server) as sampler:
+                res = dnsperf(args, server.port, path,
+                              ["-l", str(args.duration), "-q", str(args.outstanding)],
+                              server=server)
+            res["peak_threads"] = sampler.peak.get("Threads")
+            # qps: completed queries over the time limit, i.e. the rate
+            # while dnsperf sends (after the limit at most `outstanding`
+            # more complete). run_qps: dnsperf's own figure, whose run
+            # time also counts the drain after the limit, that is, the
+            # wait of the slowest questions still outstanding.
+            res["run_qps"] = res["qps"]
+            res["qps"] = res["completed"] / args.duration
+            row[label] = res
+            log("  %s round %d %-9s %8.0f qps (whole run %6.0f)  lost %d  "
+                "cpu server %3.0f%% client %3.0f%% other %3.0f%%  %s" % (
+                    tag, r + 1, label, res["qps"], res["run_qps"], res["lost"],
+                    res["server_cpu_pct"], res["client_cpu_pct"],
+                    res["foreign_cpu_pct"], res["rcodes"]))
+        row["ratio"] = row[a]["qps"] / row[b]["qps"]
+        row["run_ratio"] = row[a]["run_qps"] / row[b]["run_qps"]
+        # Queries per CPU-second of the server (completed queries over the
+        # CPU time of the whole run): robust against other processes
+        # taking CPU from the server during a round.
+        for k in (a, b):
+            cpu = row[k]["server_cpu_pct"] or 0
+            row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
+        if row[a]["qps_per_cpu"] and row[b]["qps_per_cpu"]:
+            row["cpu_ratio"] = row[a]["qps_per_cpu"] / row[b]["qps_per_cpu"]
+        rounds.append(row)
+    return rounds
+
+
+def ab_summary(rounds, labels):
+    """The medians of ab_rounds' rounds, and what says how far to trust them."""
+    ratios = [row["ratio"] for row in rounds]
+    cpu_ratios = [row["cpu_ratio"] for row in rounds if row.get("cpu_ratio")]
+    return {
+        "rounds": rounds,
+        "median_ratio": statistics.median(ratios),
+        "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
+        "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+        "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
+                       for k in labels},
+        "lost": {k: sum(row[k]["lost"] or 0 for row in rounds) for k in labels},
+        "peak_threads": {k: max(row[k]["peak_threads"] or 0 for row in rounds)
+                         for k in labels},
+        "max_foreign_cpu_pct": max(row[k]["foreign_cpu_pct"] for row in rounds
+                                   for k in labels),
+    }
+
+
 def measure_throughput(args, fleet, mp, hs, rng, log):
     results = []
     for mix in args.mixes_for(fleet.size):
         path, comp = fleet.query_file(mix, rng)
         runs_before = fleet.runs()
-        for server in (mp, hs):  # warm-up, not reported
-            dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)])
-        rounds = []
-        for r in range(args.rounds):
-            row = {}
-            for label, server in (("multipass", mp), ("hosts", hs)):
-                with Sampler(server) as sampler:
-                    res = dnsperf(args, server.port, path,
-                                  ["-l", str(args.duration), "-q", str(args.outstanding)],
-                                  server=server)
-                res["peak_threads"] = sampler.peak.get("Threads")
-                # qps: completed queries over the time limit, i.e. the rate
-                # while dnsperf sends (after the limit at most `outstanding`
-                # more complete). run_qps: dnsperf's own figure, whose run
-                # time also counts the drain after the limit, that is, the
-                # wait of the slowest questions still outstanding.
-                res["run_qps"] = res["qps"]
-                res["qps"] = res["completed"] / args.duration
-                row[label] = res
-                log("  %-6s %-18s round %d %-9s %8.0f qps (whole run %6.0f)  lost %d  "
-                    "cpu server %3.0f%% client %3.0f%% other %3.0f%%  %s" % (
-                        fleet.size, mix, r + 1, label, res["qps"], res["run_qps"], res["lost"],
-                        res["server_cpu_pct"], res["client_cpu_pct"],
-                        res["foreign_cpu_pct"], res["rcodes"]))
-            row["ratio"] = row["multipass"]["qps"] / row["hosts"]["qps"]
-            row["run_ratio"] = row["multipass"]["run_qps"] / row["hosts"]["run_qps"]
-            # Queries per CPU-second of the server (completed queries over the
-            # CPU time of the whole run): robust against other processes
-            # taking CPU from the server during a round.
-            for k in ("multipass", "hosts"):
-                cpu = row[k]["server_cpu_pct"] or 0
-                row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
-            if row["multipass"]["qps_per_cpu"] and row["hosts"]["qps_per_cpu"]:
-                row["cpu_ratio"] = row["multipass"]["qps_per_cpu"] / row["hosts"]["qps_per_cpu"]
-            rounds.append(row)
-        ratios = [row["ratio"] for row in rounds]
-        cpu_ratios = [row["cpu_ratio"] for row in rounds if row.get("cpu_ratio")]
-        results.append({
-            "fleet": fleet.size, "mix": mix, "composition": comp,
-            "rounds": rounds,
-            "median_ratio": statistics.median(ratios),
-            "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
-            "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
-            "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
-                           for k in ("multipass", "hosts")},
-            "lost": {k: sum(row[k]["lost"] or 0 for row in rounds)
-                     for k in ("multipass", "hosts")},
-            "cli_runs_during": fleet.runs() - runs_before,
-            "peak_threads": {k: max(row[k]["peak_threads"] or 0 for row in rounds)
-                             for k in ("multipass", "hosts")},
-            "max_foreign_cpu_pct": max(row[k]["foreign_cpu_pct"] for row in rounds
-                                       for k in ("multipass", "hosts")),
-        })
+        rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
+                           "%-6s %-18s" % (fleet.size, mix))
+        result = {"fleet": fleet.size, "mix": mix, "composition": comp}
+        result.update(ab_summary(rounds, ("multipass", "hosts")))
+        result["cli_runs_during"] = fleet.runs() - runs_before
+        results.append(result)
     return results
+
+
+def measure_foreign(args, fleet, log):
+    """Names outside the plugin's zones: `. { multipass vm.test; whoami }`
+    against `. { whoami }`, both answered by whoami, alternated by
+    ab_rounds. The plugin must add nothing measurable for them."""
+    path = os.path.join(args.work, "queries-foreign.txt")
+    with open(path, "w") as f:
+        for i in range(args.foreign_names):
+            f.write("host-%05d.example%d.com A\n" % (i, i % 7))
+    corefiles = {"multipass": root_corefile(["binary %s" % args.fake, "refresh 1h", "ttl 10"]),
+                 "whoami": root_corefile()}
+    mp = CoreDNS("foreign-multipass", args, corefiles["multipass"],
+                 {"MULTIPASS_FAKE_DIR": fleet.dir})
+    wh = CoreDNS("foreign-whoami", args, corefiles["whoami"], {})
+    try:
+        mp.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
+        for server in (mp, wh):
+            server.wait_answer("host-00000.example0.com", "A", 0, 0)
+        runs_before = fleet.runs()
+        rounds = ab_rounds(args, (("multipass", mp), ("whoami", wh)), path, log,
+                           "%-6s %-18s" % ("", "foreign names"))
+        result = {"fleet": fleet.size, "names": args.foreign_names,
+                  "labels": ["multipass", "whoami"], "corefiles": corefiles}
+        result.update(ab_summary(rounds, ("multipass", "whoami")))
+        result["cli_runs_during"] = fleet.runs() - runs_before
+    finally:
+        mp.stop()
+        wh.stop()
+    return result
+
+
+def measure_idle(args, fleet, log):
+    """Context switches per second of all threads of idle CoreDNS processes
+    (/proc/PID/task/*/status), run as a user runs them (no pinning, default
+    GOMAXPROCS), all three at once over the same window: the plugin at its
+    default intervals, the plugin at `refresh 1h`, and whoami alone."""
+    cases = [("multipass, default intervals", ["binary %s" % args.fake]),
+             ("multipass, refresh 1h", ["binary %s" % args.fake, "refresh 1h"]),
+             ("whoami only", None)]
+    servers = []
+    try:
+        for i, (title, options) in enumerate(cases):
+            fake_dir = os.path.join(args.work, "idle-%d" % i)
+            os.makedirs(fake_dir, exist_ok=True)
+            shutil.copy(os.path.join(fleet.dir, "list.json"), fake_dir)
+            server = CoreDNS("idle-%d" % i, args, root_corefile(options),
+                             {"MULTIPASS_FAKE_DIR": fake_dir}, pinned=False)
+            server.runs_log = os.path.join(fake_dir, "runs.log")
+            servers.append(server)
+        for server, (_, options) in zip(servers, cases):
+            if options is not None:
+                server.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
+            else:
+                server.wait_answer(ZONE, "A", 0, 0)
+        time.sleep(args.idle_settle_s)  # start-up work done, first listing loaded
+
+        def snapshot():
+            return [(s.context_switches(), Fleet.count_lines(s.runs_log)) for s in servers]
+        before, t0 = snapshot(), time.monotonic()
+        time.sleep(args.idle_s)
+        after, seconds = snapshot(), time.monotonic() - t0
+        out = {"seconds": seconds, "cases": []}
+        for server, (title, _), b, a in zip(servers, cases, before, after):
+            case = {"title": title, "context_switches": a[0] - b[0],
+                    "per_second": (a[0] - b[0]) / seconds, "cli_runs": a[1] - b[1],
+                    "threads": server.status().get("Threads")}
+            out["cases"].append(case)
+            log("  idle %4.1fs %-30s %6d context switches = %6.1f/s  CLI runs %d  "
+                "threads %s" % (seconds, title, case["context_switches"], case["per_second"],
+                               case["cli_runs"], case["threads"]))
+    finally:
+        for server in servers:
+            server.stop()
+    return out
 
 
 def measure_latency(args, fleet, mp, hs, rng, mix, log):
@@ -609,7 +740,13 @@ def main():
     ap.add_argument("--server-procs", type=int, default=1)
     ap.add_argument("--flood-rate", type=int, default=2000)
     ap.add_argument("--flood-s", type=int, default=2)
-    ap.add_argument("--only", default="throughput,latency,flood,memory,cli_runs")
+    ap.add_argument("--foreign-names", type=int, default=2000,
+                    help="distinct names outside the zones in the foreign-names A/B")
+    ap.add_argument("--idle-s", type=float, default=10,
+                    help="the idle window of the idle measure")
+    ap.add_argument("--idle-settle-s", type=float, default=2,
+                    help="the pause between the first answer and the idle window")
+    ap.add_argument("--only", default="throughput,latency,flood,memory,cli_runs,foreign,idle")
     args = ap.parse_args()
     args.coredns = os.path.join(args.root, "build", "coredns")
     args.make_fleet = os.path.join(args.root, "tests", "fixtures", "make_fleet.py")
@@ -671,6 +808,11 @@ def main():
         results["memory"] = measure_memory(args, fleets, rng, log)
     if "cli_runs" in only:
         results["cli_runs"] = measure_cli_runs(args, fleets[largest], rng, log)
+    smallest = fleets[min(args.sizes)]
+    if "foreign" in only:
+        results["foreign"] = measure_foreign(args, smallest, log)
+    if "idle" in only:
+        results["idle"] = measure_idle(args, smallest, log)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
 

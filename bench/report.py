@@ -24,6 +24,8 @@ TARGET_RESOLVE_NS = 150
 TARGET_FLAT_GROWTH = 1.5  # "flat": 10,000 VMs at most 1.5 x the 10-VM figure
 TARGET_PARSE_MS = 15
 TARGET_RSS_MB = 10
+TARGET_FOREIGN_RATIO = 0.99  # names outside the zones: the plugin adds nothing measurable
+TARGET_IDLE_SWITCHES = 10    # context switches per second of an idle CoreDNS, default intervals
 
 
 def sh(cmd):
@@ -404,6 +406,64 @@ def flood_section(r, dns):
                       "see §7"))
 
 
+def foreign_section(r, dns):
+    f = dns["foreign"]
+    a, b = f["labels"]
+    s = dns["settings"]
+    r.add("## 8. Names outside the plugin's zones (dnsperf A/B)")
+    r.add()
+    r.add("Two instances of `build/coredns`, both answering every name with *whoami*: "
+          "*%s* is `. { multipass %s { ...; refresh 1h }; whoami }`, *%s* is "
+          "`. { whoami }`. Queries: %d distinct A names outside `%s` "
+          "(`host-00042.example3.com`). Same settings and interleaving as §1 (%s; %s; "
+          "%d rounds of %d s each, alternated, after a 1 s warm-up of each); ratio = %s QPS / "
+          "%s QPS of the same round." % (
+              a, dns["settings"]["zone"], b, f["names"], dns["settings"]["zone"],
+              s["server"], s["client"], s["rounds"], s["duration_s"], a, b))
+    r.add()
+    rounds = " / ".join("%s : %s" % (fmt_qps(x[a]["qps"]), fmt_qps(x[b]["qps"]))
+                        for x in f["rounds"])
+    ratios = " ".join("%.3f" % x["ratio"] for x in f["rounds"])
+    cpu_ratio = f.get("median_cpu_ratio")
+    r.table(["QPS per round (%s : %s)" % (a, b), "ratios", "median ratio",
+             "median ratio per server CPU", "lost (%s / %s)" % (a, b), "CLI runs",
+             "peak OS threads", "other CPU (max)"],
+            [[rounds, ratios, "**%.3f**" % f["median_ratio"],
+              "%.3f" % cpu_ratio if cpu_ratio else "-",
+              "%d / %d" % (f["lost"][a] or 0, f["lost"][b] or 0), f["cli_runs_during"],
+              "%s / %s" % (f["peak_threads"][a], f["peak_threads"][b]),
+              "%.0f%%" % f["max_foreign_cpu_pct"]]])
+    r.summary.append(("QPS ratio for names outside the zones, %s / %s >= %.2f" % (
+                          a, b, TARGET_FOREIGN_RATIO),
+                      "%.3f (per server CPU: %s)" % (
+                          f["median_ratio"], "%.3f" % cpu_ratio if cpu_ratio else "-"),
+                      verdict(f["median_ratio"] >= TARGET_FOREIGN_RATIO)))
+
+
+def idle_section(r, dns):
+    idle = dns["idle"]
+    r.add("## 9. Idle wake-ups (context switches of all CoreDNS threads)")
+    r.add()
+    r.add("Three CoreDNS processes run as a user runs them (no pinning, default GOMAXPROCS), "
+          "idle together for %.1f s after their first answer: `. { multipass vm.test "
+          "{ binary ... }; whoami }` at the default intervals, the same with `refresh 1h`, and "
+          "`. { whoami }`. The figure is the growth of `voluntary_ctxt_switches` + "
+          "`nonvoluntary_ctxt_switches` summed over `/proc/PID/task/*/status` (every thread "
+          "of the process, not its CLI children) per second of the window." % idle["seconds"])
+    r.add()
+    r.table(["CoreDNS", "context switches", "per second", "CLI runs", "OS threads"],
+            [[c["title"], c["context_switches"], "%.1f" % c["per_second"], c["cli_runs"],
+              c["threads"]] for c in idle["cases"]])
+    by = {c["title"]: c for c in idle["cases"]}
+    default = by.get("multipass, default intervals")
+    if default:
+        r.summary.append(("idle CoreDNS with multipass (default intervals) < %d context "
+                          "switches/s" % TARGET_IDLE_SWITCHES,
+                          "%s /s" % " / ".join("%.1f" % c["per_second"] for c in idle["cases"])
+                          + " (defaults / refresh 1h / whoami only)",
+                          verdict(default["per_second"] < TARGET_IDLE_SWITCHES)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -423,32 +483,24 @@ def main():
     info = machine(args.root, build)
     r = Report()
     body = Report()
-    if dns and dns.get("throughput"):
-        throughput_section(body, dns)
-    else:
-        body.add("## 1. Throughput A/B: not run\n")
-    if dns and dns.get("latency"):
-        latency_section(body, dns)
-    else:
-        body.add("## 2. Latency: not run\n")
-    if core:
-        core_section(body, core)
-    else:
-        body.add("## 3. Core microbenchmarks: not run\n")
-    if go_text and "BenchmarkServeDNS" in go_text:
-        go_section(body, go_text)
-    else:
-        body.add("## 4. Go ServeDNS: not run\n")
-    if dns and dns.get("memory"):
-        memory_section(body, dns)
-    else:
-        body.add("## 5. Memory: not run\n")
-    if dns and dns.get("cli_runs"):
-        cli_section(body, dns)
-    else:
-        body.add("## 6. CLI runs: not run\n")
-    if dns and dns.get("miss_flood"):
-        flood_section(body, dns)
+    dns = dns or {}
+    # (present, section, its input, the title said when it did not run)
+    sections = [
+        (dns.get("throughput"), throughput_section, dns, "1. Throughput A/B"),
+        (dns.get("latency"), latency_section, dns, "2. Latency"),
+        (core, core_section, core, "3. Core microbenchmarks"),
+        (go_text and "BenchmarkServeDNS" in go_text, go_section, go_text, "4. Go ServeDNS"),
+        (dns.get("memory"), memory_section, dns, "5. Memory"),
+        (dns.get("cli_runs"), cli_section, dns, "6. CLI runs"),
+        (dns.get("miss_flood"), flood_section, dns, None),
+        (dns.get("foreign"), foreign_section, dns, "8. Names outside the plugin's zones"),
+        (dns.get("idle"), idle_section, dns, "9. Idle wake-ups"),
+    ]
+    for present, section, data, title in sections:
+        if present:
+            section(body, data)
+        elif title:
+            body.add("## %s: not run\n" % title)
     fixes = os.path.join(args.root, "bench", "fixes.md")
     if os.path.exists(fixes):
         with open(fixes) as f:

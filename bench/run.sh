@@ -25,7 +25,7 @@ for tool in dnsperf taskset python3 go cmake; do
 done
 
 if [ "$quick" = 1 ]; then
-  dns_args=(--rounds 1 --duration 2 --latency-duration 2 --memory-load-s 2 --cli-mixed-s 3 --cli-rate 50000)
+  dns_args=(--rounds 1 --duration 2 --latency-duration 2 --memory-load-s 2 --cli-mixed-s 3 --cli-rate 50000 --idle-s 3)
   core_args=(--benchmark_repetitions=2 --benchmark_min_time=0.05)
   go_args=(-count 1 -benchtime 2000x)
 else
@@ -68,7 +68,7 @@ echo "== go test -bench BenchmarkServeDNS"
   go test -run '^$' -bench '^BenchmarkServeDNS$' -benchmem -cpu 1 "${go_args[@]}" .
 ) 2>&1 | tee "$work/go_bench.txt"
 
-# 3. End to end: throughput, latency, memory, CLI runs.
+# 3. End to end: throughput, latency, memory, CLI runs, foreign names, idle wake-ups.
 echo "== dnsperf: multipass vs hosts (server GOMAXPROCS=1 on CPU 0, dnsperf on CPU 1)"
 python3 bench/dns_bench.py --root "$root" --work "$work" --out "$work/dns.json" \
   ${dns_args[@]+"${dns_args[@]}"}

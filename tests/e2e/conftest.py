@@ -367,14 +367,15 @@ class CoreDNS:
         self.corefile.write_text(corefile.format(
             port=self.port, ready_port=self.ready_port, binary=FAKE_CLI))
 
-    def reload(self, corefile):
+    def reload(self, corefile, expect="Reloading complete"):
         """Writes a new Corefile (same ports) and reloads CoreDNS with SIGUSR1,
-        as an operator would; waits until CoreDNS says the reload completed."""
-        done = self.logs().count("Reloading complete")
+        as an operator would; waits until CoreDNS logs `expect` once more (by
+        default: the reload completed; "[ERROR] SIGUSR1:" for one that fails)."""
+        done = self.logs().count(expect)
         self._write_corefile(corefile)
         self.proc.send_signal(signal.SIGUSR1)
-        eventually(lambda: self.logs().count("Reloading complete") > done, START_TIMEOUT,
-                   "CoreDNS says 'Reloading complete'")
+        eventually(lambda: self.logs().count(expect) > done, START_TIMEOUT,
+                   "CoreDNS says %r" % expect)
 
     def wait_listening(self):
         """Waits until CoreDNS accepts TCP connections on both ports."""

@@ -99,6 +99,20 @@ def test_name_outside_the_zone_is_refused(mixed_server):
     assert reply.answer == [] and reply.authority == [], reply
 
 
+@pytest.mark.parametrize("rrtype", ["AXFR", "IXFR=1"])
+def test_zone_transfers_are_refused(mixed_server, rrtype):
+    # The plugin has no zone to transfer: REFUSED, as CoreDNS's file and
+    # kubernetes plugins answer without a transfer block (dig asks over TCP).
+    reply = mixed_server.dig("vm.test", rrtype, tcp=True)
+    assert reply.status == "REFUSED", reply
+    assert reply.answer == [] and reply.authority == [], reply
+    assert "; Transfer failed." in reply.text, reply
+    # An ordinary question still answers, over either transport.
+    for tcp in (True, False):
+        reply = mixed_server.dig("primary.vm.test", "A", tcp=tcp)
+        assert [r.rdata for r in reply.answer] == ["10.110.24.87"], reply
+
+
 def test_many_queries_in_one_batch_all_answer(mixed_server):
     questions = [("primary.vm.test", "A"), ("primary.vm.test", "AAAA"),
                  ("calm-squirrel.vm.test", "A"), ("x.primary.vm.test", "A")] * 25

@@ -38,3 +38,18 @@ def test_fallthrough_hands_unknown_names_to_the_next_plugin(start_coredns):
     assert reply.status == "NOERROR" and reply.answer == [], reply
     assert [r.type for r in reply.authority] == ["SOA"], reply
 
+
+
+def test_names_that_only_look_like_the_zone_go_to_the_next_plugin(start_coredns):
+    # The shim skips names outside the zones before it asks the core: the
+    # match is by whole labels, so neither the parent, nor a name that ends
+    # in the zone's text, nor one that starts with the zone belongs to it,
+    # whatever the type or case.
+    server = start_coredns(corefile=ROOT_BLOCK.replace("FALLTHROUGH", ""))
+    for name, rrtype in [("test", "SOA"), ("notvm.test", "A"), ("primary.notvm.test", "A"),
+                         ("vm.test.example", "A"), ("PRIMARY.VM.TEST.example", "AAAA"),
+                         ("example.com", "TXT")]:
+        reply = server.dig(name, rrtype)
+        assert answered_by_whoami(reply), (name, rrtype, reply)
+    reply = server.dig("PRIMARY.VM.TEST", "A")
+    assert [r.rdata for r in reply.answer] == ["10.110.24.87"], reply

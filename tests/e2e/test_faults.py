@@ -39,7 +39,7 @@ import pytest
 
 import conftest
 from conftest import (DEFAULT_COREFILE, FAKE_CLI, FIXTURES, CoreDNS, dig, edited_listing,
-                      eventually, process_alive, udp_burst)
+                      eventually, make_fleet, process_alive, udp_burst)
 
 OLD = "10.110.24.87"   # primary in list-mixed.json
 NEW = "10.110.24.200"  # primary after the recovery
@@ -544,6 +544,73 @@ def test_odd_listing_entries_are_skipped_and_warned_about_once(start_coredns):
         assert len(hits) == 1, "%d warnings about %r (want one):\n%s" % (
             len(hits), needle, server.logs())
     assert plugin_lines(server, "ERROR") == [], server.logs()
+
+
+def own_cpu_seconds(pid):
+    """utime + stime of pid itself (its threads, not its children)."""
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def log_lines(server):
+    return server.logs().count("\n")
+
+
+DUPLICATE_NAMES = 60000
+MAX_OUTPUT = 16 << 20  # the core's cap on the CLI's output
+
+
+def duplicate_case_listing():
+    """120,000 entries: vm-00001 .. vm-60000, each followed by the same name
+    in upper case with another address (~11.7 MB on one line, under the cap
+    on the CLI's output). The first of duplicate names wins."""
+    vms = []
+    for vm in make_fleet.fleet(DUPLICATE_NAMES):
+        vms += [vm, dict(vm, name=vm["name"].upper(), ipv4=["192.0.2.1"])]
+    return json.dumps({"list": vms})
+
+
+@pytest.mark.skipif(not HAVE_PROC, reason="reads CoreDNS's CPU time from /proc")
+def test_a_listing_of_120000_duplicate_names_costs_little_cpu_and_few_log_lines(
+        start_coredns):
+    listing = duplicate_case_listing()
+    assert 11 << 20 < len(listing) < MAX_OUTPUT
+    corefile = DEFAULT_COREFILE.replace("refresh 1s", "refresh 2s\n        probe off")
+    server = start_coredns(corefile=corefile, listing=listing, wait_ready=False)
+    server.wait_ready(timeout=30)
+    known = {"vm-00001.vm.test": "10.0.0.1", "VM-12345.vm.test": "10.0.48.57",
+             "vm-60000.vm.test": "10.0.234.96"}
+
+    def check_answers():
+        for name, address in known.items():
+            assert query_a(server.port, name, timeout=2.0) == (0, [address]), \
+                "%s: no right answer within 2 s\n%s" % (name, server.logs())
+
+    check_answers()
+    server.cli.wait_for_runs(2, timeout=15)  # a refresh of the same listing
+    pid = server.proc.pid
+    runs, lines, cpu, t0 = (server.cli.run_count(), log_lines(server),
+                            own_cpu_seconds(pid), time.monotonic())
+    time.sleep(10)
+    runs, lines, cpu, seconds = (server.cli.run_count() - runs, log_lines(server) - lines,
+                                 own_cpu_seconds(pid) - cpu, time.monotonic() - t0)
+    check_answers()
+
+    logs = server.logs()
+    warnings = plugin_lines(server, "WARNING")
+    measured = "in %.0f s at refresh 2s: %d refreshes, CoreDNS's own CPU %.0f%% of a core, " \
+        "%d log lines (%d warnings since start)\n%s" % (
+            seconds, runs, 100 * cpu / seconds, lines, len(warnings), logs[-3000:])
+    print(measured.split("\n")[0])  # the figures, with pytest -s or -rP
+    assert runs >= 3, measured
+    assert cpu / seconds < 0.33, measured
+    assert lines <= 40 * runs, measured
+    # Also the first refresh, which warns about the duplicates, says it in a
+    # few dozen lines, none of them longer than the core's cut (1 KiB) plus
+    # CoreDNS's prefix.
+    assert len(warnings) <= 40, "%d warnings:\n%s" % (len(warnings), "\n".join(warnings[:50]))
+    longest = max(len(l.encode()) for l in logs.splitlines())
+    assert longest <= 1024 + 64, "a log line of %d bytes" % longest
 
 
 def test_answers_do_not_wait_for_a_hanging_cli(start_coredns):

@@ -4,12 +4,13 @@ the new configuration's plugin instances before it stops the old ones; the
 plugin must keep answering every query for known VMs through it, and leave no
 refresher, thread, descriptor or zombie behind however many reloads happen."""
 
+import socket
 import threading
 import time
 
 import pytest
 
-from conftest import DEFAULT_COREFILE, eventually
+from conftest import DEFAULT_COREFILE, answered_by_whoami, eventually, free_port
 from test_faults import (FD_SLACK, HAVE_PROC, THREAD_SLACK, ProcWatch, children,
                          query_a, usage)
 
@@ -135,3 +136,69 @@ def test_a_reload_that_changes_cli_options_keeps_serving_while_the_cli_fails(sta
     server.reload(REFRESH_2S)
     assert query_a(server.port, "primary.vm.test") == (0, KNOWN["primary.vm.test"])
     assert server.ready()[0] == 200
+
+
+# A second server block on a port that something else holds: the reload runs
+# the plugin's setup and OnStartup for the new instance, then fails to
+# listen, and caddy drops the new instance without its OnShutdown.
+TAKEN_PORT_BLOCK = """\
+example.org:TAKEN {{
+    bind 127.0.0.1
+    whoami
+}}
+"""
+WITHOUT_MULTIPASS = """\
+vm.test:{port} {{
+    bind 127.0.0.1
+    whoami
+    ready 127.0.0.1:{ready_port}
+}}
+"""
+
+
+def hold_port():
+    """Binds a UDP and a TCP socket (listening) on one free loopback port,
+    without SO_REUSEPORT, so that CoreDNS cannot listen there; returns
+    (port, [sockets])."""
+    for _ in range(20):
+        port = free_port()
+        held = []
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                sock = socket.socket(socket.AF_INET, kind)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            held[1].listen(1)
+            return port, held
+        except OSError:  # taken meanwhile by someone else: try another
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no port to hold")
+
+
+def test_a_failed_reload_keeps_the_old_instance_and_leaks_no_source(start_coredns):
+    server = start_coredns(corefile=REFRESH_1S)
+    port, held = hold_port()
+    try:
+        server.reload(REFRESH_1S + TAKEN_PORT_BLOCK.replace("TAKEN", str(port)),
+                      expect="[ERROR] SIGUSR1:")
+    finally:
+        for sock in held:
+            sock.close()
+    assert "address already in use" in server.logs(), server.logs()
+
+    # The instance that keeps running answers and keeps refreshing.
+    assert query_a(server.port, "primary.vm.test") == (0, KNOWN["primary.vm.test"])
+    assert server.ready()[0] == 200
+    runs = runs_in(server, 3)
+    assert runs >= 2, "%d CLI runs in 3 s with refresh 1s after the failed reload\n%s" % (
+        runs, server.logs())
+
+    # A reload to a Corefile without the plugin stops every source: the one
+    # the old instance held and the one the failed instance acquired.
+    server.reload(WITHOUT_MULTIPASS)
+    assert answered_by_whoami(server.dig("primary.vm.test")), server.logs()
+    time.sleep(1)  # a run started just before the reload may still log its line
+    runs = runs_in(server, 3)
+    assert runs == 0, "%d CLI runs in 3 s after a reload to a Corefile without " \
+        "multipass: the failed reload's instance still refreshes\n%s" % (runs, server.logs())
