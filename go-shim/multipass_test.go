@@ -13,7 +13,7 @@ import (
 
 // newFakeMultipass returns a started handler over fakeCore, whose next
 // plugin answers REFUSED.
-func newFakeMultipass(t *testing.T, f fall.F) (*Multipass, *fakeCore) {
+func newFakeMultipass(t testing.TB, f fall.F) (*Multipass, *fakeCore) {
 	t.Helper()
 	core := &fakeCore{answers: fakeAnswers()}
 	origins, soas, err := soaTemplates(core, len(fakeZones))
@@ -209,6 +209,37 @@ func TestMultipassForeignNamesSkipTheCore(t *testing.T) {
 	m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
 	if len(core.asked) != 1 {
 		t.Errorf("expected a name in the zones (any case) to reach the core, got %q", core.asked)
+	}
+}
+
+func TestInZones(t *testing.T) {
+	zones := []string{"vm.test.", "24.110.10.in-addr.arpa."}
+	for name, want := range map[string]bool{
+		"vm.test.": true, "VM.Test.": true, "a.vm.test.": true, "x.A.VM.TEST.": true,
+		"87.24.110.10.in-addr.arpa.": true, "24.110.10.IN-ADDR.ARPA.": true,
+		"avm.test.": false, "test.": false, "vm.test.example.": false, ".": false,
+		"110.10.in-addr.arpa.": false, "": false,
+	} {
+		if got := inZones(name, zones); got != want {
+			t.Errorf("inZones(%q): expected %t, got %t", name, want, got)
+		}
+	}
+	if !inZones("example.org.", []string{"."}) {
+		t.Error("expected the root zone to hold every name")
+	}
+}
+
+// BenchmarkServeDNSForeignName is the cost of the plugin for a name outside
+// its zones, on a server such as `. { multipass vm.test; forward ... }`.
+func BenchmarkServeDNSForeignName(b *testing.B) {
+	m, _ := newFakeMultipass(b, fall.Zero)
+	m.Next = test.NextHandler(dns.RcodeSuccess, nil)
+	req := new(dns.Msg)
+	req.SetQuestion("www.example.org.", dns.TypeA)
+	w := &test.ResponseWriter{}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ServeDNS(context.TODO(), w, req)
 	}
 }
 
