@@ -14,6 +14,10 @@ Measures (see bench/README.md for how to read them):
               against `. { whoami }`, alternated like throughput
   idle        context switches per second of idle CoreDNS processes (all
               threads) with and without the plugin
+  daemon_cost full listings, cheap listings and guest sessions from the
+              stand-in's run log, idle and in a flood of unknown names, and
+              how soon a launch is seen: defaults against probe off +
+              refresh 5s (two servers at once)
 
 Every CoreDNS runs with GOMAXPROCS=1 pinned to CPU 0 and dnsperf runs with one
 thread pinned to CPU 1 (on a 2-core machine each side gets one core; the
@@ -21,7 +25,9 @@ server is the bottleneck, which is what we measure). Standard library only.
 """
 
 import argparse
+import importlib.util
 import json
+import math
 import os
 import random
 import re
@@ -43,8 +49,8 @@ TYPE_CODES = {"A": 1, "NS": 2, "SOA": 6, "AAAA": 28}
 # --------------------------------------------------------------------------
 # Small DNS client (readiness checks only).
 
-def dns_query(port, qname, qtype, timeout=0.5):
-    """Sends one query to 127.0.0.1:port; returns (rcode, ancount) or None."""
+def dns_exchange(port, qname, qtype, timeout=0.5):
+    """Sends one query to 127.0.0.1:port; returns the reply's bytes or None."""
     qid = random.randrange(65536)
     wire = b"".join(bytes([len(label)]) + label.encode()
                     for label in qname.rstrip(".").split(".")) + b"\x00"
@@ -59,7 +65,39 @@ def dns_query(port, qname, qtype, timeout=0.5):
             return None
     if len(data) < 12 or struct.unpack(">H", data[:2])[0] != qid:
         return None
+    return data
+
+
+def dns_query(port, qname, qtype, timeout=0.5):
+    """Sends one query to 127.0.0.1:port; returns (rcode, ancount) or None."""
+    data = dns_exchange(port, qname, qtype, timeout)
+    if data is None:
+        return None
     return data[3] & 0x0F, struct.unpack(">H", data[6:8])[0]
+
+
+def skip_name(data, pos):
+    """The offset just past the (possibly compressed) name at pos."""
+    while data[pos] != 0:
+        if data[pos] & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + data[pos]
+    return pos + 1
+
+
+def soa_serial(port, zone=ZONE):
+    """The serial of the zone's SOA (asked at the apex, a name the plugin
+    always knows: no miss, no listing), or None."""
+    data = dns_exchange(port, zone, "SOA")
+    if data is None or data[3] & 0x0F or struct.unpack(">H", data[6:8])[0] < 1:
+        return None
+    pos = skip_name(data, 12) + 4                 # the question
+    pos = skip_name(data, pos)                    # the answer's owner
+    rtype = struct.unpack(">H", data[pos:pos + 2])[0]
+    if rtype != TYPE_CODES["SOA"]:
+        return None
+    pos = skip_name(data, skip_name(data, pos + 10))  # mname, rname
+    return struct.unpack(">I", data[pos:pos + 4])[0]
 
 
 def free_port():
@@ -201,19 +239,14 @@ def cli_off_the_server_core(args):
     return path
 
 
-def multipass_corefile(args, fake_dir, refresh, zones=(ZONE,)):
-    blocks = []
-    for zone in zones:
-        blocks.append("""%s:@PORT@ {
-    bind 127.0.0.1
-    multipass {
-        binary %s
-        refresh %s
-        ttl 10
-    }
-}
-""" % (zone, args.fake, refresh))
-    return "".join(blocks)
+def multipass_corefile(args, refresh, zones=(ZONE,), options=()):
+    """One server block per zone with the multipass plugin; refresh None
+    leaves the default; options: further lines (such as `probe off`)."""
+    lines = ["binary %s" % args.fake] + \
+        (["refresh %s" % refresh] if refresh else []) + ["ttl 10"] + list(options)
+    body = "".join("        %s\n" % line for line in lines)
+    return "".join("%s:@PORT@ {\n    bind 127.0.0.1\n    multipass {\n%s    }\n}\n" % (
+        zone, body) for zone in zones)
 
 
 def root_corefile(multipass_options=None):
@@ -274,6 +307,34 @@ class Fleet:
                 return sum(1 for _ in f)
         except FileNotFoundError:
             return 0
+
+    def runs_by_kind(self):
+        return Fleet.count_kinds(self.runs_log)
+
+    @staticmethod
+    def count_kinds(path):
+        """A stand-in's runs.log summed up: runs of each kind (`full`,
+        `probe`: the cheap listing), all runs, and guest sessions (the
+        last two fields of a line are ` kind=<k> sessions=<n>`)."""
+        out = {"full": 0, "probe": 0, "runs": 0, "sessions": 0}
+        try:
+            with open(path) as f:
+                for line in f:
+                    fields = line.split()
+                    out["runs"] += 1
+                    if len(fields) >= 2 and fields[-2].startswith("kind=") and \
+                            fields[-1].startswith("sessions="):
+                        kind = fields[-2][len("kind="):]
+                        if kind in out:
+                            out[kind] += 1
+                        out["sessions"] += int(fields[-1][len("sessions="):])
+        except FileNotFoundError:
+            pass
+        return out
+
+    @staticmethod
+    def kinds_between(before, after):
+        return {k: after[k] - before[k] for k in after}
 
     def query_file(self, mix, rng):
         """Writes (once) the query file of `mix`; returns (path, composition)."""
@@ -425,7 +486,7 @@ def latency_summary(responses):
 
 def start_pair(args, fleet, refresh):
     mp = CoreDNS("multipass-%d" % fleet.size, args,
-                 multipass_corefile(args, fleet.dir, refresh),
+                 multipass_corefile(args, refresh),
                  {"MULTIPASS_FAKE_DIR": fleet.dir})
     hs = CoreDNS("hosts-%d" % fleet.size, args, hosts_corefile(fleet.hosts), {})
     probe = "%s.%s" % (fleet.vms[0][0], ZONE)
@@ -504,12 +565,13 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
     results = []
     for mix in args.mixes_for(fleet.size):
         path, comp = fleet.query_file(mix, rng)
-        runs_before = fleet.runs()
+        runs_before = fleet.runs_by_kind()
         rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
                            "%-6s %-18s" % (fleet.size, mix))
         result = {"fleet": fleet.size, "mix": mix, "composition": comp}
         result.update(ab_summary(rounds, ("multipass", "hosts")))
-        result["cli_runs_during"] = fleet.runs() - runs_before
+        result["cli_runs_by_kind"] = Fleet.kinds_between(runs_before, fleet.runs_by_kind())
+        result["cli_runs_during"] = result["cli_runs_by_kind"]["runs"]
         results.append(result)
     return results
 
@@ -531,13 +593,14 @@ def measure_foreign(args, fleet, log):
         mp.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
         for server in (mp, wh):
             server.wait_answer("host-00000.example0.com", "A", 0, 0)
-        runs_before = fleet.runs()
+        runs_before = fleet.runs_by_kind()
         rounds = ab_rounds(args, (("multipass", mp), ("whoami", wh)), path, log,
                            "%-6s %-18s" % ("", "foreign names"))
         result = {"fleet": fleet.size, "names": args.foreign_names,
                   "labels": ["multipass", "whoami"], "corefiles": corefiles}
         result.update(ab_summary(rounds, ("multipass", "whoami")))
-        result["cli_runs_during"] = fleet.runs() - runs_before
+        result["cli_runs_by_kind"] = Fleet.kinds_between(runs_before, fleet.runs_by_kind())
+        result["cli_runs_during"] = result["cli_runs_by_kind"]["runs"]
     finally:
         mp.stop()
         wh.stop()
@@ -570,19 +633,167 @@ def measure_idle(args, fleet, log):
         time.sleep(args.idle_settle_s)  # start-up work done, first listing loaded
 
         def snapshot():
-            return [(s.context_switches(), Fleet.count_lines(s.runs_log)) for s in servers]
+            return [(s.context_switches(), Fleet.count_kinds(s.runs_log)) for s in servers]
         before, t0 = snapshot(), time.monotonic()
         time.sleep(args.idle_s)
         after, seconds = snapshot(), time.monotonic() - t0
         out = {"seconds": seconds, "cases": []}
         for server, (title, _), b, a in zip(servers, cases, before, after):
+            kinds = Fleet.kinds_between(b[1], a[1])
             case = {"title": title, "context_switches": a[0] - b[0],
-                    "per_second": (a[0] - b[0]) / seconds, "cli_runs": a[1] - b[1],
+                    "per_second": (a[0] - b[0]) / seconds, "cli_runs": kinds["runs"],
+                    "cli_runs_by_kind": kinds,
                     "threads": server.status().get("Threads")}
             out["cases"].append(case)
             log("  idle %4.1fs %-30s %6d context switches = %6.1f/s  CLI runs %d  "
                 "threads %s" % (seconds, title, case["context_switches"], case["per_second"],
                                case["cli_runs"], case["threads"]))
+    finally:
+        for server in servers:
+            server.stop()
+    return out
+
+
+def load_make_fleet(args):
+    """tests/fixtures/make_fleet.py as a module (its `fleet` and `render`)."""
+    spec = importlib.util.spec_from_file_location("make_fleet", args.make_fleet)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_atomically(path, text):
+    """Replaces path at once (the stand-in may be reading it)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def measure_daemon_cost(args, rng, log):
+    """What the plugin costs multipassd and the guests: a fleet of
+    args.daemon_vms Running VMs whose full listings open one guest session
+    per VM (the stand-in's guest-delay-ms each), served by two CoreDNS at
+    once (their windows overlap): the defaults (probe 5s, refresh 60s) and
+    the old behaviour (probe off, refresh 5s). Per configuration, from the
+    run logs: an idle window, a flood of distinct unknown names, then VMs
+    launched into list.json with no question asked, each seen when the SOA
+    serial at the apex changes (the serial grows with the inventory; a
+    question at the apex never takes the miss path)."""
+    make_fleet = load_make_fleet(args)
+    vms = make_fleet.fleet(args.daemon_vms)
+    configs = [
+        {"title": "defaults (probe 5s, refresh 60s)", "refresh": None, "options": [],
+         "probe_s": 5, "refresh_s": 60},
+        {"title": "old: probe off, refresh 5s", "refresh": "5s", "options": ["probe off"],
+         "probe_s": None, "refresh_s": 5},
+    ]
+    flood = os.path.join(args.work, "queries-daemon-flood.txt")
+    with open(flood, "w") as f:
+        for i in range(args.daemon_flood_rate * args.daemon_flood_s):
+            f.write("gone-%06d.%s A\n" % (i, ZONE))
+    servers = []
+    try:
+        for i, c in enumerate(configs):
+            c["dir"] = os.path.join(args.work, "daemon-cost-%d" % i)
+            os.makedirs(c["dir"], exist_ok=True)
+            write_atomically(os.path.join(c["dir"], "list.json"), make_fleet.render(vms))
+            write_atomically(os.path.join(c["dir"], "guest-delay-ms"),
+                             "%g\n" % args.daemon_guest_delay_ms)
+            c["runs_log"] = os.path.join(c["dir"], "runs.log")
+            open(c["runs_log"], "w").close()
+            server = CoreDNS("daemon-cost-%d" % i, args,
+                             multipass_corefile(args, c["refresh"], options=c["options"]),
+                             {"MULTIPASS_FAKE_DIR": c["dir"]}, pinned=False)
+            servers.append(server)
+        for server in servers:
+            server.wait_answer("%s.%s" % (vms[0]["name"], ZONE), "A", 0, 1)
+        for c in configs:
+            c["startup"] = Fleet.count_kinds(c["runs_log"])
+
+        def window(seconds=None, load=None):
+            """Run-log counts of every configuration over a sleep or a load."""
+            before = [Fleet.count_kinds(c["runs_log"]) for c in configs]
+            t0 = time.monotonic()
+            if load:
+                threads = [threading.Thread(target=load, args=(server, c))
+                           for server, c in zip(servers, configs)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            else:
+                time.sleep(seconds)
+            elapsed = time.monotonic() - t0
+            return elapsed, [Fleet.kinds_between(b, Fleet.count_kinds(c["runs_log"]))
+                             for b, c in zip(before, configs)]
+
+        # Idle: nothing asked.
+        seconds, counts = window(args.daemon_idle_s)
+        for c, n in zip(configs, counts):
+            c["idle"] = dict(n, seconds=seconds,
+                             per_30s={k: n[k] * 30.0 / seconds for k in n})
+            log("  daemon cost, idle %5.1fs  %-34s full %3d  cheap %3d  guest sessions %4d" % (
+                seconds, c["title"], n["full"], n["probe"], n["sessions"]))
+
+        # A flood of distinct unknown names, to both servers at once.
+        def flood_load(server, c):
+            c["flood_dnsperf"] = dnsperf(args, server.port, flood,
+                                         ["-n", "1", "-Q", str(args.daemon_flood_rate),
+                                          "-q", "20000"])
+        seconds, counts = window(load=flood_load)
+        for c, n in zip(configs, counts):
+            periodic = seconds / c["refresh_s"]
+            c["flood"] = dict(n, seconds=seconds, rate_qps=args.daemon_flood_rate,
+                              periodic=periodic,
+                              beyond_periodic=max(0, n["full"] - math.ceil(periodic)),
+                              dnsperf=c.pop("flood_dnsperf"))
+            log("  daemon cost, flood %5.1fs %-34s full %3d (periodic %.1f, beyond %d)  "
+                "cheap %3d  guest sessions %4d  lost %d" % (
+                    seconds, c["title"], n["full"], periodic, c["flood"]["beyond_periodic"],
+                    n["probe"], n["sessions"], c["flood"]["dnsperf"]["lost"] or 0))
+
+        # Launches, seen with no question asked: both configurations at once.
+        def launches(server, c):
+            c["launches"] = []
+            launched = []
+            for k in range(args.daemon_launches):
+                time.sleep(c["pause"][k])
+                serial = soa_serial(server.port)
+                name = "launched-%d" % (k + 1)
+                launched.append({"ipv4": ["10.200.0.%d" % (k + 1)], "name": name,
+                                 "release": vms[0]["release"], "state": "Running"})
+                write_atomically(os.path.join(c["dir"], "list.json"),
+                                 make_fleet.render(vms + launched))
+                t0 = time.monotonic()
+                deadline = t0 + c["refresh_s"] + 30
+                seen = None
+                while time.monotonic() < deadline:
+                    now = soa_serial(server.port)
+                    if now is not None and now != serial:
+                        seen = time.monotonic() - t0
+                        break
+                    time.sleep(0.1)
+                answer = dns_query(server.port, "%s.%s" % (name, ZONE), "A")
+                c["launches"].append({"name": name, "seen_s": seen,
+                                      "answers": bool(answer and answer[0] == 0 and answer[1])})
+        for c in configs:  # the same random phases for both
+            c["pause"] = [rng.uniform(0, 5) for _ in range(args.daemon_launches)]
+        seconds, counts = window(load=launches)
+        out = {"vms": args.daemon_vms, "guest_delay_ms": args.daemon_guest_delay_ms,
+               "quick": args.quick, "configs": []}
+        for c, n in zip(configs, counts):
+            seen = [x["seen_s"] for x in c["launches"]]
+            c["launch_runs"] = n
+            c["launch_bound_s"] = (c["probe_s"] or c["refresh_s"]) + 1.0
+            log("  daemon cost, launches %-34s seen after %s s (bound %.1f s)  answered %s" % (
+                c["title"], " / ".join("%.2f" % x if x is not None else "never" for x in seen),
+                c["launch_bound_s"], [x["answers"] for x in c["launches"]]))
+            c.pop("pause")
+            out["configs"].append({k: v for k, v in c.items() if k not in ("dir", "runs_log")})
+        for c, server in zip(out["configs"], servers):
+            with open(server.conf) as f:
+                c["corefile"] = f.read()
     finally:
         for server in servers:
             server.stop()
@@ -619,7 +830,7 @@ def measure_miss_flood(args, fleet, mp, hs, log):
     out = {"fleet": fleet.size, "rate_qps": args.flood_rate, "seconds": args.flood_s}
     for label, server in (("multipass", mp), ("hosts", hs)):
         before = server.status().get("Threads")
-        runs_before = fleet.runs()
+        runs_before = fleet.runs_by_kind()
         with Sampler(server, 0.02) as sampler:
             res = dnsperf(args, server.port, path,
                           ["-n", "1", "-Q", str(args.flood_rate), "-q", "20000"], verbose=True)
@@ -627,7 +838,10 @@ def measure_miss_flood(args, fleet, mp, hs, log):
         out[label] = {"threads_before": before, "peak_threads": sampler.peak.get("Threads"),
                       "threads_after": server.status().get("Threads"),
                       "dnsperf": res, "percentiles": summary,
-                      "cli_runs": fleet.runs() - runs_before if label == "multipass" else 0}
+                      "cli_runs_by_kind": Fleet.kinds_between(runs_before, fleet.runs_by_kind())
+                      if label == "multipass" else None}
+        out[label]["cli_runs"] = out[label]["cli_runs_by_kind"]["runs"] \
+            if label == "multipass" else 0
         a = summary.get("all", {})
         log("  %-6s unknown-name flood %d qps %-9s threads %s -> peak %s  p50 %.0f us  "
             "max %.0f us  lost %d" % (fleet.size, args.flood_rate, label, before,
@@ -647,7 +861,7 @@ def measure_memory(args, fleets, rng, log):
         fleet = fleets[size]
         open(fleet.runs_log, "w").close()
         server = CoreDNS("memory-%d" % size, args,
-                         multipass_corefile(args, fleet.dir, "1s"),
+                         multipass_corefile(args, "1s"),
                          {"MULTIPASS_FAKE_DIR": fleet.dir})
         try:
             server.wait_answer(ZONE, "SOA", 0, 1)
@@ -689,16 +903,17 @@ def measure_cli_runs(args, fleet, rng, log):
     for title, zones, path, limit in cases:
         open(fleet.runs_log, "w").close()
         server = CoreDNS("cli-runs", args,
-                         multipass_corefile(args, fleet.dir, "%ds" % refresh_s, zones),
+                         multipass_corefile(args, "%ds" % refresh_s, zones),
                          {"MULTIPASS_FAKE_DIR": fleet.dir})
         try:
             server.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
             time.sleep(0.2)
-            before = fleet.runs()
+            before = fleet.runs_by_kind()
             t0 = time.monotonic()
             res = dnsperf(args, server.port, path, limit + ["-q", str(args.outstanding)])
             elapsed = time.monotonic() - t0
-            during = fleet.runs() - before
+            kinds = Fleet.kinds_between(before, fleet.runs_by_kind())
+            during = kinds["runs"]
         finally:
             server.stop()
         # Blocks with the same options share one source: one CLI per refresh.
@@ -706,16 +921,18 @@ def measure_cli_runs(args, fleet, rng, log):
         case = {"title": title, "server_blocks": len(zones),
                 "queries": res["completed"], "lost": res["lost"],
                 "qps": res["qps"], "seconds": elapsed,
-                "startup_runs": before, "runs_during": during,
+                "startup_runs": before["runs"], "runs_during": during,
+                "runs_by_kind": kinds,
                 "expected_background": background,
                 "rcodes": res["rcodes"]}
         if "unknown" in title:
             case["composition"] = mixed_comp
             case["max_on_demand"] = elapsed / 1.0  # demand_interval 1 s
         out["cases"].append(case)
-        log("  cli runs: %-62s %6d queries in %5.1fs: %d runs (startup %d; refresh "
-            "explains ~%.1f)" % (title, res["completed"] or 0, elapsed, during,
-                                 before, background))
+        log("  cli runs: %-62s %6d queries in %5.1fs: %d runs (%d full, %d cheap; startup "
+            "%d; refresh explains ~%.1f)" % (title, res["completed"] or 0, elapsed, during,
+                                             kinds["full"], kinds["probe"], before["runs"],
+                                             background))
     return out
 
 
@@ -748,7 +965,21 @@ def main():
                     help="the idle window of the idle measure")
     ap.add_argument("--idle-settle-s", type=float, default=2,
                     help="the pause between the first answer and the idle window")
-    ap.add_argument("--only", default="throughput,latency,flood,memory,cli_runs,foreign,idle")
+    ap.add_argument("--daemon-vms", type=int, default=10,
+                    help="Running VMs of the daemon-cost fleet")
+    ap.add_argument("--daemon-guest-delay-ms", type=float, default=20,
+                    help="the stand-in's cost of one guest session in a full listing")
+    ap.add_argument("--daemon-idle-s", type=float, default=120,
+                    help="the idle window of the daemon-cost measure (two default refreshes)")
+    ap.add_argument("--daemon-flood-s", type=int, default=30)
+    ap.add_argument("--daemon-flood-rate", type=int, default=2000,
+                    help="distinct unknown names per second in the daemon-cost flood")
+    ap.add_argument("--daemon-launches", type=int, default=3,
+                    help="VMs launched one after the other, each seen without a question")
+    ap.add_argument("--quick", action="store_true",
+                    help="BENCH_QUICK: shortened windows, figures not quotable")
+    ap.add_argument("--only",
+                    default="throughput,latency,flood,memory,cli_runs,foreign,idle,daemon_cost")
     args = ap.parse_args()
     args.coredns = os.path.join(args.root, "build", "coredns")
     args.make_fleet = os.path.join(args.root, "tests", "fixtures", "make_fleet.py")
@@ -783,7 +1014,7 @@ def main():
         "outstanding": args.outstanding, "latency_rate_qps": args.latency_rate,
         "latency_duration_s": args.latency_duration,
         "memory_load_s": args.memory_load_s,
-        "multipass_refresh_throughput": "1h", "zone": ZONE}}
+        "multipass_refresh_throughput": "1h", "zone": ZONE, "quick": args.quick}}
     results["throughput"], results["latency"] = [], []
     for size in args.sizes:
         if not ({"throughput", "latency", "flood"} & only):
@@ -815,6 +1046,8 @@ def main():
         results["foreign"] = measure_foreign(args, smallest, log)
     if "idle" in only:
         results["idle"] = measure_idle(args, smallest, log)
+    if "daemon_cost" in only:
+        results["daemon_cost"] = measure_daemon_cost(args, rng, log)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
 

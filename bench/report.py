@@ -26,6 +26,8 @@ TARGET_PARSE_MS = 15
 TARGET_RSS_MB = 10
 TARGET_FOREIGN_RATIO = 0.99  # names outside the zones: the plugin adds nothing measurable
 TARGET_IDLE_SWITCHES = 10    # context switches per second of an idle CoreDNS, default intervals
+TARGET_IDLE_SESSIONS_RATIO = 10  # guest sessions at idle: polling full listings / defaults
+TARGET_LAUNCH_SLACK_S = 1.0  # a launch is seen within the probe (or refresh) + one listing
 
 
 def sh(cmd):
@@ -73,6 +75,14 @@ def fmt_qps(v):
     return "%.0f" % v if v is not None else "-"
 
 
+def runs_text(total, kinds):
+    """CLI runs, split by kind when the run log said it (full listings,
+    cheap `--no-ipv4` listings)."""
+    if not kinds:
+        return "%s" % total
+    return "%d (%d full, %d cheap)" % (kinds["runs"], kinds["full"], kinds["probe"])
+
+
 def verdict(ok):
     return "met" if ok else "**missed**"
 
@@ -98,7 +108,8 @@ def throughput_section(r, dns):
     r.add()
     s = dns["settings"]
     r.add("Two instances of the same `build/coredns` on loopback, zone `vm.test`: *multipass* "
-          "(stand-in CLI serving the generated fleet, `refresh 1h`) and *hosts* (CoreDNS's hosts "
+          "(stand-in CLI serving the generated fleet, `refresh 1h` and the default `probe 5s`: "
+          "a cheap listing every 5 s, and unknown names take the default miss path) and *hosts* (CoreDNS's hosts "
           "plugin, a hosts file with the same names and addresses, `reload 0`). Server: %s; "
           "client: %s, `-q %d` outstanding. Each round runs multipass then hosts for %d s each "
           "(after a 1 s warm-up of each, not reported); %d rounds. QPS = completed queries / the "
@@ -120,7 +131,7 @@ def throughput_section(r, dns):
                      "%.3f" % run_ratio if run_ratio else "-",
                      "%.3f" % cpu_ratio if cpu_ratio else "-",
                      "%d / %d" % (t["lost"]["multipass"] or 0, t["lost"]["hosts"] or 0),
-                     t["cli_runs_during"],
+                     runs_text(t["cli_runs_during"], t.get("cli_runs_by_kind")),
                      "%s / %s" % (threads.get("multipass", "-"), threads.get("hosts", "-")),
                      "%.0f%%" % t["max_foreign_cpu_pct"] if t.get("max_foreign_cpu_pct") is not None else "-"])
     r.table(["VMs", "mix", "QPS per round (multipass : hosts)", "ratios", "median ratio",
@@ -313,8 +324,9 @@ def memory_section(r, dns):
     r.add("## 5. Memory (VmRSS of the CoreDNS process)")
     r.add()
     mem = dns["memory"]
-    r.add("A CoreDNS with only the multipass plugin, `refresh 1s` (so refreshes run during the "
-          "measure), GOMAXPROCS=1: RSS 1 s after the first answer (*ready*), after %s s of "
+    r.add("A CoreDNS with only the multipass plugin, `refresh 1s` (so full listings run during "
+          "the measure; a `refresh` no longer than the default probe alone means no cheap "
+          "listing), GOMAXPROCS=1: RSS 1 s after the first answer (*ready*), after %s s of "
           "full-speed apex queries (SOA, NS: the same load at both sizes), and, with VMs, after "
           "%s s more of A queries for every VM." % (dns["settings"].get("memory_load_s", 4),
                                                    dns["settings"].get("memory_load_s", 4)))
@@ -348,7 +360,10 @@ def cli_section(r, dns):
     c = dns["cli_runs"]
     r.add("## 6. CLI runs during load (stand-in's runs.log)")
     r.add()
-    r.add("%d VMs, `refresh %ds`; the stand-in appends one line per run. The 100,000 queries "
+    r.add("%d VMs, `refresh %ds` alone, which (no longer than the default probe) runs no cheap "
+          "listing: full listings every refresh and, for unknown names, on demand; the table "
+          "splits the runs by kind all the same. The stand-in appends one line per run. The "
+          "100,000 queries "
           "are sent at %s qps so that they span several refresh intervals. *startup* counts the "
           "runs before the load started (the first load); *explained* is load seconds / refresh "
           "per source (one source per distinct set of options, so two blocks with the same "
@@ -366,7 +381,8 @@ def cli_section(r, dns):
         ok = case["runs_during"] <= bound
         ok_all &= ok
         rows.append([case["title"], "%d" % (case["queries"] or 0), "%d" % (case["lost"] or 0),
-                     "%.1f" % case["seconds"], case["startup_runs"], case["runs_during"],
+                     "%.1f" % case["seconds"], case["startup_runs"],
+                     runs_text(case["runs_during"], case.get("runs_by_kind")),
                      "%.1f%s" % (explained, " + up to %.0f on demand" % case["max_on_demand"]
                                  if "max_on_demand" in case else ""), verdict(ok)])
     r.table(["case", "queries", "lost", "seconds", "startup runs", "runs during load",
@@ -396,7 +412,7 @@ def flood_section(r, dns):
                      "%d" % (d["completed"] or 0), "%d" % (d["lost"] or 0),
                      "%.0f" % (d["qps"] or 0),
                      "%.0f" % (a.get("p50_us") or 0), "%.0f" % (a.get("p99_us") or 0),
-                     e.get("cli_runs", "-")])
+                     runs_text(e.get("cli_runs", "-"), e.get("cli_runs_by_kind"))])
     r.table(["server", "threads before", "peak threads", "threads after", "answered", "lost",
              "achieved qps", "p50 µs", "p99 µs", "CLI runs"], rows)
     r.summary.append(("(report only) OS threads of CoreDNS, %d unknown names/s" % f["rate_qps"],
@@ -430,7 +446,8 @@ def foreign_section(r, dns):
              "peak OS threads", "other CPU (max)"],
             [[rounds, ratios, "**%.3f**" % f["median_ratio"],
               "%.3f" % cpu_ratio if cpu_ratio else "-",
-              "%d / %d" % (f["lost"][a] or 0, f["lost"][b] or 0), f["cli_runs_during"],
+              "%d / %d" % (f["lost"][a] or 0, f["lost"][b] or 0),
+              runs_text(f["cli_runs_during"], f.get("cli_runs_by_kind")),
               "%s / %s" % (f["peak_threads"][a], f["peak_threads"][b]),
               "%.0f%%" % f["max_foreign_cpu_pct"]]])
     r.summary.append(("QPS ratio for names outside the zones, %s / %s >= %.2f" % (
@@ -452,7 +469,8 @@ def idle_section(r, dns):
           "of the process, not its CLI children) per second of the window." % idle["seconds"])
     r.add()
     r.table(["CoreDNS", "context switches", "per second", "CLI runs", "OS threads"],
-            [[c["title"], c["context_switches"], "%.1f" % c["per_second"], c["cli_runs"],
+            [[c["title"], c["context_switches"], "%.1f" % c["per_second"],
+              runs_text(c["cli_runs"], c.get("cli_runs_by_kind")),
               c["threads"]] for c in idle["cases"]])
     by = {c["title"]: c for c in idle["cases"]}
     default = by.get("multipass, default intervals")
@@ -462,6 +480,83 @@ def idle_section(r, dns):
                           "%s /s" % " / ".join("%.1f" % c["per_second"] for c in idle["cases"])
                           + " (defaults / refresh 1h / whoami only)",
                           verdict(default["per_second"] < TARGET_IDLE_SWITCHES)))
+
+
+def daemon_cost_section(r, dns):
+    d = dns["daemon_cost"]
+    configs = d["configs"]
+    idle_s = configs[0]["idle"]["seconds"]
+    flood = configs[0]["flood"]
+    r.add("## 10. Daemon cost: full listings, cheap listings, guest sessions")
+    r.add()
+    if d.get("quick"):
+        r.add("**BENCH_QUICK: shortened windows (%.0f s idle, %.0f s flood); these figures are "
+              "a smoke test, not quotable.**" % (idle_s, flood["seconds"]))
+        r.add()
+    r.add("Each full listing opens one SSH session into every running VM; the cheap listing "
+          "(`list --no-ipv4`) opens none. The stand-in serves %d Running VMs and sleeps %g ms "
+          "per guest session of a full listing. Two CoreDNS run at once (unpinned, as a user "
+          "runs them), each with its own stand-in directory: the defaults, and `probe off` + "
+          "`refresh 5s` (the behaviour before cheap listings). Counted from each stand-in's "
+          "run log after start-up: %.0f s idle, then %.0f s of %d distinct unknown names per "
+          "second (dnsperf `-Q`), then %d VM(s) launched one after the other into `list.json` "
+          "(after a random pause of 0-5 s each) with no question asked: *seen* is the time "
+          "until the SOA serial at the apex changes (polled every 100 ms; a question at the "
+          "apex never takes the miss path), and the launched name answered afterwards. "
+          "*Beyond periodic*: full listings during the flood minus those the refresh "
+          "interval explains (rounded up)." % (
+              d["vms"], d["guest_delay_ms"], idle_s, flood["seconds"], flood["rate_qps"],
+              len(configs[0]["launches"])))
+    r.add()
+    rows = []
+    for c in configs:
+        i, f = c["idle"], c["flood"]
+        seen = [x["seen_s"] for x in c["launches"]]
+        rows.append([c["title"],
+                     "%.1f" % i["per_30s"]["full"], "%.1f" % i["per_30s"]["probe"],
+                     "**%.1f**" % i["per_30s"]["sessions"],
+                     "%d / %d / %d" % (f["full"], f["probe"], f["sessions"]),
+                     "%.1f" % f["periodic"], "**%d**" % f["beyond_periodic"],
+                     "%d" % (f["dnsperf"]["lost"] or 0),
+                     " / ".join("%.2f" % x if x is not None else "never" for x in seen),
+                     "%.1f" % c["launch_bound_s"],
+                     "yes" if all(x["answers"] for x in c["launches"]) else "**no**"])
+    r.table(["configuration", "idle: full / 30 s", "cheap / 30 s", "guest sessions / 30 s",
+             "flood: full / cheap / sessions", "periodic full", "full beyond periodic",
+             "flood lost", "launch seen after (s)", "bound (s)", "launched name answers"],
+            rows)
+    by = {c["refresh_s"]: c for c in configs}
+    new, old = by.get(60), by.get(5)
+    if not (new and old):
+        return
+    new_s, old_s = new["idle"]["sessions"], old["idle"]["sessions"]
+    ratio = old_s / new_s if new_s else float("inf")
+    ratio_text = "%.1fx" % ratio if new_s else "no session with the defaults"
+    r.add("Idle guest sessions, old / defaults: %d / %d in %.0f s = **%s** (target >= %dx)."
+          % (old_s, new_s, idle_s, ratio_text, TARGET_IDLE_SESSIONS_RATIO))
+    r.add()
+    quick = " (quick run)" if d.get("quick") else ""
+    r.summary.append(("idle guest sessions, probe off + refresh 5s / defaults >= %dx%s" % (
+                          TARGET_IDLE_SESSIONS_RATIO, quick),
+                      "%s (%.1f / %.1f per 30 s)" % (ratio_text, old["idle"]["per_30s"]["sessions"],
+                                                        new["idle"]["per_30s"]["sessions"]),
+                      verdict(ratio >= TARGET_IDLE_SESSIONS_RATIO)))
+    seen = [x["seen_s"] for x in new["launches"]]
+    worst = max(seen) if seen and None not in seen else None
+    old_seen = [x["seen_s"] for x in old["launches"] if x["seen_s"] is not None]
+    r.summary.append(("launch seen with no question within probe + one listing "
+                      "(<= %.0f s)%s" % (new["launch_bound_s"], quick),
+                      "max %s s (old behaviour: max %s s)" % (
+                          "%.2f" % worst if worst is not None else "never",
+                          "%.2f" % max(old_seen) if old_seen else "never"),
+                      verdict(worst is not None and worst <= new["launch_bound_s"])))
+    beyond = new["flood"]["beyond_periodic"]
+    r.summary.append(("%d unknown names/s: no full listing beyond the periodic ones%s" % (
+                          new["flood"]["rate_qps"], quick),
+                      "%d beyond (%d full, %d cheap; old behaviour: %d beyond)" % (
+                          beyond, new["flood"]["full"], new["flood"]["probe"],
+                          old["flood"]["beyond_periodic"]),
+                      verdict(beyond == 0)))
 
 
 def main():
@@ -495,6 +590,7 @@ def main():
         (dns.get("miss_flood"), flood_section, dns, None),
         (dns.get("foreign"), foreign_section, dns, "8. Names outside the plugin's zones"),
         (dns.get("idle"), idle_section, dns, "9. Idle wake-ups"),
+        (dns.get("daemon_cost"), daemon_cost_section, dns, "10. Daemon cost"),
     ]
     for present, section, data, title in sections:
         if present:
