@@ -4,7 +4,9 @@
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
 # (test: build + make test, incl. dnssec-keygen, ip netns, the libFuzzer
 # smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
-# systemd-analyze and readelf (tests/install); bench adds dnsperf and Google Benchmark.)
+# systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
+# runs its own; the package's service is not used); bench adds dnsperf and
+# Google Benchmark.)
 set -euo pipefail
 
 what=${1:-test}
@@ -32,6 +34,7 @@ debian=(
   python3-venv=venv
   systemd=/usr/bin/systemd-analyze
   binutils=/usr/bin/readelf
+  unbound=/usr/sbin/unbound
 )
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
@@ -55,10 +58,11 @@ case "$(uname -s)" in
     for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp gtest/gtest.h; do
       [ -e "$brew_prefix/include/$h" ] || missing+=("$h")
     done
+    [ -x "$brew_prefix/sbin/unbound" ] || missing+=(unbound)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "missing: ${missing[*]}" >&2
       echo "install them with:" >&2
-      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind python && pip3 install pytest" >&2
+      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest" >&2
       exit 1
     fi
     ;;

@@ -180,6 +180,19 @@ def udp_burst(port, names, qtype=1, timeout=15.0):
     return rcodes
 
 
+def assert_resolves(server, name="primary.vm.test", address="10.110.24.87"):
+    """server answers name A with exactly address (primary in list-mixed.json)."""
+    reply = server.dig(name, "A")
+    assert reply.status == "NOERROR" and [r.rdata for r in reply.answer] == [address], \
+        "%s\n%s" % (reply, server.logs())
+
+
+def plugin_lines(server, level):
+    """CoreDNS's `[LEVEL] plugin/multipass: ...` lines, in order."""
+    prefix = "[%s] plugin/multipass: " % level
+    return [l for l in server.logs().splitlines() if l.startswith(prefix)]
+
+
 def ready_status(ready_port):
     """(HTTP status, body) of GET /ready on the ready plugin's port."""
     url = "http://127.0.0.1:%d/ready" % ready_port
@@ -213,6 +226,31 @@ def edited_listing(fixture, edit):
     vms = json.loads((FIXTURES / fixture).read_text())["list"]
     edit(vms)
     return make_fleet.render(vms)
+
+
+def running_vm(name, address):
+    """A Running VM with one address, for edited_listing."""
+    return {"ipv4": [address], "name": name, "release": "Ubuntu 24.04 LTS",
+            "state": "Running"}
+
+
+def set_state(vms, name, state):
+    """Puts VM `name` in `state` (any but Running loses its addresses)."""
+    for vm in vms:
+        if vm["name"] == name:
+            vm["state"] = state
+            if state != "Running":
+                vm["ipv4"] = []
+
+
+def listing_with_primary_at(address, extra=()):
+    """list-mixed.json with primary at `address`, plus the VMs in `extra`."""
+    def edit(vms):
+        for vm in vms:
+            if vm["name"] == "primary":
+                vm["ipv4"] = [address]
+        vms.extend(extra)
+    return edited_listing("list-mixed.json", edit)
 
 
 class FakeCLI:

@@ -38,8 +38,9 @@ from pathlib import Path
 import pytest
 
 import conftest
-from conftest import (DEFAULT_COREFILE, FAKE_CLI, FIXTURES, CoreDNS, dig, edited_listing,
-                      eventually, make_fleet, process_alive, udp_burst)
+from conftest import (DEFAULT_COREFILE, FAKE_CLI, FIXTURES, CoreDNS,
+                      eventually, listing_with_primary_at, make_fleet, plugin_lines,
+                      process_alive, udp_burst)
 
 OLD = "10.110.24.87"   # primary in list-mixed.json
 NEW = "10.110.24.200"  # primary after the recovery
@@ -163,25 +164,6 @@ def query_a(port, name, timeout=5.0):
             addresses.append(".".join(str(b) for b in reply[pos:pos + 4]))
         pos += rdlength
     return rcode, addresses
-
-
-# --------------------------------------------------------------------------
-# log lines
-
-
-def plugin_lines(server, level):
-    """CoreDNS's `[LEVEL] plugin/multipass: ...` lines, in order."""
-    prefix = "[%s] plugin/multipass: " % level
-    return [l for l in server.logs().splitlines() if l.startswith(prefix)]
-
-
-def listing_with_primary_at(address, extra=()):
-    def edit(vms):
-        for vm in vms:
-            if vm["name"] == "primary":
-                vm["ipv4"] = [address]
-        vms.extend(extra)
-    return edited_listing("list-mixed.json", edit)
 
 
 # --------------------------------------------------------------------------

@@ -6,24 +6,8 @@ import math
 import random
 import time
 
-from conftest import DEFAULT_COREFILE, edited_listing, eventually, process_alive
-
-
-def running_vm(name, address):
-    return {"ipv4": [address], "name": name, "release": "Ubuntu 24.04 LTS",
-            "state": "Running"}
-
-
-def stop_vm(vms, name):
-    for vm in vms:
-        if vm["name"] == name:
-            vm["state"], vm["ipv4"] = "Stopped", []
-
-
-def assert_resolves(server, name="primary.vm.test", address="10.110.24.87"):
-    reply = server.dig(name, "A")
-    assert reply.status == "NOERROR" and [r.rdata for r in reply.answer] == [address], \
-        "%s\n%s" % (reply, server.logs())
+from conftest import (DEFAULT_COREFILE, assert_resolves, edited_listing, eventually,
+                      process_alive, running_vm, set_state)
 
 
 def allowed_runs(elapsed, interval=1.0, slack=2):
@@ -133,7 +117,8 @@ def test_changes_show_up_after_a_refresh(start_coredns):
     server = start_coredns()
     assert_resolves(server)
     serial = int(server.dig("vm.test", "SOA").answer[0].rdata.split()[2])
-    server.cli.set_listing(edited_listing("list-mixed.json", lambda vms: stop_vm(vms, "primary")))
+    server.cli.set_listing(edited_listing(
+        "list-mixed.json", lambda vms: set_state(vms, "primary", "Stopped")))
     eventually(lambda: server.dig("primary.vm.test", "A").answer == [], 10,
                "primary stops answering once it is stopped")
     reply = server.dig("primary.vm.test", "A")
@@ -178,7 +163,8 @@ def test_a_hung_cli_is_killed_with_its_children_and_dns_keeps_answering(start_co
     eventually(lambda: not process_alive(child), 10,
                "the hung CLI's child killed after the timeout")
     # The refresher is not wedged: once the CLI works again, changes load.
-    server.cli.set_listing(edited_listing("list-mixed.json", lambda vms: stop_vm(vms, "primary")))
+    server.cli.set_listing(edited_listing(
+        "list-mixed.json", lambda vms: set_state(vms, "primary", "Stopped")))
     server.cli.set_mode("ok")
     eventually(lambda: server.dig("primary.vm.test", "A").answer == [], 10,
                "a change loaded after the CLI recovered")
