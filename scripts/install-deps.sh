@@ -5,8 +5,8 @@
 # (test: build + make test, incl. dnssec-keygen, ip netns, the libFuzzer
 # smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
 # systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
-# runs its own; the package's service is not used); bench adds dnsperf and
-# Google Benchmark.)
+# runs its own; the package's service is kept from starting and disabled);
+# bench adds dnsperf and Google Benchmark.)
 set -euo pipefail
 
 what=${1:-test}
@@ -79,8 +79,20 @@ case "$(uname -s)" in
       sudo=""
       [ "$(id -u)" -eq 0 ] || sudo=sudo
       echo "installing: ${missing[*]}"
+      # The unbound package comes for its binary only (the tests run their
+      # own): its system resolver must not start on port 53, now or at boot.
+      policy=""
+      if [[ " ${missing[*]} " == *" unbound "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        trap '$sudo rm -f "$policy"' EXIT
+      fi
       $sudo apt-get update -qq
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      if [[ " ${missing[*]} " == *" unbound "* ]] && [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+      fi
     fi
     ;;
 esac
