@@ -29,7 +29,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds min_refresh{100};  // a background pause never shorter
 // A failure of a kind already logged at ERROR less than this long ago (a CLI
 // that flaps between working and failing) is logged at DEBUG, and so is its
 // recovery: at most one ERROR line per kind per quiet period.
