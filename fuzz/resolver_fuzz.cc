@@ -167,13 +167,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (a.rcode != 3 || a.count != 0 || a.rrtype != 0)
         broken("NXDOMAIN with records or without rcode 3", qname, qtype);
       break;
+    case MULTIPASS_REFUSED:
+      if ((qtype != 251 && qtype != 252) || a.rcode != 5 || a.count != 0 ||
+          a.rrtype != 0)
+        broken("REFUSED for a question that is no zone transfer, or with "
+               "records",
+               qname, qtype);
+      break;
     default:
       broken(
-          "an outcome other than NOT_MINE/ANSWER/NODATA/NXDOMAIN from a ready "
-          "source",
+          "an outcome other than NOT_MINE/ANSWER/NODATA/NXDOMAIN/REFUSED from "
+          "a ready source",
           qname, qtype);
   }
-  if (a.outcome != MULTIPASS_NOT_MINE) {
+  if ((qtype == 251 || qtype == 252) && a.outcome != MULTIPASS_NOT_MINE &&
+      a.outcome != MULTIPASS_REFUSED)
+    broken("a zone transfer in a zone not REFUSED", qname, qtype);
+  if (a.outcome != MULTIPASS_NOT_MINE && a.outcome != MULTIPASS_REFUSED) {
     if (a.zone < 0 || static_cast<size_t>(a.zone) >= zone_count)
       broken("zone index out of range", qname, qtype);
     if (a.soa.serial != 42)

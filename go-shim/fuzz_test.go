@@ -85,6 +85,8 @@ func FuzzResolve(f *testing.F) {
 		{"nope.vm.test.", dns.TypeMX},
 		{"x.primary.vm.test.", dns.TypeA},
 		{"vm.test.", dns.TypeSOA},
+		{"vm.test.", dns.TypeAXFR},
+		{"primary.vm.test.", dns.TypeIXFR},
 		{"VM.test.", dns.TypeNS},
 		{"primary.example.org.", dns.TypeA},
 		{"87.24.110.10.in-addr.arpa.", dns.TypePTR},
@@ -123,6 +125,9 @@ func FuzzResolve(f *testing.F) {
 			// Handed to the next plugin (REFUSED here): a name outside the zones.
 			if code != dns.RcodeRefused {
 				t.Fatalf("%q type %d: no reply written and code %d (want the next plugin's REFUSED)", asked, qtype, code)
+			}
+			if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+				return // REFUSED inside the zones too: no zone transfers
 			}
 			for _, z := range fuzzZones {
 				if dns.IsSubDomain(z, strings.ToLower(asked)) {
