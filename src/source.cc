@@ -119,8 +119,7 @@ bool same_content(const inventory& a, const inventory& b) {
 }
 
 // What a failed run looks like to a person.
-std::string describe_failure(const run_result& run,
-                             const char* command = "multipass list") {
+std::string describe_failure(const run_result& run, const char* command) {
   std::string text = std::string(command) + " failed";
   if (run.status == run_status::exited) {
     text += " (exit " + std::to_string(run.exit_code) + ")";
@@ -140,6 +139,23 @@ std::string failure_kind(const run_result& run) {
   if (run.status == run_status::killed)
     kind += " " + std::to_string(run.signal);
   return kind;
+}
+
+// Parses what `command` printed into *parsed. False, with the failure's kind
+// and text for report_failure, when it failed or printed no listing.
+bool read_listing(const run_result& run, const char* command,
+                  parsed_listing* parsed, std::string* kind,
+                  std::string* text) {
+  if (!run.ok()) {
+    *kind = failure_kind(run);
+    *text = describe_failure(run, command);
+    return false;
+  }
+  *parsed = parse_listing(run.out.view());
+  if (parsed->error.empty()) return true;
+  *kind = "unusable output";  // parse errors differ only in their position
+  *text = std::string(command) + " printed unusable output: " + parsed->error;
+  return false;
 }
 
 // Blocks the asynchronous signals in the calling thread while alive, so that
@@ -294,16 +310,16 @@ bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
     return false;
   }
   uint64_t seq;
-  bool retry_flag = false;
+  bool fallback, retry_due;  // full listings for an old CLI; an hour passed
   {
     std::lock_guard<std::mutex> lock(mu);
     seq = ++started_seq;
     demand = false;  // this unit starts after every pending request
-    schedule.unit_started(detail::clock::now());
-    if (kind == detail::listing_kind::full && probe.count() > 0 &&
-        schedule.old_cli()) {
-      retry_flag = schedule.flag_retry_due(detail::clock::now());
-    }
+    const auto now = detail::clock::now();
+    schedule.unit_started(now);
+    fallback = kind == detail::listing_kind::full && probe.count() > 0 &&
+               schedule.old_cli();
+    retry_due = fallback && schedule.flag_retry_due(now);
   }
   // However this unit ends, the misses waiting for it are told.
   struct finish_guard {
@@ -320,16 +336,8 @@ bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
   } finish{*this, seq};
 
   // An old CLI is asked for the flag again after an hour or an upgrade.
-  if (kind == detail::listing_kind::full && !retry_flag) {
-    bool fallback;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      fallback = probe.count() > 0 && schedule.old_cli();
-    }
-    retry_flag =
-        fallback && program_identity(opts.binary) != rejected_binary;
-  }
-  if (retry_flag) {
+  if (fallback &&
+      (retry_due || program_identity(opts.binary) != rejected_binary)) {
     log->debug("asking {} for list --no-ipv4 again", opts.binary);
     kind = detail::listing_kind::cheap;
   }
@@ -361,24 +369,18 @@ source::impl::cheap_result source::impl::cheap_listing() {
       opts.binary, {"list", "--format=json", "--no-ipv4"}, make_run_options());
   cheap_result result = cheap_result::failed;
   parsed_listing parsed;
+  std::string failure_kind, failure_text;
   if (detail::rejects_no_ipv4(run)) {
     result = cheap_result::rejected;
-  } else if (run.ok()) {
-    parsed = parse_listing(run.out.view());
-    if (parsed.error.empty()) {
-      // A source in trouble (or never loaded) lists fully to recover: the
-      // full listing logs the recovery and loads the addresses.
-      result = full_listed && failure.empty() && parsed.listed == full_set
-                   ? cheap_result::unchanged
-                   : cheap_result::changed;
-    } else if (run.status != run_status::aborted) {
-      report_failure("unusable output",
-                     "multipass list --no-ipv4 printed unusable output: " +
-                         parsed.error);
-    }
+  } else if (detail::read_listing(run, "multipass list --no-ipv4", &parsed,
+                                  &failure_kind, &failure_text)) {
+    // A source in trouble (or never loaded) lists fully to recover: the
+    // full listing logs the recovery and loads the addresses.
+    result = full_listed && failure.empty() && parsed.listed == full_set
+                 ? cheap_result::unchanged
+                 : cheap_result::changed;
   } else if (run.status != run_status::aborted) {
-    report_failure(detail::failure_kind(run),
-                   detail::describe_failure(run, "multipass list --no-ipv4"));
+    report_failure(failure_kind, failure_text);
   }
   const auto end = detail::clock::now();
   bool was_old = false;
@@ -423,18 +425,8 @@ bool source::impl::refresh(std::string* error) {
 
   std::string failure_text, failure_kind;
   parsed_listing parsed;
-  if (run.ok()) {
-    parsed = parse_listing(run.out.view());
-    if (!parsed.error.empty()) {
-      failure_text = "multipass list printed unusable output: " + parsed.error;
-      failure_kind =
-          "unusable output";  // parse errors differ only in their position
-    }
-  } else {
-    failure_text = detail::describe_failure(run);
-    failure_kind = detail::failure_kind(run);
-  }
-  const bool ok = failure_text.empty();
+  const bool ok = detail::read_listing(run, "multipass list", &parsed,
+                                       &failure_kind, &failure_text);
   bool unaddressed = false;
   if (ok) {
     unaddressed = detail::lacks_an_address(*parsed.inv);
