@@ -10,13 +10,6 @@ miss_memory::miss_memory(std::chrono::milliseconds window, size_t capacity)
     : window_(window.count() > 0 ? window : std::chrono::milliseconds(0)),
       capacity_(window_.count() > 0 ? capacity : 0) {}
 
-bool miss_memory::contains(std::string_view name, clock::time_point now) const {
-  if (capacity_ == 0) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(name);
-  return it != index_.end() && !expired(*it->second, now);
-}
-
 std::chrono::milliseconds miss_memory::remaining(std::string_view name,
                                                 clock::time_point now) const {
   if (capacity_ == 0) return std::chrono::milliseconds(0);

@@ -16,7 +16,7 @@ namespace multipass::detail {
 
 // Remembers names for a fixed window, at most `capacity` of them (the
 // oldest are forgotten first). Thread-safe: every method takes one mutex.
-// contains() allocates nothing; remember() may allocate.
+// contains() and remaining() allocate nothing; remember() may allocate.
 class miss_memory {
  public:
   using clock = std::chrono::steady_clock;
@@ -31,7 +31,9 @@ class miss_memory {
 
   // True when `name` (compared byte for byte) was remembered less than the
   // window before `now`.
-  bool contains(std::string_view name, clock::time_point now) const;
+  bool contains(std::string_view name, clock::time_point now) const {
+    return remaining(name, now).count() > 0;
+  }
 
   // How much longer `name` stays remembered after `now`; zero when it is
   // not remembered (or its window has passed).
