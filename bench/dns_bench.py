@@ -249,11 +249,11 @@ def multipass_corefile(args, refresh, zones=(ZONE,), options=()):
         zone, body) for zone in zones)
 
 
-def root_corefile(multipass_options=None):
+def root_corefile(multipass_options=None, front=None):
     """A `.` server answering every name with whoami; with multipass_options
     (the lines of a `multipass vm.test { ... }` block), the plugin in front
-    of it."""
-    plugin = ""
+    of it; with front, that line (another plugin) instead."""
+    plugin = "    %s\n" % front if front else ""
     if multipass_options is not None:
         plugin = "    multipass %s {\n%s    }\n" % (ZONE, "".join(
             "        %s\n" % line for line in multipass_options))
@@ -499,11 +499,13 @@ def ab_rounds(args, pair, path, log, tag):
     """The A/B machinery: after a 1 s warm-up of each server (not reported),
     args.rounds rounds of args.duration s per server, on one query file:
     A then B in odd rounds, B then A in even ones. pair: ((label_a,
-    server_a), (label_b, server_b)). Each round's ratio is A's QPS / B's;
-    alternating in one run cancels slow drifts of the machine, and swapping
-    the order cancels what going first or second costs (an A/A run of one
-    order gave 0.95). Returns the rounds."""
-    (a, _), (b, _) = pair
+    server_a), (label_b, server_b)), or more servers with the baseline
+    last (the order is reversed in even rounds). Each round's ratio is A's
+    QPS / the baseline's, `ratios` has every server's; alternating in one
+    run cancels slow drifts of the machine, and swapping the order cancels
+    what going first or second costs (an A/A run of one order gave 0.95).
+    Returns the rounds."""
+    a, b = pair[0][0], pair[-1][0]
     for _, server in pair:  # warm-up, not reported
         dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)])
     rounds = []
@@ -528,12 +530,13 @@ def ab_rounds(args, pair, path, log, tag):
                     tag, r + 1, label, res["qps"], res["run_qps"], res["lost"],
                     res["server_cpu_pct"], res["client_cpu_pct"],
                     res["foreign_cpu_pct"], res["rcodes"]))
-        row["ratio"] = row[a]["qps"] / row[b]["qps"]
+        row["ratios"] = {k: row[k]["qps"] / row[b]["qps"] for k, _ in pair[:-1]}
+        row["ratio"] = row["ratios"][a]
         row["run_ratio"] = row[a]["run_qps"] / row[b]["run_qps"]
         # Queries per CPU-second of the server (completed queries over the
         # CPU time of the whole run): robust against other processes
         # taking CPU from the server during a round.
-        for k in (a, b):
+        for k, _ in pair:
             cpu = row[k]["server_cpu_pct"] or 0
             row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
         if row[a]["qps_per_cpu"] and row[b]["qps_per_cpu"]:
@@ -549,6 +552,8 @@ def ab_summary(rounds, labels):
     return {
         "rounds": rounds,
         "median_ratio": statistics.median(ratios),
+        "median_ratios": {k: statistics.median(row["ratios"][k] for row in rounds)
+                          for k in labels[:-1]},
         "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
         "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
         "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
@@ -579,31 +584,35 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
 def measure_foreign(args, fleet, log):
     """Names outside the plugin's zones: `. { multipass vm.test; whoami }`
     against `. { whoami }`, both answered by whoami, alternated by
-    ab_rounds. The plugin must add nothing measurable for them."""
+    ab_rounds. The plugin must add nothing measurable for them. CoreDNS's
+    own `any` in the same place (`. { any; whoami }`: one type check, then
+    the next plugin) runs in the same rounds: what any plugin there costs."""
     path = os.path.join(args.work, "queries-foreign.txt")
     with open(path, "w") as f:
         for i in range(args.foreign_names):
             f.write("host-%05d.example%d.com A\n" % (i, i % 7))
     corefiles = {"multipass": root_corefile(["binary %s" % args.fake, "refresh 1h", "ttl 10"]),
+                 "any": root_corefile(front="any"),
                  "whoami": root_corefile()}
-    mp = CoreDNS("foreign-multipass", args, corefiles["multipass"],
-                 {"MULTIPASS_FAKE_DIR": fleet.dir})
-    wh = CoreDNS("foreign-whoami", args, corefiles["whoami"], {})
+    labels = ("multipass", "any", "whoami")
+    servers = [CoreDNS("foreign-" + k, args, corefiles[k],
+                       {"MULTIPASS_FAKE_DIR": fleet.dir} if k == "multipass" else {})
+               for k in labels]
     try:
-        mp.wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
-        for server in (mp, wh):
+        servers[0].wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
+        for server in servers:
             server.wait_answer("host-00000.example0.com", "A", 0, 0)
         runs_before = fleet.runs_by_kind()
-        rounds = ab_rounds(args, (("multipass", mp), ("whoami", wh)), path, log,
+        rounds = ab_rounds(args, tuple(zip(labels, servers)), path, log,
                            "%-6s %-18s" % ("", "foreign names"))
         result = {"fleet": fleet.size, "names": args.foreign_names,
-                  "labels": ["multipass", "whoami"], "corefiles": corefiles}
-        result.update(ab_summary(rounds, ("multipass", "whoami")))
+                  "labels": list(labels), "corefiles": corefiles}
+        result.update(ab_summary(rounds, labels))
         result["cli_runs_by_kind"] = Fleet.kinds_between(runs_before, fleet.runs_by_kind())
         result["cli_runs_during"] = result["cli_runs_by_kind"]["runs"]
     finally:
-        mp.stop()
-        wh.stop()
+        for server in servers:
+            server.stop()
     return result
 
 
