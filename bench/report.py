@@ -463,6 +463,7 @@ def foreign_section(r, dns):
           "at most %.0f%%." % (a, "%.3f" % cpu_ratio if cpu_ratio else "-",
                                runs_text(f["cli_runs_during"], f.get("cli_runs_by_kind")),
                                f["max_foreign_cpu_pct"]))
+    r.add()
     control = (", `%s` in the same place: %.3f" % (controls[0], f["median_ratios"][controls[0]])
                if controls else "")
     r.summary.append(("QPS ratio for names outside the zones, %s / %s >= %.2f" % (
