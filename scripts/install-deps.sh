@@ -2,7 +2,8 @@
 # Installs what building and testing coredns-multipass needs, and only what is
 # missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
-# (test: build + make test, incl. dnssec-keygen, ip netns, the libFuzzer
+# (test: build + make test, incl. pytest-xdist (the suites run in parallel),
+# dnssec-keygen, ip netns, the libFuzzer
 # smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
 # systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
 # runs its own; the package's service is kept from starting and disabled);
@@ -24,6 +25,7 @@ debian=(
   libgtest-dev=/usr/include/gtest/gtest.h
   dnsutils=/usr/bin/dig
   python3-pytest=pytest
+  python3-pytest-xdist=xdist
   curl=/usr/bin/curl
   bind9-utils=/usr/bin/dnssec-keygen
   iproute2=/usr/sbin/ip
@@ -44,6 +46,8 @@ have() {  # have PATH-or-python-module
   case "$1" in
     /*) compgen -G "$1" >/dev/null ;;
     pytest) python3 -c 'import pytest' 2>/dev/null ;;
+    # the Makefile runs the suites with the first of these that has both
+    xdist) python3 -c 'import pytest, xdist' 2>/dev/null || /usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null ;;
     venv) python3 -c 'import ensurepip' 2>/dev/null ;;
   esac
 }
@@ -54,6 +58,7 @@ case "$(uname -s)" in
     for tool in cmake pkg-config go python3 dig; do
       command -v "$tool" >/dev/null || missing+=("$tool")
     done
+    python3 -c 'import pytest, xdist' 2>/dev/null || missing+=(pytest-xdist)
     brew_prefix=$(brew --prefix 2>/dev/null || echo /opt/homebrew)
     for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp gtest/gtest.h; do
       [ -e "$brew_prefix/include/$h" ] || missing+=("$h")
@@ -62,7 +67,7 @@ case "$(uname -s)" in
     if [ ${#missing[@]} -gt 0 ]; then
       echo "missing: ${missing[*]}" >&2
       echo "install them with:" >&2
-      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest" >&2
+      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest pytest-xdist" >&2
       exit 1
     fi
     ;;

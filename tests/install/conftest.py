@@ -4,6 +4,7 @@ service script against stand-in systemctl/resolvectl/launchctl.
 The DNS helpers (dig, free_port) are the end-to-end suite's, loaded from
 tests/e2e/conftest.py under another module name."""
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -20,6 +21,9 @@ FAKE_CLI = ROOT / "tests" / "fake-multipass" / "multipass"
 _spec = importlib.util.spec_from_file_location("e2e_helpers", ROOT / "tests" / "e2e" / "conftest.py")
 e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(e2e)
+
+# Tests marked slow (the builds) start first, as in tests/e2e.
+pytest_collection_modifyitems = e2e.pytest_collection_modifyitems
 
 
 def clean_env(**extra):
@@ -88,9 +92,17 @@ def example_corefile(share, port, tmp_path):
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):
-    """make install PREFIX=<tmp> (as a user runs it): the prefix."""
-    prefix = tmp_path_factory.mktemp("prefix")
-    make_install(prefix)
+    """make install PREFIX=<tmp> (as a user runs it), once for the whole run:
+    the prefix. Under pytest-xdist the first worker to ask installs, in the
+    folder the run's workers share, and the others wait for it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    prefix = base / "installed-prefix"
+    with open(base / "installed-prefix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (prefix / "share" / "coredns-multipass" / "install-manifest.txt").exists():
+            make_install(prefix)
     return prefix
 
 
