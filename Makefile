@@ -47,8 +47,9 @@ test-e2e: coredns
 	python3 -m pytest -q tests/e2e
 
 # make install into temporary prefixes, the service script against stand-in
-# systemctl/resolvectl/launchctl, the README's build route (tests/install).
-test-install: core
+# systemctl/resolvectl/launchctl and, with build/coredns, against a real
+# systemd-resolved in namespaces of its own; the README's build route (tests/install).
+test-install: coredns
 	python3 -m pytest -q tests/install
 
 install: deps
