@@ -53,7 +53,7 @@ class Service:
         prefix = tmp_path / "prefix"
         (prefix / "bin").mkdir(parents=True)
         os.symlink(e2e.COREDNS, prefix / "bin" / "coredns-multipass")
-        fake = e2e.FakeCLI(tmp_path / "fake")
+        self.fake = fake = e2e.FakeCLI(tmp_path / "fake")
         fake.set_listing("list-mixed.json")
         fake.set_mode("ok")
         bindir = tmp_path / "standin-bin"
@@ -309,3 +309,37 @@ def test_each_check_fails_without_the_units_route_lines(tmp_path, variant):
             with pytest.raises(AssertionError) as failed:
                 check(svc)
             print("%s without the lines: %s" % (check.__name__, str(failed.value).splitlines()[0]))
+
+
+def test_a_vm_launched_stopped_and_deleted_through_real_resolved(tmp_path, record_property):
+    """resolved caches nothing from a server on localhost: what the plugin
+    answers is what programs get, as the VM comes and goes."""
+    with installed(tmp_path) as svc:
+        name, address = "fresh." + svc.zone, "10.110.24.200"
+
+        def answer():
+            reply = svc.ns.stub(name)
+            return reply.status, [r.rdata for r in reply.answer]
+
+        def fleet(state=None):
+            def edit(vms):
+                if state:
+                    vms.append(e2e.running_vm("fresh", address))
+                    e2e.set_state(vms, "fresh", state)
+            svc.fake.set_listing(e2e.edited_listing("list-mixed.json", edit))
+
+        assert answer() == ("NXDOMAIN", [])
+        fleet("Running")
+        launched = time.monotonic()
+        e2e.eventually(lambda: answer() == ("NOERROR", [address]), 15, "the launched VM's A")
+        seen = time.monotonic() - launched
+        out = svc.ns.query(address)
+        assert out.returncode == 0 and "%s: %s" % (address, name) in out.stdout, out.stdout + out.stderr
+        fleet("Stopped")
+        e2e.eventually(lambda: answer() == ("NOERROR", []), 15, "NODATA for the stopped VM")
+        fleet("Deleted")
+        e2e.eventually(lambda: answer() == ("NXDOMAIN", []), 15, "NXDOMAIN for the deleted VM")
+        figure = ("a VM launched after a miss answered through resolved's stub %.1f s after it "
+                  "appeared in the list (the plugin remembers a miss for its 5 s negative TTL)" % seen)
+        print(figure)
+        record_property("figure", figure)
