@@ -142,7 +142,7 @@ class Service:
 
 
 @contextlib.contextmanager
-def installed(tmp_path, zone="vm.internal", dnssec="allow-downgrade"):
+def installed_service(tmp_path, zone="vm.internal", dnssec="allow-downgrade"):
     """A Service, installed (and so started); stopped and removed afterwards."""
     svc = Service(tmp_path, zone, dnssec)
     try:
@@ -253,7 +253,7 @@ def check_uninstall(svc):
 ])
 def test_the_installed_unit_routes_the_zone_through_real_resolved(tmp_path, record_property,
                                                                    zone, dnssec):
-    with installed(tmp_path, zone, dnssec) as svc:
+    with installed_service(tmp_path, zone, dnssec) as svc:
         # The unit, as the installer wrote it, passes systemd's own check.
         verify = subprocess.run(["systemd-analyze", "verify", str(svc.root / UNIT)],
                                 capture_output=True, text=True)
@@ -301,7 +301,7 @@ NEGATIVES = {
 @pytest.mark.parametrize("variant", sorted(NEGATIVES))
 def test_each_check_fails_without_the_units_route_lines(tmp_path, variant):
     zone, dnssec, edit, failing = NEGATIVES[variant]
-    with installed(tmp_path, zone, dnssec) as svc:
+    with installed_service(tmp_path, zone, dnssec) as svc:
         svc.stop()
         svc.unit = edit(svc.unit)
         svc.start()
@@ -314,7 +314,7 @@ def test_each_check_fails_without_the_units_route_lines(tmp_path, variant):
 def test_a_vm_launched_stopped_and_deleted_through_real_resolved(tmp_path, record_property):
     """resolved caches nothing from a server on localhost: what the plugin
     answers is what programs get, as the VM comes and goes."""
-    with installed(tmp_path) as svc:
+    with installed_service(tmp_path) as svc:
         name, address = "fresh." + svc.zone, "10.110.24.200"
 
         def answer():
