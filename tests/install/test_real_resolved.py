@@ -30,7 +30,7 @@ PORT = 1053  # the installer's default: the namespace is the test's own
 PRIMARY = "10.110.24.87"  # primary in list-mixed.json
 REVERSE = "24.110.10.in-addr.arpa"  # the /24 of the VMs' first addresses there
 FOREIGN = "example.com"
-RECOVERY_BOUND = 10.0  # liveness, not speed
+RECOVERY_BOUND = 20.0  # liveness, not speed
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -107,12 +107,13 @@ class Service:
 
     def start(self, restart=False):
         """The unit's start, a foreign name asked through the stub after each
-        of its lines; then waits until CoreDNS has loaded the VM list (before
-        that the plugin answers SERVFAIL)."""
+        of its lines (not on a restart after a crash, which is timed); then
+        waits until CoreDNS has loaded the VM list (before that the plugin
+        answers SERVFAIL)."""
         loaded = self.loaded()
         with open(self.output, "a") as output:
             if restart:
-                self.main = self.unit.crash(self.ns, self.main, self.env, output, self.ask_foreign)
+                self.main = self.unit.crash(self.ns, self.main, self.env, output)
             else:
                 self.main = self.unit.start(self.ns, self.env, output, self.ask_foreign)
         e2e.eventually(lambda: self.loaded() > loaded, 15, "CoreDNS's first VM list")
@@ -204,14 +205,16 @@ def check_foreign(svc):
 
 def check_recovers(svc):
     """CoreDNS killed; the unit restarted as Restart=on-failure does; the
-    route answers again. Returns the seconds from the kill to the answer."""
+    route answers again. Returns the seconds from the kill, and from the new
+    CoreDNS's start, to the answer."""
     killed = time.monotonic()
     svc.start(restart=True)
     deadline = killed + RECOVERY_BOUND
     while True:
         try:
             check_a(svc)
-            return time.monotonic() - killed
+            now = time.monotonic()
+            return now - killed, now - svc.unit.started
         except AssertionError:
             if time.monotonic() > deadline:
                 raise
@@ -261,7 +264,7 @@ def test_the_installed_unit_routes_the_zone_through_real_resolved(tmp_path, reco
         assert "==> reverse zones: %s" % REVERSE in svc.install_output.stdout
         link = [l for l in svc.unit.service["ExecStartPre"] if " link add " in l][0].split()[-1]
 
-        first = check_a(svc)
+        first = check_a(svc)  # dig waits 5 s at most: a stall like systemd#24000's 20 s fails
         check_nodata(svc)
         check_nxdomain(svc)
         check_ptr(svc)
@@ -272,10 +275,10 @@ def test_the_installed_unit_routes_the_zone_through_real_resolved(tmp_path, reco
 
         figures = ("%s, zone %s, DNSSEC=%s, link type %s%s: first lookup %s ms through the stub, "
                    "%.1f ms by resolvectl; answering again %.2f s after CoreDNS was killed "
-                   "(ExecStopPost, RestartSec, the start lines)" % (
-                       resolved_ns.resolved_version(), zone, dnssec, link,
-                       " (this kernel has no dummy driver: the installer chose ifb)"
-                       if link == "ifb" else "", first[0], first[1], recovery))
+                   "(ExecStopPost, RestartSec, the start lines), %.2f s after the new one "
+                   "started" % (resolved_ns.resolved_version(), zone, dnssec, link,
+                                " (this kernel has no dummy driver: the installer chose ifb)"
+                                if link == "ifb" else "", first[0], first[1], *recovery))
         print(figures)
         record_property("figure", figures)
 

@@ -69,6 +69,7 @@ class Unit:
         self.run_lines(ns, "ExecStartPre", between)
         [(_, argv)] = self.lines("ExecStart")
         main = ns.popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
         self.ran.append(("ExecStart", " ".join(argv), None))
         try:
             self.run_lines(ns, "ExecStartPost", between)
@@ -91,7 +92,7 @@ class Unit:
     def crash(self, ns, main, env, output, between=None):
         """The main process killed (SIGKILL), then what Restart=on-failure
         does: the ExecStopPost lines, RestartSec, a start. Returns the new
-        main process."""
+        main process (its start time: .started)."""
         main.kill()
         main.wait()
         self.run_lines(ns, "ExecStopPost")
