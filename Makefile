@@ -59,8 +59,9 @@ test-e2e: coredns
 	@$(call timed,test-e2e,$(PYTEST) -q tests/e2e)
 
 # make install into temporary prefixes, the service script against stand-in
-# systemctl/resolvectl/launchctl, the README's build route (tests/install).
-test-install: core
+# systemctl/resolvectl/launchctl and, with build/coredns, against a real
+# systemd-resolved in namespaces of its own; the README's build route (tests/install).
+test-install: coredns
 	@$(call timed,test-install,$(PYTEST) -q tests/install)
 
 install: deps

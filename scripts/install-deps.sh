@@ -6,7 +6,10 @@
 # dnssec-keygen, ip netns, the libFuzzer
 # smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
 # systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
-# runs its own; the package's service is kept from starting and disabled);
+# runs its own; the package's service is kept from starting and disabled),
+# dbus-daemon and systemd-resolved for tests/install/test_real_resolved.py:
+# resolved is only unpacked, into ~/.cache/coredns-multipass/systemd-resolved,
+# never installed (its package replaces /etc/resolv.conf);
 # bench adds dnsperf and Google Benchmark.)
 set -euo pipefail
 
@@ -37,6 +40,7 @@ debian=(
   systemd=/usr/bin/systemd-analyze
   binutils=/usr/bin/readelf
   unbound=/usr/sbin/unbound
+  dbus-daemon=/usr/bin/dbus-daemon
 )
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
@@ -50,6 +54,39 @@ have() {  # have PATH-or-python-module
     xdist) python3 -c 'import pytest, xdist' 2>/dev/null || /usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null ;;
     venv) python3 -c 'import ensurepip' 2>/dev/null ;;
   esac
+}
+
+# systemd-resolved of the installed systemd's version (else the archive's,
+# with its own libsystemd-shared), unpacked where the tests look for it
+# (tests/install/resolved_ns.py); fetched again only when systemd changes.
+unpack_resolved() {
+  local cache=${XDG_CACHE_HOME:-$HOME/.cache}/coredns-multipass/systemd-resolved
+  local version candidate tmp sudo=""
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 0
+  version=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null) || return 0
+  [ "$(cat "$cache/version" 2>/dev/null)" != "$version" ] || return 0
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "unpacking systemd-resolved $version into $cache (for tests/install; not installed)"
+  tmp=$(mktemp -d)
+  [ "$(id -u)" -ne 0 ] || chown _apt "$tmp" 2>/dev/null || true  # apt-get download writes as _apt
+  fetch() { (cd "$tmp" && apt-get download -qq "$@" >/dev/null 2>&1); }
+  if ! fetch "systemd-resolved=$version"; then
+    $sudo apt-get update -qq
+    if ! fetch "systemd-resolved=$version"; then
+      candidate=$(apt-cache policy systemd-resolved | sed -n 's/^ *Candidate: //p')
+      fetch "systemd-resolved=$candidate" "libsystemd-shared=$candidate" || {
+        echo "could not fetch systemd-resolved: tests/install/test_real_resolved.py will fail" >&2
+        rm -rf "$tmp"
+        return 0
+      }
+    fi
+  fi
+  rm -rf "$cache.new"
+  mkdir -p "$cache.new"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$cache.new"; done
+  echo "$version" > "$cache.new/version"
+  rm -rf "$cache" "$tmp"
+  mv "$cache.new" "$cache"
 }
 
 case "$(uname -s)" in
@@ -99,6 +136,7 @@ case "$(uname -s)" in
         $sudo systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
       fi
     fi
+    unpack_resolved
     ;;
 esac
 

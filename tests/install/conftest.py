@@ -1,11 +1,9 @@
 """Harness for the install tests: make install into temporary prefixes, the
 service script against stand-in systemctl/resolvectl/launchctl.
 
-The DNS helpers (dig, free_port) are the end-to-end suite's, loaded from
-tests/e2e/conftest.py under another module name."""
+The DNS helpers (dig, free_port) are the end-to-end suite's (e2e_helpers.py)."""
 
 import fcntl
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from e2e_helpers import e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
 FAKE_CLI = ROOT / "tests" / "fake-multipass" / "multipass"
-
-_spec = importlib.util.spec_from_file_location("e2e_helpers", ROOT / "tests" / "e2e" / "conftest.py")
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
 
 # Tests marked slow (the builds) start first, as in tests/e2e.
 pytest_collection_modifyitems = e2e.pytest_collection_modifyitems
@@ -126,3 +122,14 @@ def calls(log):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Prints what the tests measured (record_property("figure", text)), also under xdist."""
+    figures = [value for reports in terminalreporter.stats.values() for r in reports
+               if getattr(r, "when", None) == "call"
+               for key, value in getattr(r, "user_properties", ()) if key == "figure"]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.line(line)
