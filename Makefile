@@ -1,6 +1,7 @@
 # coredns-multipass: build, test, run.
 #   make run    CoreDNS with the plugin on 127.0.0.1:1053 (the demo fleet when no multipass is installed)
-#   make test   every test: C++ (CTest), Go (go test), end to end (pytest against build/coredns)
+#   make test   every test: C++ (CTest), Go (go test), end to end and install (pytest, in
+#               parallel) against build/coredns; each part prints its time as it ends
 #   make bench  benchmarks (see bench/README.md)
 #   make soak   60 s of dnsperf load while the CLI flaps and CoreDNS reloads
 #   make sanitize, make fuzz-smoke   the C++ tests under ASan+UBSan and TSan; 30 s per fuzzer
@@ -16,6 +17,15 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 JOBS    ?= 2
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
+# pytest workers for the e2e and install suites (pytest-xdist): their tests
+# mostly wait on the CLI's intervals, so more workers than cores pay.
+TEST_WORKERS ?= 4
+# The first python3 with pytest and pytest-xdist (Debian's python3-pytest-xdist
+# serves /usr/bin/python3, which need not be the python3 on PATH).
+PYTHON = $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, xdist' 2>/dev/null && { echo $$p; break; }; done)
+PYTEST = $(if $(PYTHON),$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup,$(error no python3 with pytest and pytest-xdist: run scripts/install-deps.sh))
+# $(call timed,PART,COMMAND): runs COMMAND, then prints how long PART took.
+timed = start=$$(date +%s); $(2); rc=$$?; echo "==> $(1): $$(($$(date +%s) - start)) s"; exit $$rc
 
 .PHONY: all deps core coredns test test-core test-go test-e2e test-install run bench soak sanitize fuzz-smoke \
         install uninstall install-service clean
@@ -37,19 +47,22 @@ coredns: core
 
 test: test-core test-go test-e2e test-install
 
+# CTest runs more tests at once than there are cores: most wait on timers.
 test-core: core
-	ctest --test-dir $(BUILD)/core --output-on-failure -j$(JOBS)
+	@$(call timed,test-core,ctest --test-dir $(BUILD)/core --output-on-failure -j$$(($(JOBS) * 2)))
 
+# go vet, gofmt and staticcheck are CI's (scripts/check-go.sh).
 test-go: core
-	cd go-shim && eval "$$(../scripts/go-env.sh)" && go vet ./... && go test -count=1 ./...
+	@$(call timed,test-go,cd go-shim && eval "$$(../scripts/go-env.sh)" && go test -count=1 ./...)
 
 test-e2e: coredns
-	python3 -m pytest -q tests/e2e
+	@$(call timed,test-e2e,$(PYTEST) -q tests/e2e)
 
 # make install into temporary prefixes, the service script against stand-in
-# systemctl/resolvectl/launchctl, the README's build route (tests/install).
-test-install: core
-	python3 -m pytest -q tests/install
+# systemctl/resolvectl/launchctl and, with build/coredns, against a real
+# systemd-resolved in namespaces of its own; the README's build route (tests/install).
+test-install: coredns
+	@$(call timed,test-install,$(PYTEST) -q tests/install)
 
 install: deps
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" JOBS=$(JOBS) scripts/install-tree.sh install

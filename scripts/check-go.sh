@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Go side's checks beyond `make test-go`, for CI: gofmt, staticcheck
+# The Go side's checks beyond `make test-go`, for CI: gofmt, go vet, staticcheck
 # (installed from the Go module proxy at a pinned version), go test -race
 # against the core in build/prefix, and a CGO_ENABLED=0 vet and test run in
 # which setup must fail with the "rebuild with CGO_ENABLED=1" error.
@@ -22,6 +22,8 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${staticcheck_version#
 fi
 
 eval "$("$root/scripts/go-env.sh")"
+echo "==> go vet"
+go vet ./...
 echo "==> staticcheck"
 "$gobin/staticcheck" ./...
 echo "==> go test -race"

@@ -2,10 +2,14 @@
 # Installs what building and testing coredns-multipass needs, and only what is
 # missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
-# (test: build + make test, incl. dnssec-keygen, ip netns, the libFuzzer
+# (test: build + make test, incl. pytest-xdist (the suites run in parallel),
+# dnssec-keygen, ip netns, the libFuzzer
 # smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
 # systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
-# runs its own; the package's service is kept from starting and disabled);
+# runs its own; the package's service is kept from starting and disabled),
+# dbus-daemon and systemd-resolved for tests/install/test_real_resolved.py:
+# resolved is only unpacked, into ~/.cache/coredns-multipass/systemd-resolved,
+# never installed (its package replaces /etc/resolv.conf);
 # bench adds dnsperf and Google Benchmark.)
 set -euo pipefail
 
@@ -24,6 +28,7 @@ debian=(
   libgtest-dev=/usr/include/gtest/gtest.h
   dnsutils=/usr/bin/dig
   python3-pytest=pytest
+  python3-pytest-xdist=xdist
   curl=/usr/bin/curl
   bind9-utils=/usr/bin/dnssec-keygen
   iproute2=/usr/sbin/ip
@@ -35,6 +40,7 @@ debian=(
   systemd=/usr/bin/systemd-analyze
   binutils=/usr/bin/readelf
   unbound=/usr/sbin/unbound
+  dbus-daemon=/usr/bin/dbus-daemon
 )
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
@@ -44,8 +50,43 @@ have() {  # have PATH-or-python-module
   case "$1" in
     /*) compgen -G "$1" >/dev/null ;;
     pytest) python3 -c 'import pytest' 2>/dev/null ;;
+    # the Makefile runs the suites with the first of these that has both
+    xdist) python3 -c 'import pytest, xdist' 2>/dev/null || /usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null ;;
     venv) python3 -c 'import ensurepip' 2>/dev/null ;;
   esac
+}
+
+# systemd-resolved of the installed systemd's version (else the archive's,
+# with its own libsystemd-shared), unpacked where the tests look for it
+# (tests/install/resolved_ns.py); fetched again only when systemd changes.
+unpack_resolved() {
+  local cache=${XDG_CACHE_HOME:-$HOME/.cache}/coredns-multipass/systemd-resolved
+  local version candidate tmp sudo=""
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 0
+  version=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null) || return 0
+  [ "$(cat "$cache/version" 2>/dev/null)" != "$version" ] || return 0
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "unpacking systemd-resolved $version into $cache (for tests/install; not installed)"
+  tmp=$(mktemp -d)
+  [ "$(id -u)" -ne 0 ] || chown _apt "$tmp" 2>/dev/null || true  # apt-get download writes as _apt
+  fetch() { (cd "$tmp" && apt-get download -qq "$@" >/dev/null 2>&1); }
+  if ! fetch "systemd-resolved=$version"; then
+    $sudo apt-get update -qq
+    if ! fetch "systemd-resolved=$version"; then
+      candidate=$(apt-cache policy systemd-resolved | sed -n 's/^ *Candidate: //p')
+      fetch "systemd-resolved=$candidate" "libsystemd-shared=$candidate" || {
+        echo "could not fetch systemd-resolved: tests/install/test_real_resolved.py will fail" >&2
+        rm -rf "$tmp"
+        return 0
+      }
+    fi
+  fi
+  rm -rf "$cache.new"
+  mkdir -p "$cache.new"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$cache.new"; done
+  echo "$version" > "$cache.new/version"
+  rm -rf "$cache" "$tmp"
+  mv "$cache.new" "$cache"
 }
 
 case "$(uname -s)" in
@@ -54,6 +95,7 @@ case "$(uname -s)" in
     for tool in cmake pkg-config go python3 dig; do
       command -v "$tool" >/dev/null || missing+=("$tool")
     done
+    python3 -c 'import pytest, xdist' 2>/dev/null || missing+=(pytest-xdist)
     brew_prefix=$(brew --prefix 2>/dev/null || echo /opt/homebrew)
     for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp gtest/gtest.h; do
       [ -e "$brew_prefix/include/$h" ] || missing+=("$h")
@@ -62,7 +104,7 @@ case "$(uname -s)" in
     if [ ${#missing[@]} -gt 0 ]; then
       echo "missing: ${missing[*]}" >&2
       echo "install them with:" >&2
-      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest" >&2
+      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest pytest-xdist" >&2
       exit 1
     fi
     ;;
@@ -94,6 +136,7 @@ case "$(uname -s)" in
         $sudo systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
       fi
     fi
+    unpack_resolved
     ;;
 esac
 

@@ -40,9 +40,25 @@ if [ ! -w "$probe" ] && [ "$(id -u)" -ne 0 ]; then
 fi
 as_owner() { ${sudo[@]+"${sudo[@]}"} "$@"; }
 
+# One build at a time in build/install (two make installs at once, such as
+# the parallel install tests, would share it): flock(1) where there is one
+# (Linux), else a lock folder (macOS). Held until the script exits.
+lock_build() {
+  local lock=$root/build/install.lock
+  mkdir -p "$root/build"
+  if command -v flock > /dev/null; then
+    exec 9> "$lock"
+    flock 9
+  else
+    until mkdir "$lock.d" 2> /dev/null; do sleep 1; done
+    trap 'rmdir "$lock.d"' EXIT
+  fi
+}
+
 build() {
   local build_dir=$root/build/install stage
   stage=$build_dir/stage
+  lock_build
   echo "==> core for $prefix in $build_dir/core"
   cmake -S "$root" -B "$build_dir/core" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DCMAKE_INSTALL_LIBDIR=lib -DMULTIPASS_TEST=OFF ${CMAKE_ARGS:-} > /dev/null
@@ -55,8 +71,14 @@ build() {
   mkdir -p "$build_dir/pkgconfig"
   sed -e "s|^prefix=.*|prefix=$staged|" -e "s|-Wl,-rpath,\${libdir}|-Wl,-rpath,$prefix/lib|" \
     "$staged/lib/pkgconfig/coredns-multipass.pc" > "$build_dir/pkgconfig/coredns-multipass.pc"
+  # The binary is kept per prefix outside the stage, so that installing the
+  # same tree again relinks nothing (go build leaves an up-to-date output be).
+  local out
+  out=$build_dir/bin/$(printf '%s' "$prefix" | cksum | cut -d' ' -f1)/coredns-multipass
   MULTIPASS_PREFIX=$staged MULTIPASS_PC_DIR=$build_dir/pkgconfig \
-    COREDNS_OUT=$staged/bin/coredns-multipass COREDNS_CHECK=0 "$root/scripts/build-coredns.sh"
+    COREDNS_OUT=$out COREDNS_CHECK=0 "$root/scripts/build-coredns.sh"
+  mkdir -p "$staged/bin"
+  cp -p "$out" "$staged/bin/coredns-multipass"
 
   # Examples with the paths filled in: what scripts/install-service.sh writes.
   local share=$staged/share/coredns-multipass user

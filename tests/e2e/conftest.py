@@ -8,9 +8,11 @@ Fixtures:
   mixed_server    one CoreDNS per module serving vm.test from list-mixed.json.
 """
 
+import fcntl
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -18,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -351,19 +354,45 @@ def is_stand_in(pid):
 # CoreDNS
 
 
+# Ports the tests give to servers come from below every system's ephemeral
+# range (Linux 32768-60999, macOS 49152-65535), so that no client socket (dig,
+# CoreDNS's own) is given one by the kernel, and each is reserved by a lock file
+# held until this process exits: parallel workers (pytest-xdist) and other
+# test runs on the machine never hand out the same port.
+PORT_RANGE = (20000, 32000)
+PORT_LOCKS = Path(tempfile.gettempdir()) / "coredns-multipass-test-ports"
+_reserved = []  # the open lock files of this process's ports
+
+
+def _bindable(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            tcp.bind(("127.0.0.1", port))
+            udp.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
+    """A port free for both UDP and TCP on 127.0.0.1, reserved for this
+    process (see PORT_RANGE)."""
+    PORT_LOCKS.mkdir(exist_ok=True)
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(*PORT_RANGE)
+        lock = open(PORT_LOCKS / str(port), "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if _bindable(port):
+            _reserved.append(lock)
+            return port
+        lock.close()
+    raise RuntimeError("no free port in %d-%d" % PORT_RANGE)
 
 
 def tcp_listening(port):
@@ -386,8 +415,6 @@ class CoreDNS:
         self.cli.set_mode(mode)
         self.port = free_port()
         self.ready_port = free_port()
-        while self.ready_port == self.port:
-            self.ready_port = free_port()
         self.corefile = self.dir / "Corefile"
         self._write_corefile(corefile)
         env = {k: v for k, v in os.environ.items()
@@ -555,3 +582,14 @@ def mixed_server(coredns_binary, tmp_path_factory):
     start = _starter(coredns_binary, lambda: tmp_path_factory.mktemp("mixed"), started)
     yield start()
     _finish(started)
+
+
+# --------------------------------------------------------------------------
+# order
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `slow` (those that sit out real intervals for 10 s or
+    more) start first, so that under pytest-xdist (`-n`) no worker begins one
+    near the end while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -386,6 +386,13 @@ def scenario(fault_runs, request):
 NAMES = [f.name for f in FAULTS]
 
 
+def in_fault_runs(test):
+    """The tests of fault_runs share one worker under pytest-xdist (--dist
+    loadgroup), so that its scenarios run once, and they start first."""
+    return pytest.mark.slow(pytest.mark.xdist_group("fault_runs")(test))
+
+
+@in_fault_runs
 @pytest.mark.parametrize("scenario", NAMES, indirect=True)
 def test_the_last_good_inventory_is_served_during_the_fault(scenario):
     s = scenario.server
@@ -397,6 +404,7 @@ def test_the_last_good_inventory_is_served_during_the_fault(scenario):
     assert not scenario.not_ready, "/ready said %r during the fault" % scenario.not_ready
 
 
+@in_fault_runs
 @pytest.mark.parametrize("scenario", NAMES, indirect=True)
 def test_the_fault_is_logged_once_with_its_reason(scenario):
     s, f = scenario.server, scenario.fault
@@ -408,6 +416,7 @@ def test_the_fault_is_logged_once_with_its_reason(scenario):
     assert "serving the last good inventory" in errors[0], errors[0]
 
 
+@in_fault_runs
 @pytest.mark.parametrize("scenario", NAMES, indirect=True)
 def test_a_changed_listing_is_picked_up_after_the_fault(scenario):
     s = scenario.server
@@ -422,6 +431,7 @@ def test_a_changed_listing_is_picked_up_after_the_fault(scenario):
 
 
 @pytest.mark.skipif(not HAVE_PROC, reason="reads /proc (Linux)")
+@in_fault_runs
 @pytest.mark.parametrize("scenario", NAMES, indirect=True)
 def test_the_fault_leaks_no_process_fd_or_thread(scenario):
     s = scenario.server
@@ -440,6 +450,7 @@ def test_the_fault_leaks_no_process_fd_or_thread(scenario):
 
 
 @pytest.mark.skipif(not HAVE_PROC, reason="reads /proc (Linux)")
+@in_fault_runs
 @pytest.mark.parametrize("scenario", ["huge"], indirect=True)
 def test_a_flood_of_output_leaves_no_memory_behind(scenario):
     # Each run of the fault fills the 16 MiB capture to its cap. Kept in the
@@ -552,6 +563,7 @@ def duplicate_case_listing():
     return json.dumps({"list": vms})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_PROC, reason="reads CoreDNS's CPU time from /proc")
 def test_a_listing_of_120000_duplicate_names_costs_little_cpu_and_few_log_lines(
         start_coredns):

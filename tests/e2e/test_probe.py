@@ -66,17 +66,18 @@ def soa_timers(reply):
 # idle, changes, misses
 
 
+@pytest.mark.slow
 def test_idle_with_defaults_runs_cheap_listings_and_almost_no_full_ones(start_coredns):
     server = start_coredns(corefile=DEFAULTS)
     t0 = time.monotonic()
-    time.sleep(30)
+    time.sleep(16)  # three probe intervals
     elapsed = time.monotonic() - t0
     cheap, full = server.cli.run_count("probe"), server.cli.run_count("full")
     print("idle %.0f s with defaults: %d cheap listings, %d full listings, %d guest "
           "sessions" % (elapsed, cheap, full, server.cli.guest_sessions()))
-    # A cheap listing every 5 s (~6), the first load the only full listing
+    # A cheap listing every 5 s (~3), the first load the only full listing
     # (refresh 60s): no question, no change, so nothing else.
-    assert 4 <= cheap <= math.ceil(elapsed / 5) + 2, server.cli.runs()
+    assert math.floor(elapsed / 5) - 1 <= cheap <= math.ceil(elapsed / 5) + 2, server.cli.runs()
     assert 1 <= full <= 2, server.cli.runs()
     assert server.cli.run_count() == cheap + full, server.cli.runs()
 
@@ -184,6 +185,7 @@ def test_a_known_non_running_name_answers_without_waiting_for_a_listing(start_co
 # options and old CLIs
 
 
+@pytest.mark.slow
 def test_an_old_cli_gets_full_listings_every_probe_interval_but_at_most_every_5_s(
         start_coredns):
     server = start_coredns(corefile=FAST_PROBE)
@@ -191,12 +193,12 @@ def test_an_old_cli_gets_full_listings_every_probe_interval_but_at_most_every_5_
     eventually(lambda: [l for l in plugin_lines(server, "WARNING") if "--no-ipv4" in l], 10,
                "a WARNING naming --no-ipv4")
     mark, t0 = server.cli.run_count(), time.monotonic()
-    time.sleep(16)
+    time.sleep(12)  # two floors of 5 s and slack, twelve probe intervals
     elapsed = time.monotonic() - t0
     kinds = kinds_since(server, mark)
     print("old CLI, probe 1s: %r in %.1f s" % (kinds, elapsed))
-    # Full listings at the probe interval floored at 5 s (~3 in 16 s, not
-    # 16), none at refresh (60 s) only; the flag is not asked for again.
+    # Full listings at the probe interval floored at 5 s (~2 in 12 s, not
+    # 12), none at refresh (60 s) only; the flag is not asked for again.
     assert "probe" not in kinds, kinds
     assert 2 <= kinds.count("full") <= math.floor(elapsed / 5) + 1, kinds
     warnings = [l for l in plugin_lines(server, "WARNING") if "--no-ipv4" in l]

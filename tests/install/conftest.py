@@ -1,10 +1,9 @@
 """Harness for the install tests: make install into temporary prefixes, the
 service script against stand-in systemctl/resolvectl/launchctl.
 
-The DNS helpers (dig, free_port) are the end-to-end suite's, loaded from
-tests/e2e/conftest.py under another module name."""
+The DNS helpers (dig, free_port) are the end-to-end suite's (e2e_helpers.py)."""
 
-import importlib.util
+import fcntl
 import os
 import shutil
 import subprocess
@@ -13,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from e2e_helpers import e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
 FAKE_CLI = ROOT / "tests" / "fake-multipass" / "multipass"
 
-_spec = importlib.util.spec_from_file_location("e2e_helpers", ROOT / "tests" / "e2e" / "conftest.py")
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
+# Tests marked slow (the builds) start first, as in tests/e2e.
+pytest_collection_modifyitems = e2e.pytest_collection_modifyitems
 
 
 def clean_env(**extra):
@@ -88,9 +88,17 @@ def example_corefile(share, port, tmp_path):
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):
-    """make install PREFIX=<tmp> (as a user runs it): the prefix."""
-    prefix = tmp_path_factory.mktemp("prefix")
-    make_install(prefix)
+    """make install PREFIX=<tmp> (as a user runs it), once for the whole run:
+    the prefix. Under pytest-xdist the first worker to ask installs, in the
+    folder the run's workers share, and the others wait for it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    prefix = base / "installed-prefix"
+    with open(base / "installed-prefix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (prefix / "share" / "coredns-multipass" / "install-manifest.txt").exists():
+            make_install(prefix)
     return prefix
 
 
@@ -114,3 +122,14 @@ def calls(log):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Prints what the tests measured (record_property("figure", text)), also under xdist."""
+    figures = [value for reports in terminalreporter.stats.values() for r in reports
+               if getattr(r, "when", None) == "call"
+               for key, value in getattr(r, "user_properties", ()) if key == "figure"]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.line(line)

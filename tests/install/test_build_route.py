@@ -7,12 +7,15 @@ environment."""
 import json
 import shutil
 
+import pytest
+
 from conftest import ROOT, clean_env, sh
 
 COREDNS = "github.com/coredns/coredns@v1.14.7"
 SHIM = "github.com/coredns-multipass/coredns-multipass/go-shim"
 
 
+@pytest.mark.slow
 def test_readme_build_route_gives_a_binary_that_starts(tmp_path):
     readme = (ROOT / "README.md").read_text()
     for step in ["-require=%s@v0.0.0" % SHIM, "-replace=%s=" % SHIM, "go mod tidy", "go generate", "CGO_ENABLED=1 go build",

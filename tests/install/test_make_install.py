@@ -5,6 +5,8 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from conftest import (ROOT, answer_of, calls, clean_env, e2e, example_corefile, files_under,
                       make_install, serve, sh)
 
@@ -60,6 +62,7 @@ def test_plist_names_the_installed_program(installed):
     assert "ExecStart=%s/bin/coredns-multipass -conf " % installed in unit
 
 
+@pytest.mark.slow
 def test_destdir_install_points_at_the_final_prefix(tmp_path):
     prefix = "/opt/coredns-multipass-destdir-test"
     make_install(prefix, destdir=tmp_path)
@@ -78,6 +81,7 @@ def test_destdir_install_points_at_the_final_prefix(tmp_path):
             assert str(ROOT / "build").encode() not in data, path
 
 
+@pytest.mark.slow
 def test_reinstall_over_a_running_server_then_uninstall_leaves_nothing(tmp_path, standin):
     env, log = standin
     prefix = tmp_path / "prefix"
