@@ -556,8 +556,11 @@ def ab_rounds(args, pair, path, log, tag, pinned=True):
         for k, _ in pair:
             cpu = row[k]["server_cpu_pct"] or 0
             row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
-        if row[a]["qps_per_cpu"] and row[b]["qps_per_cpu"]:
-            row["cpu_ratio"] = row[a]["qps_per_cpu"] / row[b]["qps_per_cpu"]
+        if row[b]["qps_per_cpu"]:
+            row["cpu_ratios"] = {k: row[k]["qps_per_cpu"] / row[b]["qps_per_cpu"]
+                                 for k, _ in pair[:-1] if row[k]["qps_per_cpu"]}
+            if a in row["cpu_ratios"]:
+                row["cpu_ratio"] = row["cpu_ratios"][a]
         rounds.append(row)
     return rounds
 
@@ -566,6 +569,8 @@ def ab_summary(rounds, labels):
     """The medians of ab_rounds' rounds, and what says how far to trust them."""
     ratios = [row["ratio"] for row in rounds]
     cpu_ratios = [row["cpu_ratio"] for row in rounds if row.get("cpu_ratio")]
+    cpu_by_label = {k: [row["cpu_ratios"][k] for row in rounds if k in row.get("cpu_ratios", {})]
+                    for k in labels[:-1]}
     return {
         "rounds": rounds,
         "median_ratio": statistics.median(ratios),
@@ -574,6 +579,7 @@ def ab_summary(rounds, labels):
                           for k in labels[:-1]},
         "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
         "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+        "median_cpu_ratios": {k: statistics.median(v) for k, v in cpu_by_label.items() if v},
         "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
                        for k in labels},
         "lost": {k: sum(row[k]["lost"] or 0 for row in rounds) for k in labels},

@@ -485,26 +485,29 @@ def foreign_ab(r, dns):
                             for x in f["rounds"])
         ratios = [x["ratios"][k] for x in f["rounds"]]
         median = f["median_ratios"][k]
+        cpu = f.get("median_cpu_ratios", {}).get(k)
         rows.append([k, rounds, " ".join("%.3f" % x for x in ratios),
                      "**%.3f**" % median, "%.3f-%.3f" % (min(ratios), max(ratios)),
+                     "%.3f" % cpu if cpu else "-",
                      "%d / %d" % (f["lost"][k] or 0, f["lost"][base] or 0),
                      "%s / %s" % (f["peak_threads"][k], f["peak_threads"][base])])
     r.table(["server", "QPS per round (server : %s)" % base, "ratios", "median ratio",
-             "spread (min-max)", "lost (server / %s)" % base, "peak OS threads"], rows)
-    cpu_ratio = f.get("median_cpu_ratio")
+             "spread (min-max)", "median ratio per server CPU", "lost (server / %s)" % base,
+             "peak OS threads"], rows)
+    cpus = f.get("median_cpu_ratios", {})
+    cpu_text = "%s against %s" % tuple("%.3f" % cpus[k] if cpus.get(k) else "-"
+                                       for k in (a, control))
     mine, theirs = f["median_ratios"][a], f["median_ratios"][control]
     vs = f.get("median_plugin_vs_control")
     r.add("*%s* against *%s*: %.3f against %.3f (median of the per-round ratio of the two: "
-          "%s); *%s*'s median ratio per server CPU %s; CLI runs during the rounds: %s; other "
-          "CPU at most %.0f%%." % (a, control, mine, theirs, "%.3f" % vs if vs else "-", a,
-                                   "%.3f" % cpu_ratio if cpu_ratio else "-",
-                                   runs_text(f["cli_runs_during"], f.get("cli_runs_by_kind")),
-                                   f["max_foreign_cpu_pct"]))
+          "%s; per server CPU: %s); CLI runs during the rounds: %s; other CPU at most %.0f%%." % (
+              a, control, mine, theirs, "%.3f" % vs if vs else "-", cpu_text,
+              runs_text(f["cli_runs_during"], f.get("cli_runs_by_kind")),
+              f["max_foreign_cpu_pct"]))
     r.add()
     r.summary.append(("names outside the zones: %s >= %s - %.2f (median ratios to %s)" % (
                           a, control, TARGET_FOREIGN_SLACK, base),
-                      "%.3f against %.3f (per server CPU: %s)" % (
-                          mine, theirs, "%.3f" % cpu_ratio if cpu_ratio else "-"),
+                      "%.3f against %.3f (per server CPU: %s)" % (mine, theirs, cpu_text),
                       verdict(mine >= theirs - TARGET_FOREIGN_SLACK)))
 
 
