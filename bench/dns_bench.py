@@ -10,8 +10,13 @@ Measures (see bench/README.md for how to read them):
   latency     dnsperf -v at a fixed rate; p50/p90/p99/max from every response
   memory      VmRSS/VmHWM of CoreDNS serving 0 and 10,000 VMs
   cli_runs    lines of the stand-in CLI's runs.log during 100,000 queries
-  foreign     names outside the plugin's zones: `. { multipass; whoami }`
-              against `. { whoami }`, alternated like throughput
+  foreign     names outside the plugin's zones: `. { multipass { probe off };
+              whoami }` and `. { any; whoami }` against `. { whoami }`,
+              alternated like throughput
+  probe_cost  CPU seconds per hour of idle CoreDNS processes and, apart,
+              of their CLI children: default intervals, probe off, whoami
+  unpinned    the throughput A/B against hosts as a user runs it: no CPU
+              pinning, default GOMAXPROCS, dnsperf with several threads
   idle        context switches per second of idle CoreDNS processes (all
               threads) with and without the plugin
   daemon_cost full listings, cheap listings and guest sessions from the
@@ -19,9 +24,10 @@ Measures (see bench/README.md for how to read them):
               how soon a launch is seen: defaults against probe off +
               refresh 5s (two servers at once)
 
-Every CoreDNS runs with GOMAXPROCS=1 pinned to CPU 0 and dnsperf runs with one
-thread pinned to CPU 1 (on a 2-core machine each side gets one core; the
-server is the bottleneck, which is what we measure). Standard library only.
+Unless a measure says otherwise, every CoreDNS runs with GOMAXPROCS=1 pinned
+to CPU 0 and dnsperf runs with one thread pinned to CPU 1 (on a 2-core machine
+each side gets one core; the server is the bottleneck, which is what we
+measure). Standard library only.
 """
 
 import argparse
@@ -239,10 +245,11 @@ def cli_off_the_server_core(args):
     return path
 
 
-def multipass_corefile(args, refresh, zones=(ZONE,), options=()):
+def multipass_corefile(args, refresh, zones=(ZONE,), options=(), binary=None):
     """One server block per zone with the multipass plugin; refresh None
-    leaves the default; options: further lines (such as `probe off`)."""
-    lines = ["binary %s" % args.fake] + \
+    leaves the default; options: further lines (such as `probe off`);
+    binary: the CLI (default: the stand-in on the client's CPUs)."""
+    lines = ["binary %s" % (binary or args.fake)] + \
         (["refresh %s" % refresh] if refresh else []) + ["ttl 10"] + list(options)
     body = "".join("        %s\n" % line for line in lines)
     return "".join("%s:@PORT@ {\n    bind 127.0.0.1\n    multipass {\n%s    }\n}\n" % (
@@ -407,11 +414,16 @@ def cpu_seconds(pid):
     return busy / TICK, own / TICK, ru.ru_utime + ru.ru_stime
 
 
-def dnsperf(args, port, query_file, extra, verbose=False, server=None):
+def dnsperf(args, port, query_file, extra, verbose=False, server=None, pinned=True):
     """Runs dnsperf; with `server`, also measures the CPU that neither the
-    server nor dnsperf used meanwhile (other processes: noise)."""
-    cmd = ["taskset", "-c", args.client_cpus, "dnsperf", "-s", "127.0.0.1",
-           "-p", str(port), "-d", query_file, "-T", "1", "-c", "1", "-t", "5"]
+    server nor dnsperf used meanwhile (other processes: noise). pinned: one
+    thread on args.client_cpus; False: args.unpinned_threads threads and
+    args.unpinned_clients clients, anywhere."""
+    if pinned:
+        cmd = ["taskset", "-c", args.client_cpus, "dnsperf", "-T", "1", "-c", "1"]
+    else:
+        cmd = ["dnsperf", "-T", str(args.unpinned_threads), "-c", str(args.unpinned_clients)]
+    cmd += ["-s", "127.0.0.1", "-p", str(port), "-d", query_file, "-t", "5"]
     cmd += extra
     if verbose:
         cmd.append("-v")
@@ -484,18 +496,22 @@ def latency_summary(responses):
 # --------------------------------------------------------------------------
 # The measures.
 
-def start_pair(args, fleet, refresh):
-    mp = CoreDNS("multipass-%d" % fleet.size, args,
-                 multipass_corefile(args, refresh),
-                 {"MULTIPASS_FAKE_DIR": fleet.dir})
-    hs = CoreDNS("hosts-%d" % fleet.size, args, hosts_corefile(fleet.hosts), {})
+def start_pair(args, fleet, refresh, pinned=True):
+    """The multipass and the hosts server of a fleet; pinned False: as a
+    user runs them, the stand-in CLI wherever the kernel puts it."""
+    tag = "" if pinned else "unpinned-"
+    mp = CoreDNS("%smultipass-%d" % (tag, fleet.size), args,
+                 multipass_corefile(args, refresh, binary=None if pinned else args.stand_in),
+                 {"MULTIPASS_FAKE_DIR": fleet.dir}, pinned=pinned)
+    hs = CoreDNS("%shosts-%d" % (tag, fleet.size), args, hosts_corefile(fleet.hosts), {},
+                 pinned=pinned)
     probe = "%s.%s" % (fleet.vms[0][0], ZONE)
     mp.wait_answer(probe, "A", 0, 1)
     hs.wait_answer(probe, "A", 0, 1)
     return mp, hs
 
 
-def ab_rounds(args, pair, path, log, tag):
+def ab_rounds(args, pair, path, log, tag, pinned=True):
     """The A/B machinery: after a 1 s warm-up of each server (not reported),
     args.rounds rounds of args.duration s per server, on one query file:
     A then B in odd rounds, B then A in even ones. pair: ((label_a,
@@ -504,10 +520,11 @@ def ab_rounds(args, pair, path, log, tag):
     QPS / the baseline's, `ratios` has every server's; alternating in one
     run cancels slow drifts of the machine, and swapping the order cancels
     what going first or second costs (an A/A run of one order gave 0.95).
-    Returns the rounds."""
+    pinned: as dnsperf takes it. Returns the rounds."""
     a, b = pair[0][0], pair[-1][0]
     for _, server in pair:  # warm-up, not reported
-        dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)])
+        dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)],
+                pinned=pinned)
     rounds = []
     for r in range(args.rounds):
         row = {}
@@ -515,7 +532,7 @@ def ab_rounds(args, pair, path, log, tag):
             with Sampler(server) as sampler:
                 res = dnsperf(args, server.port, path,
                               ["-l", str(args.duration), "-q", str(args.outstanding)],
-                              server=server)
+                              server=server, pinned=pinned)
             res["peak_threads"] = sampler.peak.get("Threads")
             # qps: completed queries over the time limit, i.e. the rate
             # while dnsperf sends (after the limit at most `outstanding`
@@ -539,8 +556,11 @@ def ab_rounds(args, pair, path, log, tag):
         for k, _ in pair:
             cpu = row[k]["server_cpu_pct"] or 0
             row[k]["qps_per_cpu"] = row[k]["run_qps"] / (cpu / 100) if cpu else None
-        if row[a]["qps_per_cpu"] and row[b]["qps_per_cpu"]:
-            row["cpu_ratio"] = row[a]["qps_per_cpu"] / row[b]["qps_per_cpu"]
+        if row[b]["qps_per_cpu"]:
+            row["cpu_ratios"] = {k: row[k]["qps_per_cpu"] / row[b]["qps_per_cpu"]
+                                 for k, _ in pair[:-1] if row[k]["qps_per_cpu"]}
+            if a in row["cpu_ratios"]:
+                row["cpu_ratio"] = row["cpu_ratios"][a]
         rounds.append(row)
     return rounds
 
@@ -549,13 +569,17 @@ def ab_summary(rounds, labels):
     """The medians of ab_rounds' rounds, and what says how far to trust them."""
     ratios = [row["ratio"] for row in rounds]
     cpu_ratios = [row["cpu_ratio"] for row in rounds if row.get("cpu_ratio")]
+    cpu_by_label = {k: [row["cpu_ratios"][k] for row in rounds if k in row.get("cpu_ratios", {})]
+                    for k in labels[:-1]}
     return {
         "rounds": rounds,
         "median_ratio": statistics.median(ratios),
+        "ratio_spread": [min(ratios), max(ratios)],
         "median_ratios": {k: statistics.median(row["ratios"][k] for row in rounds)
                           for k in labels[:-1]},
         "median_run_ratio": statistics.median(row["run_ratio"] for row in rounds),
         "median_cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+        "median_cpu_ratios": {k: statistics.median(v) for k, v in cpu_by_label.items() if v},
         "median_qps": {k: statistics.median(row[k]["qps"] for row in rounds)
                        for k in labels},
         "lost": {k: sum(row[k]["lost"] or 0 for row in rounds) for k in labels},
@@ -566,14 +590,21 @@ def ab_summary(rounds, labels):
     }
 
 
-def measure_throughput(args, fleet, mp, hs, rng, log):
+def measure_throughput(args, fleet, mp, hs, rng, log, mixes=None, pinned=True):
+    """The A/B of multipass against hosts for each mix (default: the fleet's
+    mixes); pinned False: the unpinned row, servers and dnsperf as a user
+    runs them (its result says so under "unpinned")."""
     results = []
-    for mix in args.mixes_for(fleet.size):
+    for mix in mixes or args.mixes_for(fleet.size):
         path, comp = fleet.query_file(mix, rng)
         runs_before = fleet.runs_by_kind()
         rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
-                           "%-6s %-18s" % (fleet.size, mix))
+                           "%-6s %-18s" % (fleet.size, mix if pinned else mix + " unpinned"),
+                           pinned=pinned)
         result = {"fleet": fleet.size, "mix": mix, "composition": comp}
+        if not pinned:
+            result["unpinned"] = "no taskset, default GOMAXPROCS; dnsperf -T %d -c %d" % (
+                args.unpinned_threads, args.unpinned_clients)
         result.update(ab_summary(rounds, ("multipass", "hosts")))
         result["cli_runs_by_kind"] = Fleet.kinds_between(runs_before, fleet.runs_by_kind())
         result["cli_runs_during"] = result["cli_runs_by_kind"]["runs"]
@@ -582,21 +613,24 @@ def measure_throughput(args, fleet, mp, hs, rng, log):
 
 
 def measure_foreign(args, fleet, log):
-    """Names outside the plugin's zones: `. { multipass vm.test; whoami }`
-    against `. { whoami }`, both answered by whoami, alternated by
-    ab_rounds. The plugin must add nothing measurable for them. CoreDNS's
-    own `any` in the same place (`. { any; whoami }`: one type check, then
-    the next plugin) runs in the same rounds: what any plugin there costs."""
+    """Names outside the plugin's zones: `. { multipass vm.test { probe off };
+    whoami }` and CoreDNS's own `any` in the same place (`. { any; whoami }`:
+    one type check, then the next plugin) against `. { whoami }`, all three
+    answered by whoami, alternated by ab_rounds. The plugin's own cost per
+    foreign question is the first against the second: the hop to the next
+    plugin is any plugin's. `probe off` keeps the cheap listing (every 5 s by
+    default: a fork and the stand-in's Python on the machine) out of it;
+    measure_probe_cost measures that cost at rest, apart."""
     path = os.path.join(args.work, "queries-foreign.txt")
     with open(path, "w") as f:
         for i in range(args.foreign_names):
             f.write("host-%05d.example%d.com A\n" % (i, i % 7))
-    corefiles = {"multipass": root_corefile(["binary %s" % args.fake, "refresh 1h", "ttl 10"]),
-                 "any": root_corefile(front="any"),
-                 "whoami": root_corefile()}
-    labels = ("multipass", "any", "whoami")
-    servers = [CoreDNS("foreign-" + k, args, corefiles[k],
-                       {"MULTIPASS_FAKE_DIR": fleet.dir} if k == "multipass" else {})
+    labels = ("multipass probe off", "any", "whoami")
+    corefiles = dict(zip(labels, (
+        root_corefile(["binary %s" % args.fake, "probe off", "refresh 1h", "ttl 10"]),
+        root_corefile(front="any"), root_corefile())))
+    servers = [CoreDNS("foreign-" + k.split()[0], args, corefiles[k],
+                       {"MULTIPASS_FAKE_DIR": fleet.dir} if k.startswith("multipass") else {})
                for k in labels]
     try:
         servers[0].wait_answer("%s.%s" % (fleet.vms[0][0], ZONE), "A", 0, 1)
@@ -610,10 +644,78 @@ def measure_foreign(args, fleet, log):
         result.update(ab_summary(rounds, labels))
         result["cli_runs_by_kind"] = Fleet.kinds_between(runs_before, fleet.runs_by_kind())
         result["cli_runs_during"] = result["cli_runs_by_kind"]["runs"]
+        # The plugin against any, round by round (both over whoami's QPS).
+        result["median_plugin_vs_control"] = statistics.median(
+            row["ratios"][labels[0]] / row["ratios"][labels[1]] for row in rounds)
     finally:
         for server in servers:
             server.stop()
     return result
+
+
+def process_cpu(pid):
+    """(CPU seconds of pid itself, CPU seconds of its reaped children) from
+    the kernel's per-process accounting: utime+stime and cutime+cstime of
+    /proc/PID/stat, in clock ticks (10 ms)."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = [int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15]]
+    return (stat[0] + stat[1]) / TICK, (stat[2] + stat[3]) / TICK
+
+
+def measure_probe_cost(args, log):
+    """What the probe costs a host at rest: three CoreDNS processes, idle
+    together as a user runs them (no pinning, default GOMAXPROCS), nothing
+    asked after their first answer, each with its own stand-in directory
+    holding args.probe_cost_vms Running VMs: the plugin at the default
+    intervals (a cheap listing every 5 s, a full one at least every 60 s),
+    the plugin with `probe off` (full listings every 60 s only), and whoami
+    alone. Over the same window (args.probe_cost_s), the CPU of each process
+    and, apart, of its CLI children (the stand-in: Python, whose start-up
+    is most of a run; the real CLI's costs otherwise), per hour."""
+    make_fleet = load_make_fleet(args)
+    listing = make_fleet.render(make_fleet.fleet(args.probe_cost_vms))
+    cases = [("multipass, default intervals", []), ("multipass, probe off", ["probe off"]),
+             ("whoami only", None)]
+    servers = []
+    try:
+        for i, (title, options) in enumerate(cases):
+            fake_dir = os.path.join(args.work, "probe-cost-%d" % i)
+            os.makedirs(fake_dir, exist_ok=True)
+            write_atomically(os.path.join(fake_dir, "list.json"), listing)
+            block = None if options is None else ["binary %s" % args.stand_in, "ttl 10"] + options
+            server = CoreDNS("probe-cost-%d" % i, args, root_corefile(block),
+                             {"MULTIPASS_FAKE_DIR": fake_dir}, pinned=False)
+            server.runs_log = os.path.join(fake_dir, "runs.log")
+            servers.append(server)
+        for server, (_, options) in zip(servers, cases):
+            name = "vm-00001.%s" % ZONE if options is not None else ZONE
+            server.wait_answer(name, "A", 0, 1 if options is not None else 0)
+        time.sleep(args.idle_settle_s)
+
+        def snapshot():
+            return [(process_cpu(s.proc.pid), Fleet.count_kinds(s.runs_log)) for s in servers]
+        before, t0 = snapshot(), time.monotonic()
+        time.sleep(args.probe_cost_s)
+        after, seconds = snapshot(), time.monotonic() - t0
+        per_hour = 3600.0 / seconds
+        out = {"seconds": seconds, "vms": args.probe_cost_vms, "quick": args.quick, "cases": []}
+        for server, (title, _), b, a in zip(servers, cases, before, after):
+            kinds = Fleet.kinds_between(b[1], a[1])
+            own, children = a[0][0] - b[0][0], a[0][1] - b[0][1]
+            case = {"title": title, "coredns_cpu_s": own, "cli_cpu_s": children,
+                    "coredns_cpu_s_per_hour": own * per_hour,
+                    "cli_cpu_s_per_hour": children * per_hour,
+                    "cli_runs_by_kind": kinds, "cli_runs": kinds["runs"],
+                    "corefile": open(server.conf).read()}
+            out["cases"].append(case)
+            log("  probe cost, at rest %5.1fs %-30s CoreDNS %6.1f CPU s/h  CLI children "
+                "%6.1f CPU s/h  CLI runs %d (%d full, %d cheap)" % (
+                    seconds, title, case["coredns_cpu_s_per_hour"], case["cli_cpu_s_per_hour"],
+                    kinds["runs"], kinds["full"], kinds["probe"]))
+    finally:
+        for server in servers:
+            server.stop()
+    return out
 
 
 def measure_idle(args, fleet, log):
@@ -970,6 +1072,16 @@ def main():
     ap.add_argument("--flood-s", type=int, default=2)
     ap.add_argument("--foreign-names", type=int, default=2000,
                     help="distinct names outside the zones in the foreign-names A/B")
+    ap.add_argument("--probe-cost-s", type=float, default=120,
+                    help="the window of the probe-cost measure (two default refreshes)")
+    ap.add_argument("--probe-cost-vms", type=int, default=12,
+                    help="Running VMs of the probe-cost fleet")
+    ap.add_argument("--unpinned-size", type=int, default=1000,
+                    help="the fleet of the unpinned A/B against hosts")
+    ap.add_argument("--unpinned-threads", type=int, default=2,
+                    help="dnsperf threads (-T) of the unpinned A/B")
+    ap.add_argument("--unpinned-clients", type=int, default=4,
+                    help="dnsperf clients (-c) of the unpinned A/B")
     ap.add_argument("--idle-s", type=float, default=10,
                     help="the idle window of the idle measure")
     ap.add_argument("--idle-settle-s", type=float, default=2,
@@ -988,7 +1100,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="BENCH_QUICK: shortened windows, figures not quotable")
     ap.add_argument("--only",
-                    default="throughput,latency,flood,memory,cli_runs,foreign,idle,daemon_cost")
+                    default="throughput,unpinned,latency,flood,memory,cli_runs,foreign,probe_cost,"
+                    "idle,daemon_cost")
     args = ap.parse_args()
     args.coredns = os.path.join(args.root, "build", "coredns")
     args.make_fleet = os.path.join(args.root, "tests", "fixtures", "make_fleet.py")
@@ -1010,12 +1123,14 @@ def main():
         sys.exit("dns_bench: %s missing: run `make coredns` first" % args.coredns)
     os.makedirs(args.work, exist_ok=True)
     args.fake = cli_off_the_server_core(args)
+    args.stand_in = os.path.join(args.root, "tests", "fake-multipass", "multipass")
 
     def log(text):
         print(text, flush=True)
 
     rng = random.Random(20240611)
-    fleets = {size: Fleet(args, size) for size in sorted(set(args.sizes + [0]))}
+    fleets = {size: Fleet(args, size) for size in sorted(set(
+        args.sizes + [0] + ([args.unpinned_size] if "unpinned" in only else [])))}
     results = {"settings": {
         "server": "GOMAXPROCS=%d, taskset -c %s" % (args.server_procs, args.server_cpus),
         "client": "dnsperf -T 1 -c 1, taskset -c %s" % args.client_cpus,
@@ -1046,6 +1161,15 @@ def main():
         finally:
             mp.stop()
             hs.stop()
+    if "unpinned" in only:
+        fleet = fleets[args.unpinned_size]
+        mp, hs = start_pair(args, fleet, "1h", pinned=False)
+        try:
+            results["throughput"] += measure_throughput(args, fleet, mp, hs, rng, log,
+                                                        mixes=["hits"], pinned=False)
+        finally:
+            mp.stop()
+            hs.stop()
     if "memory" in only:
         results["memory"] = measure_memory(args, fleets, rng, log)
     if "cli_runs" in only:
@@ -1053,6 +1177,8 @@ def main():
     smallest = fleets[min(args.sizes)]
     if "foreign" in only:
         results["foreign"] = measure_foreign(args, smallest, log)
+    if "probe_cost" in only:
+        results["probe_cost"] = measure_probe_cost(args, log)
     if "idle" in only:
         results["idle"] = measure_idle(args, smallest, log)
     if "daemon_cost" in only:

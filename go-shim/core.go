@@ -17,8 +17,8 @@ package multipass
 #cgo noescape multipass_resolve_flags
 #cgo nocallback multipass_resolve_flags
 
-#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 2
-#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 2 or later: update core.go for the installed multipass.h"
+#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 3
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 3 or later: update core.go for the installed multipass.h"
 #endif
 */
 import "C"
@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -52,17 +51,10 @@ const errCap = 512
 func check(rc C.int, buf *[errCap]C.char) error {
 	if rc == C.MULTIPASS_OK {
 		return nil
+	} else if buf[0] == 0 {
+		return errors.New("unknown error in the multipass core")
 	}
-	return errFromC(buf)
-}
-
-// errFromC turns the reason the core wrote into buf into a Go error.
-func errFromC(buf *[errCap]C.char) error {
-	msg := C.GoString(&buf[0])
-	if msg == "" {
-		msg = "unknown error in the multipass core"
-	}
-	return errors.New(msg)
+	return errors.New(C.GoString(&buf[0]))
 }
 
 // checkCore fails when the loaded library speaks another ABI than the header
@@ -75,11 +67,19 @@ func checkCore() error {
 	return nil
 }
 
+// checkZone fails for a zone the core would refuse (its reason names it).
+func checkZone(zone string) error {
+	z := C.CString(zone)
+	defer C.free(unsafe.Pointer(z))
+	var buf [errCap]C.char
+	return check(C.multipass_zone_check(z, &buf[0], errCap), &buf)
+}
+
 // source wraps a multipass_source_t. No call may follow destroy: the
 // registry destroys a source only once no block, query or goroutine uses it.
 type source struct {
-	p   *C.multipass_source_t
-	log C.multipass_log_entry_t // reused by nextLog: one drainer per source
+	p     *C.multipass_source_t
+	entry C.multipass_log_entry_t // reused by nextLog: one drainer per source
 }
 
 // openSource creates (but does not start) a source running the CLI as o says.
@@ -100,10 +100,10 @@ func openSource(o sourceOptions) (coreSource, error) {
 	var buf [errCap]C.char
 	p := C.multipass_source_create(&opts, &buf[0], errCap)
 	if p == nil {
-		return nil, errFromC(&buf)
+		return nil, check(C.MULTIPASS_ERROR, &buf)
 	}
 	s := &source{p: p}
-	s.log.struct_size = C.size_t(unsafe.Sizeof(s.log))
+	s.entry.struct_size = C.size_t(unsafe.Sizeof(s.entry))
 	return s, nil
 }
 
@@ -123,7 +123,7 @@ func (s *source) events() (io.ReadCloser, error) {
 	var buf [errCap]C.char
 	fd := C.multipass_source_event_fd(s.p, &buf[0], errCap)
 	if fd < 0 {
-		return nil, errFromC(&buf)
+		return nil, check(C.MULTIPASS_ERROR, &buf)
 	}
 	// Non-blocking, so os.NewFile reads it through the netpoller.
 	return os.NewFile(uintptr(fd), "multipass-events"), nil
@@ -166,11 +166,11 @@ func listingStats(c *C.multipass_listing_stats_t) listingCounts {
 }
 
 func (s *source) nextLog() (logLine, bool) {
-	if C.multipass_log_next(s.p, 0, &s.log) != C.MULTIPASS_LOG_ENTRY {
+	if C.multipass_log_next(s.p, 0, &s.entry) != C.MULTIPASS_LOG_ENTRY {
 		return logLine{}, false
 	}
-	n := min(int(s.log.len), len(s.log.text)-1)
-	return logLine{level: logLevel(s.log.level), text: C.GoStringN(&s.log.text[0], C.int(n)), dropped: uint64(s.log.dropped)}, true
+	n := min(int(s.entry.len), len(s.entry.text)-1)
+	return logLine{level: logLevel(s.entry.level), text: C.GoStringN(&s.entry.text[0], C.int(n)), dropped: uint64(s.entry.dropped)}, true
 }
 
 // resolver wraps a multipass_resolver_t. resolve is safe concurrently with
@@ -185,15 +185,12 @@ func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, e
 	var opts C.multipass_resolver_options_t
 	C.multipass_resolver_options_init(&opts)
 
-	// opts is Go memory handed to C: the arrays it points to must be pinned.
-	var pin runtime.Pinner
-	defer pin.Unpin()
-	zones := cStrings(o.zones, &pin)
-	defer freeCStrings(zones)
-	networks := cStrings(o.networks, &pin)
-	defer freeCStrings(networks)
-	opts.zones, opts.zone_count = first(zones), C.size_t(len(zones))
-	opts.networks, opts.network_count = first(networks), C.size_t(len(networks))
+	zones, free := cStrings(o.zones)
+	defer free()
+	networks, free := cStrings(o.networks)
+	defer free()
+	opts.zones, opts.zone_count = zones, C.size_t(len(o.zones))
+	opts.networks, opts.network_count = networks, C.size_t(len(o.networks))
 	opts.ttl = C.uint32_t(o.ttl)
 	opts.addresses_all = cBool(o.addressesAll)
 	opts.wildcard = cBool(o.wildcard)
@@ -201,7 +198,7 @@ func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, e
 	var buf [errCap]C.char
 	p := C.multipass_resolver_create(s.p, &opts, &buf[0], errCap)
 	if p == nil {
-		return nil, errFromC(&buf)
+		return nil, check(C.MULTIPASS_ERROR, &buf)
 	}
 	return &resolver{p: p, await: await}, nil
 }
@@ -230,14 +227,8 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 		zone:    int(out.zone),
 		rrtype:  uint16(out.rrtype),
 		ttl:     uint32(out.ttl),
-		soa: soaValues{
-			serial:  uint32(out.soa.serial),
-			refresh: uint32(out.soa.refresh),
-			retry:   uint32(out.soa.retry),
-			expire:  uint32(out.soa.expire),
-			minimum: uint32(out.soa.minimum),
-			ttl:     uint32(out.soa.ttl),
-		},
+		soa: soaValues{uint32(out.soa.serial), uint32(out.soa.refresh), uint32(out.soa.retry),
+			uint32(out.soa.expire), uint32(out.soa.minimum), uint32(out.soa.ttl)},
 	}
 	// Copied with Go's copy and string conversion rather than C.GoBytes and
 	// C.GoString, which would move out to the heap.
@@ -287,30 +278,21 @@ func (r *resolver) destroy() {
 	r.p = nil
 }
 
-// cStrings copies ss into C strings, in a slice whose array pin pins; free
-// them with freeCStrings.
-func cStrings(ss []string, pin *runtime.Pinner) []*C.char {
-	cs := make([]*C.char, len(ss))
+// cStrings copies ss into a C array of C strings (nil when ss is empty):
+// the core reads it during a call, and free frees it all.
+func cStrings(ss []string) (array **C.char, free func()) {
+	if len(ss) == 0 {
+		return nil, func() {}
+	}
+	cs := unsafe.Slice((**C.char)(C.calloc(C.size_t(len(ss)), C.size_t(unsafe.Sizeof(array)))), len(ss))
 	for i, s := range ss {
 		cs[i] = C.CString(s)
 	}
-	if len(cs) > 0 {
-		pin.Pin(&cs[0])
-	}
-	return cs
-}
-
-// first returns the address of cs's array, nil when it is empty.
-func first(cs []*C.char) **C.char {
-	if len(cs) == 0 {
-		return nil
-	}
-	return &cs[0]
-}
-
-func freeCStrings(cs []*C.char) {
-	for _, c := range cs {
-		C.free(unsafe.Pointer(c))
+	return &cs[0], func() {
+		for _, c := range cs {
+			C.free(unsafe.Pointer(c))
+		}
+		C.free(unsafe.Pointer(&cs[0]))
 	}
 }
 

@@ -229,7 +229,7 @@ func TestCorePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Next = test.NextHandler(dns.RcodeRefused, nil)
-	if err := m.startup(); err != nil {
+	if err := m.startup(nil); err != nil {
 		t.Fatal(err)
 	}
 	defer m.shutdown()
@@ -270,6 +270,33 @@ func TestCorePlugin(t *testing.T) {
 	}
 }
 
+// A question that comes after OnShutdown (a server still draining its
+// last questions during a reload) gets SERVFAIL from the destroyed
+// resolver: no crash, no answer from a source that is gone.
+func TestCorePluginAfterShutdown(t *testing.T) {
+	binary, _ := fakeCLI(t)
+	m, err := parse(caddy.NewTestController("dns", "multipass vm.test {\nbinary "+binary+"\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.startup(nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the plugin is ready", m.Ready)
+	req := new(dns.Msg).SetQuestion("primary.vm.test.", dns.TypeA)
+	if rcode, _ := m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req); rcode != dns.RcodeSuccess {
+		t.Fatalf("expected an answer while running, got %s", dns.RcodeToString[rcode])
+	}
+	m.shutdown()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if rcode, _ := m.ServeDNS(context.TODO(), rec, req); rcode != dns.RcodeServerFailure || rec.Msg != nil {
+		t.Errorf("expected SERVFAIL for the server to write, got %s (wrote %v)", dns.RcodeToString[rcode], rec.Msg)
+	}
+	if m.Ready() {
+		t.Error("expected a block that shut down not to be ready")
+	}
+}
+
 // BenchmarkCoreServeDNS measures the hit path: one A question answered by
 // the real core and written with WriteMsg.
 func BenchmarkCoreServeDNS(b *testing.B) {
@@ -283,7 +310,7 @@ func BenchmarkCoreServeDNS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := m.startup(); err != nil {
+	if err := m.startup(nil); err != nil {
 		b.Fatal(err)
 	}
 	defer m.shutdown()

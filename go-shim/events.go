@@ -3,38 +3,49 @@ package multipass
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 )
 
+var log = clog.NewWithPlugin("multipass")
+
 // watch is a source's event loop: it sleeps in the netpoller on the core's
-// wake-up pipe (holding no thread) and, each time the core writes to it,
-// prints the queued log lines and wakes the questions whose refresh has
-// finished, and notes when the first listing has loaded (for Ready). It
-// returns when the pipe reads end of file: the source stopped.
-func (s *sharedSource) watch(ev io.ReadCloser) {
+// wake-up pipe ev (holding no thread) and, each time the core writes to it,
+// prints the queued log lines, wakes the questions in w whose refresh has
+// finished, and sets loaded once the first listing has loaded (for Ready).
+// It returns when the pipe reads end of file: the source stopped. A pipe
+// that fails otherwise is logged once; loaded is cleared (the source is not
+// ready any more: nothing hears the core) and the questions stop waiting.
+func watch(src coreSource, ev io.ReadCloser, w *waiters, loaded *atomic.Bool) {
 	defer ev.Close()
 	buf := make([]byte, 64)
-	for {
-		s.drainLogs()
-		s.waits.update(s.refreshesFinished())
-		if !s.loaded.Load() && s.ready() {
-			s.loaded.Store(true)
+	for err := error(nil); ; _, err = ev.Read(buf) {
+		if err != nil && err != io.EOF {
+			log.Errorf("the core's wake-up pipe failed (%s): no more log lines or refresh waits from this source, and it reports not ready, until CoreDNS restarts", err)
+			loaded.Store(false)
+			w.update(0, true)
+			return
 		}
-		if _, err := ev.Read(buf); err != nil {
-			break
+		drainLogs(src)
+		w.update(src.refreshesFinished())
+		if !loaded.Load() && src.ready() {
+			loaded.Store(true)
+		}
+		if err == io.EOF {
+			return
 		}
 	}
-	s.drainLogs()
-	s.waits.update(s.refreshesFinished())
 }
 
 // drainLogs prints the core's queued log lines through CoreDNS's log (as
 // "[LEVEL] plugin/multipass: ..."), so they keep its format and stream, and
 // debug lines show only with the debug plugin. The core's queue is bounded;
 // lines it had to drop are counted in a warning.
-func (s *sharedSource) drainLogs() {
+func drainLogs(src coreSource) {
 	for {
-		l, ok := s.nextLog()
+		l, ok := src.nextLog()
 		if !ok {
 			return
 		}
@@ -79,28 +90,24 @@ func newWaiters() *waiters { return &waiters{changed: make(chan struct{})} }
 // The caller asks the core again afterwards in every case.
 func (w *waiters) await(seq uint64, limit time.Duration) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if limit <= 0 || w.finished >= seq || w.stopped || w.waiting >= maxWaiters {
-		w.mu.Unlock()
 		return
 	}
 	w.waiting++
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
+	defer func() { w.waiting-- }() // before the Unlock
+	expired := time.After(limit)
 	for w.finished < seq && !w.stopped {
 		changed := w.changed
 		w.mu.Unlock()
 		select {
 		case <-changed:
-		case <-timer.C:
 			w.mu.Lock()
-			w.waiting--
-			w.mu.Unlock()
+		case <-expired:
+			w.mu.Lock()
 			return
 		}
-		w.mu.Lock()
 	}
-	w.waiting--
-	w.mu.Unlock()
 }
 
 // update records what the core said and wakes the questions if it changed.

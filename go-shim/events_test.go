@@ -24,7 +24,7 @@ func watched(t *testing.T) (*sharedSource, *fakeSource, func()) {
 		t.Fatal(err)
 	}
 	s := &sharedSource{coreSource: fake, waits: newWaiters(), done: make(chan struct{})}
-	go func() { defer close(s.done); s.watch(ev) }()
+	go func() { defer close(s.done); watch(fake, ev, s.waits, &s.loaded) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -54,9 +54,9 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// printed runs the event loop over lines with CoreDNS's log captured (debug
-// on or off) and returns what it printed once the source has stopped.
-func printed(t *testing.T, debug bool, lines ...logLine) []string {
+// captured sends CoreDNS's log (debug on or off) to a buffer for the rest
+// of the test.
+func captured(t *testing.T, debug bool) *lockedBuffer {
 	t.Helper()
 	out := &lockedBuffer{}
 	golog.SetOutput(out)
@@ -64,23 +64,36 @@ func printed(t *testing.T, debug bool, lines ...logLine) []string {
 	if debug {
 		clog.D.Set()
 	}
-	defer func() {
+	t.Cleanup(func() {
 		clog.D.Clear()
 		golog.SetFlags(golog.LstdFlags)
 		golog.SetOutput(io.Discard)
-	}()
+	})
+	return out
+}
+
+// lines returns what was printed, a line each.
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	text := strings.TrimSuffix(b.buf.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+// printed runs the event loop over lines with CoreDNS's log captured (debug
+// on or off) and returns what it printed once the source has stopped.
+func printed(t *testing.T, debug bool, lines ...logLine) []string {
+	t.Helper()
+	out := captured(t, debug)
 	_, fake, stop := watched(t)
 	for _, l := range lines {
 		fake.addLog(l)
 	}
 	stop()
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	text := strings.TrimSuffix(out.buf.String(), "\n")
-	if text == "" {
-		return nil
-	}
-	return strings.Split(text, "\n")
+	return out.lines()
 }
 
 func checkLines(t *testing.T, got, want []string) {
@@ -162,7 +175,7 @@ func TestEventsDoNotPoll(t *testing.T) {
 	}
 	src := &countingSource{fakeSource: fake}
 	s := &sharedSource{coreSource: src, waits: newWaiters(), done: make(chan struct{})}
-	go func() { defer close(s.done); s.watch(ev) }()
+	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded) }()
 	defer func() { fake.stop(); <-s.done }()
 
 	eventually(t, "the loop's first look", func() bool { return src.count() == 1 })
@@ -254,4 +267,32 @@ func TestWaitersEndWhenTheSourceStops(t *testing.T) {
 	stop() // the pipe reads end of file
 	expectDone(t, done, "after the source stopped")
 	expectDone(t, waitAll(s.waits, 1, 2, time.Minute), "on a stopped source")
+}
+
+// A wake-up pipe that fails (here: closed under the event loop's read) is
+// logged once; the source is no longer ready, nothing hearing the core, and
+// the questions waiting for a refresh stop waiting at once.
+func TestEventsBrokenPipe(t *testing.T) {
+	out := captured(t, false)
+	s, fake, _ := watched(t)
+	fake.load()
+	eventually(t, "the first listing seen", s.loaded.Load)
+	done := waitAll(s.waits, 4, 1, time.Minute)
+	eventually(t, "4 questions waiting", func() bool { return waiting(s.waits) == 4 })
+
+	fake.read.Close()
+	expectDone(t, done, "after the pipe broke")
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event loop did not return after its pipe broke")
+	}
+	if s.loaded.Load() {
+		t.Error("expected the source not to be ready once nothing hears the core")
+	}
+	expectDone(t, waitAll(s.waits, 1, 2, time.Minute), "a question after the pipe broke")
+	got := out.lines()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "[ERROR] plugin/multipass: the core's wake-up pipe failed") {
+		t.Errorf("expected one ERROR line about the pipe, got %q", got)
+	}
 }

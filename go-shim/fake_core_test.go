@@ -19,8 +19,9 @@ var fakeZones = []string{"vm.test.", "24.110.10.in-addr.arpa."}
 // real core would make, so that the tests see only what Go does with them.
 type fakeCore struct {
 	answers map[string]answer // by lower-case qname and type, see fakeKey
-	asked   []string          // every qname, exactly as resolve got it
 
+	mu        sync.Mutex // resolve runs on the server's goroutines
+	asked     []string   // every qname, exactly as resolve got it
 	destroyed bool
 }
 
@@ -29,6 +30,8 @@ func fakeKey(qname string, qtype uint16) string {
 }
 
 func (f *fakeCore) resolve(qname string, qtype uint16) answer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.asked = append(f.asked, qname)
 	if f.destroyed {
 		return answer{outcome: serverFailure}
@@ -44,7 +47,11 @@ func (f *fakeCore) zone(i int) (origin, mname, rname string, err error) {
 	return z, "ns1." + z, "hostmaster." + z, nil
 }
 
-func (f *fakeCore) destroy() { f.destroyed = true }
+func (f *fakeCore) destroy() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.destroyed = true
+}
 
 // fakeSource is a coreSource that records what is done to it. Its wake-up
 // pipe is a real pipe: addLog and finishRefresh write to it, stop closes it.
@@ -60,6 +67,7 @@ type fakeSource struct {
 	intervals intervals
 	st        sourceStats
 	wake      *os.File // the pipe's write end; nil once stopped
+	read      *os.File // the pipe's read end, which the event loop reads
 	resolver  *fakeCore
 }
 
@@ -97,7 +105,7 @@ func (s *fakeSource) events() (io.ReadCloser, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.wake = w
+	s.wake, s.read = w, r
 	return r, nil
 }
 
@@ -173,7 +181,9 @@ func (s *fakeSource) nextLog() (logLine, bool) {
 }
 
 func (s *fakeSource) newResolver(resolverOptions, waitFunc) (coreResolver, error) {
-	s.resolver = &fakeCore{answers: map[string]answer{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resolver = &fakeCore{answers: fakeAnswers()}
 	return s.resolver, nil
 }
 

@@ -1,102 +1,104 @@
 package multipass
 
 import (
-	"fmt"
+	"sync"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
-
-	"github.com/miekg/dns"
 )
 
 // instanceMark tells the CoreDNS (caddy) instances apart: setup stores one
-// in its instance's Storage, shared by every block of that instance. Not
+// in its instance's Storage (under instanceKey), shared by its blocks. Not
 // zero-sized: pointers to distinct zero-sized values may compare equal.
 type instanceMark struct{ _ byte }
 
+// instanceKey and hookedKey are keys of an instance's Storage: its mark, and
+// whether it has releaseOrphans among its OnRestartFailed hooks.
 type instanceKey struct{}
+type hookedKey struct{}
 
 // instanceOf returns the mark of c's instance, making it on first use.
 func instanceOf(c *caddy.Controller) *instanceMark {
-	if mark, ok := c.Get(instanceKey{}).(*instanceMark); ok {
-		return mark
+	mark, ok := c.Get(instanceKey{}).(*instanceMark)
+	if !ok {
+		mark = new(instanceMark)
+		c.Set(instanceKey{}, mark)
 	}
-	mark := new(instanceMark)
-	c.Set(instanceKey{}, mark)
 	return mark
 }
 
-// startup runs in OnStartup: it acquires the block's source (starting it
-// when no other block or instance lists the same daemon yet) and creates
-// the block's resolver.
-func (m *Multipass) startup() error {
+// started holds the blocks between startup and shutdown, with their mark.
+var started sync.Map // *Multipass: *instanceMark
+
+// startup runs in OnStartup of the block's instance, mark: it acquires the
+// block's source (starting it when no other block or instance lists the
+// same daemon yet) and creates the block's resolver.
+func (m *Multipass) startup(mark *instanceMark) error {
 	l, err := sources.acquire(m.sourceOpts)
 	if err != nil {
 		return plugin.Error("multipass", err)
 	}
-	res, err := l.src.newResolver(m.resolverOpts, l.src.waits.await)
-	if err != nil {
+	if m.resolver, err = l.src.newResolver(m.resolverOpts, l.src.waits.await); err != nil {
 		sources.release(l)
 		return plugin.Error("multipass", err)
 	}
-	origins, soas, err := soaTemplates(res, len(m.Zones))
-	if err != nil {
-		res.destroy()
-		sources.release(l)
-		return plugin.Error("multipass", err)
-	}
-	m.resolver, m.origins, m.soas = res, origins, soas
 	m.lease.Store(l)
-	m.releaseIfRestartFails()
+	if m.origins, m.soas, err = soaTemplates(m.resolver, len(m.Zones)); err != nil {
+		m.shutdown()
+		return plugin.Error("multipass", err)
+	}
+	started.Store(m, mark)
+	hookRestartFailed(mark)
 	return nil
 }
 
-// releaseIfRestartFails covers a reload that fails after this OnStartup (a
-// server that cannot listen, another plugin's OnStartup): caddy then drops
-// this instance without its OnShutdown and calls OnRestartFailed on the
-// instance that keeps running, which is still in caddy's list while this one
-// starts. Its hooks run in this goroutine after OnStartup returns.
-func (m *Multipass) releaseIfRestartFails() {
-	for _, inst := range caddy.Instances() {
-		inst.StorageMu.RLock()
-		mine := inst.Storage[instanceKey{}] == m.instance
-		inst.StorageMu.RUnlock()
-		if !mine {
-			inst.OnRestartFailed = append(inst.OnRestartFailed, m.shutdown)
-		}
-	}
-}
-
-// shutdown runs in OnShutdown (or for a failed restart, see above): it
-// releases the source, so that questions still waiting for a refresh wake
-// at once, then destroys the resolver. Idempotent.
+// shutdown runs in OnShutdown (or in releaseOrphans): it releases the
+// source, so that questions still waiting for a refresh wake at once, then
+// destroys the resolver. Idempotent.
 func (m *Multipass) shutdown() error {
 	l := m.lease.Swap(nil)
 	if l == nil {
 		return nil
 	}
+	started.Delete(m)
 	sources.release(l)
 	m.resolver.destroy()
 	return nil
 }
 
-// soaTemplates returns the zones as the core normalised them and, once,
-// the SOA record of every zone without the numbers that change with the
-// inventory.
-func soaTemplates(res coreResolver, zones int) (plugin.Zones, []dns.SOA, error) {
-	origins := make(plugin.Zones, zones)
-	soas := make([]dns.SOA, zones)
-	for i := range soas {
-		origin, mname, rname, err := res.zone(i)
-		if err != nil {
-			return nil, nil, fmt.Errorf("zone %d: %w", i, err)
+// hookRestartFailed covers a reload that fails after this OnStartup (a
+// server that cannot listen, another plugin's OnStartup): caddy then drops
+// the new instance without its OnShutdown and runs OnRestartFailed of the
+// instance it restarted, which is in caddy's list while the new one starts.
+// Every instance but mine gets releaseOrphans there, once.
+func hookRestartFailed(mine *instanceMark) {
+	for _, inst := range caddy.Instances() {
+		inst.StorageMu.Lock()
+		if inst.Storage[instanceKey{}] != mine && inst.Storage[hookedKey{}] == nil {
+			inst.Storage[hookedKey{}] = true
+			inst.OnRestartFailed = append(inst.OnRestartFailed, releaseOrphans)
 		}
-		origins[i] = origin
-		soas[i] = dns.SOA{
-			Hdr:  dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET},
-			Ns:   mname,
-			Mbox: rname,
-		}
+		inst.StorageMu.Unlock()
 	}
-	return origins, soas, nil
+}
+
+// releaseOrphans shuts down the blocks of instances that caddy no longer
+// lists: a new instance whose start failed, or an old one whose OnShutdown
+// never ran because another plugin's failed first. The blocks of an
+// instance that serves, old or new, keep running.
+func releaseOrphans() error {
+	live := map[*instanceMark]bool{}
+	for _, inst := range caddy.Instances() {
+		inst.StorageMu.RLock()
+		mark, _ := inst.Storage[instanceKey{}].(*instanceMark)
+		inst.StorageMu.RUnlock()
+		live[mark] = true
+	}
+	started.Range(func(m, mark any) bool {
+		if !live[mark.(*instanceMark)] {
+			m.(*Multipass).shutdown()
+		}
+		return true
+	})
+	return nil
 }

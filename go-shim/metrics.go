@@ -2,6 +2,7 @@ package multipass
 
 import (
 	"math"
+	"slices"
 
 	"github.com/coredns/coredns/plugin"
 
@@ -9,82 +10,70 @@ import (
 )
 
 // The metrics describe the sources (the daemons the CLI lists), not queries:
-// a source serves every server block that uses it, so they carry a `source`
-// label and no `server` label. Per-query counts are the prometheus plugin's
+// a source serves every server block that uses it, so they carry the labels
+// `source` (the daemon) and `binary` (the CLI), one series per source, and
+// no `server` label. Per-query counts are the prometheus plugin's
 // coredns_dns_responses_total{plugin="multipass"}. They are read from the
 // core when Prometheus scrapes: nothing runs between scrapes.
 var (
-	// instances is the number of VMs in the inventory by state.
-	instances = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "instances"),
-		"Gauge of multipass instances in the last VM list loaded, by state.",
-		[]string{"source", "state"}, nil)
-	// refreshes counts the listings, by kind (probe: the cheap listing,
-	// full: with addresses) and result (success, failure).
-	refreshes = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "refreshes_total"),
-		"Counter of VM listings, by kind (probe or full) and result (success or failure).",
-		[]string{"source", "kind", "result"}, nil)
-	// refreshDuration is the time one listing took, CLI run and parse.
-	refreshDuration = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "refresh_duration_seconds"),
-		"Histogram of the time (in seconds) one VM listing took, CLI run and parse, by kind.",
-		[]string{"source", "kind"}, nil)
-	// lastSuccess is when a full listing last loaded.
-	lastSuccess = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "last_success_timestamp_seconds"),
-		"The Unix time of the last full VM listing that loaded.",
-		[]string{"source"}, nil)
+	instancesDesc   = newDesc("instances", "Gauge of multipass instances in the last VM list loaded, by state.", "state")
+	refreshesDesc   = newDesc("refreshes_total", "Counter of VM listings, by kind (probe or full) and result (success or failure).", "kind", "result")
+	durationDesc    = newDesc("refresh_duration_seconds", "Histogram of the time (in seconds) one VM listing took, the CLI run and the parsing, by kind.", "kind")
+	lastSuccessDesc = newDesc("last_success_timestamp_seconds", "The Unix time of the last full VM listing that loaded.")
+	readyDesc       = newDesc("ready", "1 once a VM list has loaded, while the plugin hears the core; else 0.")
 )
 
-func init() { prometheus.MustRegister(collector{}) }
+// newDesc describes a metric of every source, with labels after `source`
+// and `binary`.
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", name), help,
+		append([]string{"source", "binary"}, labels...), nil)
+}
 
-// collector reads every source in use at scrape time.
+// collector reads every source in use at scrape time; init registers it.
 type collector struct{}
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{instances, refreshes, refreshDuration, lastSuccess} {
+	for _, d := range []*prometheus.Desc{instancesDesc, refreshesDesc, durationDesc, lastSuccessDesc, readyDesc} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector. Sources with the same label (one
-// daemon through two CLI binaries) add up; their gauges come from the one
-// that loaded last.
+// Collect implements prometheus.Collector. Each source has series of its
+// own, so that none goes backwards when another source goes.
 func (collector) Collect(ch chan<- prometheus.Metric) {
-	byLabel := map[string][]sourceStats{}
 	sources.each(func(s *sharedSource) {
-		byLabel[s.daemon.label()] = append(byLabel[s.daemon.label()], s.stats())
+		st, labels := s.stats(), []string{s.daemon.label(), s.daemon.binary}
+		metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, more ...string) {
+			ch <- prometheus.MustNewConstMetric(d, t, v, slices.Concat(labels, more)...)
+		}
+		for kind, c := range map[string]listingCounts{"full": st.full, "probe": st.probe} {
+			metric(refreshesDesc, prometheus.CounterValue, float64(c.ok), kind, "success")
+			metric(refreshesDesc, prometheus.CounterValue, float64(c.failed), kind, "failure")
+			ch <- prometheus.MustNewConstHistogram(durationDesc, c.ok+c.failed, c.seconds, c.cumulative(), slices.Concat(labels, []string{kind})...)
+		}
+		up := 0.0
+		if s.loaded.Load() {
+			up = 1
+		}
+		metric(readyDesc, prometheus.GaugeValue, up)
+		if st.lastSuccess.IsZero() {
+			return // nothing loaded yet: no VMs to count
+		}
+		metric(lastSuccessDesc, prometheus.GaugeValue, float64(st.lastSuccess.UnixMilli())/1e3)
+		for state, n := range st.instances {
+			metric(instancesDesc, prometheus.GaugeValue, float64(n), state)
+		}
 	})
-	for label, all := range byLabel {
-		latest := all[0]
-		var full, probe listingCounts
-		for _, st := range all {
-			full.add(st.full)
-			probe.add(st.probe)
-			if st.lastSuccess.After(latest.lastSuccess) {
-				latest = st
-			}
-		}
-		for kind, c := range map[string]listingCounts{"full": full, "probe": probe} {
-			ch <- prometheus.MustNewConstMetric(refreshes, prometheus.CounterValue, float64(c.ok), label, kind, "success")
-			ch <- prometheus.MustNewConstMetric(refreshes, prometheus.CounterValue, float64(c.failed), label, kind, "failure")
-			ch <- prometheus.MustNewConstHistogram(refreshDuration, c.ok+c.failed, c.seconds, c.cumulative(), label, kind)
-		}
-		if latest.lastSuccess.IsZero() {
-			continue // nothing loaded yet: no VMs to count
-		}
-		ch <- prometheus.MustNewConstMetric(lastSuccess, prometheus.GaugeValue, float64(latest.lastSuccess.UnixMilli())/1e3, label)
-		for state, n := range latest.instances {
-			ch <- prometheus.MustNewConstMetric(instances, prometheus.GaugeValue, float64(n), label, state)
-		}
-	}
 }
 
-func (c *listingCounts) add(o listingCounts) {
-	c.ok += o.ok
-	c.failed += o.failed
-	c.seconds += o.seconds
-	for i := range c.buckets {
-		c.buckets[i] += o.buckets[i]
+// label names the daemon a source asks in the metrics.
+func (d daemon) label() string {
+	if d.serverAddress == "" {
+		return "local"
 	}
+	return d.serverAddress
 }
 
 // cumulative returns the buckets as Prometheus counts them: by upper bound,

@@ -1,98 +1,60 @@
 package multipass
 
 import (
-	"sort"
-	"strconv"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/coredns/caddy"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// scrape returns what /metrics would show of the multipass metrics with
-// source label: one "name{labels} value" per series, sorted; histograms as
-// their _count and _sum.
-func scrape(t *testing.T, label string) []string {
+const (
+	metricRefreshes   = "coredns_multipass_refreshes_total"
+	metricDuration    = "coredns_multipass_refresh_duration_seconds"
+	metricLastSuccess = "coredns_multipass_last_success_timestamp_seconds"
+	metricInstances   = "coredns_multipass_instances"
+	metricReady       = "coredns_multipass_ready"
+)
+
+var metricHelp = map[string]string{
+	metricRefreshes:   "# HELP %s Counter of VM listings, by kind (probe or full) and result (success or failure).\n# TYPE %s counter\n",
+	metricDuration:    "# HELP %s Histogram of the time (in seconds) one VM listing took, the CLI run and the parsing, by kind.\n# TYPE %s histogram\n",
+	metricLastSuccess: "# HELP %s The Unix time of the last full VM listing that loaded.\n# TYPE %s gauge\n",
+	metricInstances:   "# HELP %s Gauge of multipass instances in the last VM list loaded, by state.\n# TYPE %s gauge\n",
+	metricReady:       "# HELP %s 1 once a VM list has loaded, while the plugin hears the core; else 0.\n# TYPE %s gauge\n",
+}
+
+// expectMetrics compares what /metrics shows of the named metric with want,
+// its series in the exposition format (labels in alphabetical order).
+func expectMetrics(t *testing.T, what, name string, want ...string) {
 	t.Helper()
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
+	text := ""
+	if len(want) > 0 {
+		text = fmt.Sprintf(metricHelp[name], name, name) + strings.Join(want, "\n") + "\n"
 	}
-	var out []string
-	for _, mf := range families {
-		if !strings.HasPrefix(mf.GetName(), "coredns_multipass_") {
-			continue
+	if err := testutil.CollectAndCompare(collector{}, strings.NewReader(text), name); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}
+
+// durationSeries is the exposition of the duration histogram of one kind
+// of listing (labels: binary, kind, source) whose n listings took d each.
+func durationSeries(labels string, n uint64, d time.Duration) string {
+	var lines []string
+	for i := range durationBuckets - 1 {
+		le, count := 0.01*math.Pow(2, float64(i)), uint64(0)
+		if d.Seconds() <= le {
+			count = n
 		}
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			mine := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "source" {
-					mine = l.GetValue() == label
-					continue
-				}
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			if !mine {
-				continue
-			}
-			series := func(name string, v float64) {
-				out = append(out, name+"{"+strings.Join(labels, ",")+"} "+trimFloat(v))
-			}
-			switch mf.GetType() {
-			case dto.MetricType_HISTOGRAM:
-				series(mf.GetName()+"_count", float64(m.GetHistogram().GetSampleCount()))
-				series(mf.GetName()+"_sum", m.GetHistogram().GetSampleSum())
-			case dto.MetricType_COUNTER:
-				series(mf.GetName(), m.GetCounter().GetValue())
-			default:
-				series(mf.GetName(), m.GetGauge().GetValue())
-			}
-		}
+		lines = append(lines, fmt.Sprintf("%s_bucket{%s,le=\"%g\"} %d", metricDuration, labels, le, count))
 	}
-	sort.Strings(out)
-	return out
-}
-
-func trimFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-func checkScrape(t *testing.T, what, label string, want []string) {
-	t.Helper()
-	got := scrape(t, label)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("%s: expected /metrics to hold\n  %s\ngot\n  %s", what,
-			strings.Join(want, "\n  "), strings.Join(got, "\n  "))
-	}
-}
-
-// states is a full instances map as the core reports it, with the given
-// counts and zero for every other state.
-func states(counts map[string]uint32) map[string]uint32 {
-	all := map[string]uint32{}
-	for _, s := range []string{"running", "stopped", "deleted", "starting", "restarting",
-		"delayed_shutdown", "suspending", "suspended", "unknown", "unavailable"} {
-		all[s] = counts[s]
-	}
-	return all
-}
-
-func instanceSeries(counts map[string]uint32) []string {
-	var out []string
-	for s, n := range states(counts) {
-		out = append(out, "coredns_multipass_instances{state="+s+"} "+trimFloat(float64(n)))
-	}
-	return out
-}
-
-func sorted(parts ...[]string) []string {
-	var out []string
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	sort.Strings(out)
-	return out
+	return strings.Join(append(lines,
+		fmt.Sprintf("%s_bucket{%s,le=\"+Inf\"} %d", metricDuration, labels, n),
+		fmt.Sprintf("%s_sum{%s} %g", metricDuration, labels, float64(n)*d.Seconds()),
+		fmt.Sprintf("%s_count{%s} %d", metricDuration, labels, n)), "\n")
 }
 
 // listed makes the counters of n listings of which failed failed, each
@@ -107,6 +69,12 @@ func listed(n, failed uint64, d time.Duration) listingCounts {
 	return c
 }
 
+func (s *fakeSource) setStats(st sourceStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st = st
+}
+
 func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 	fakeRegistry(t)
 	o := newSourceOptions()
@@ -116,79 +84,80 @@ func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := l.src.coreSource.(*fakeSource)
-	// Before the first listing: zero counters, no instances.
-	zero := []string{
-		"coredns_multipass_refresh_duration_seconds_count{kind=full} 0",
-		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 0",
-		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 0",
-		"coredns_multipass_refresh_duration_seconds_sum{kind=probe} 0",
-		"coredns_multipass_refreshes_total{kind=full,result=failure} 0",
-		"coredns_multipass_refreshes_total{kind=full,result=success} 0",
-		"coredns_multipass_refreshes_total{kind=probe,result=failure} 0",
-		"coredns_multipass_refreshes_total{kind=probe,result=success} 0",
-	}
-	checkScrape(t, "before the first listing", o.serverAddress, zero)
+	const labels = `binary="multipass",kind="%s",source="metrics-one:50051"`
+	const mine = `binary="multipass",source="metrics-one:50051"`
 
-	loaded := time.UnixMilli(1_700_000_000_250)
-	fake.mu.Lock()
-	fake.st = sourceStats{
+	// Before the first listing: zero counters, not ready, no instances.
+	expectMetrics(t, "before the first listing", metricRefreshes, refreshSeries("multipass", o.serverAddress, 0, 0, 0, 0)...)
+	expectMetrics(t, "before the first listing", metricDuration,
+		durationSeries(fmt.Sprintf(labels, "full"), 0, 0), durationSeries(fmt.Sprintf(labels, "probe"), 0, 0))
+	expectMetrics(t, "before the first listing", metricReady, `coredns_multipass_ready{`+mine+`} 0`)
+	expectMetrics(t, "before the first listing", metricLastSuccess)
+	expectMetrics(t, "before the first listing", metricInstances)
+
+	fake.setStats(sourceStats{
 		full:        listed(3, 1, 40*time.Millisecond),
 		probe:       listed(12, 0, 5*time.Millisecond),
-		lastSuccess: loaded,
-		instances:   states(map[string]uint32{"running": 2, "stopped": 1}),
-	}
-	fake.mu.Unlock()
-	checkScrape(t, "after listings", o.serverAddress, sorted(instanceSeries(map[string]uint32{"running": 2, "stopped": 1}), []string{
-		"coredns_multipass_last_success_timestamp_seconds{} 1700000000.25",
-		"coredns_multipass_refresh_duration_seconds_count{kind=full} 3",
-		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 12",
-		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 0.12",
-		"coredns_multipass_refresh_duration_seconds_sum{kind=probe} 0.06",
-		"coredns_multipass_refreshes_total{kind=full,result=failure} 1",
-		"coredns_multipass_refreshes_total{kind=full,result=success} 2",
-		"coredns_multipass_refreshes_total{kind=probe,result=failure} 0",
-		"coredns_multipass_refreshes_total{kind=probe,result=success} 12",
-	}))
+		lastSuccess: time.UnixMilli(1_700_000_000_250),
+		instances:   map[string]uint32{"running": 2, "stopped": 1, "deleted": 0},
+	})
+	fake.load()
+	eventually(t, "the event loop saw the load", l.src.loaded.Load)
+	expectMetrics(t, "after listings", metricRefreshes, refreshSeries("multipass", o.serverAddress, 1, 2, 0, 12)...)
+	expectMetrics(t, "after listings", metricDuration,
+		durationSeries(fmt.Sprintf(labels, "full"), 3, 40*time.Millisecond),
+		durationSeries(fmt.Sprintf(labels, "probe"), 12, 5*time.Millisecond))
+	expectMetrics(t, "after listings", metricReady, `coredns_multipass_ready{`+mine+`} 1`)
+	expectMetrics(t, "after listings", metricLastSuccess,
+		`coredns_multipass_last_success_timestamp_seconds{`+mine+`} 1.70000000025e+09`)
+	expectMetrics(t, "after listings", metricInstances,
+		`coredns_multipass_instances{`+mine+`,state="deleted"} 0`,
+		`coredns_multipass_instances{`+mine+`,state="running"} 2`,
+		`coredns_multipass_instances{`+mine+`,state="stopped"} 1`)
 
 	sources.release(l)
-	checkScrape(t, "after the source is gone", o.serverAddress, nil)
+	for _, name := range []string{metricRefreshes, metricDuration, metricReady, metricLastSuccess, metricInstances} {
+		expectMetrics(t, "after the source is gone", name)
+	}
 }
 
-// Two CLI binaries for the same daemon are two sources under one label:
-// their counters add up, the gauges are the last loaded.
-func TestMetricsAddUpSourcesSharingALabel(t *testing.T) {
+// refreshSeries is the exposition of refreshes_total of one source: its
+// full listings that failed and succeeded, then its cheap ones.
+func refreshSeries(binary, source string, counts ...int) []string {
+	var out []string
+	for i, kr := range []string{"full/failure", "full/success", "probe/failure", "probe/success"} {
+		kind, result, _ := strings.Cut(kr, "/")
+		out = append(out, fmt.Sprintf(`%s{binary="%s",kind="%s",result="%s",source="%s"} %d`,
+			metricRefreshes, binary, kind, result, source, counts[i]))
+	}
+	return out
+}
+
+// Two CLI binaries for the same daemon are two sources with series of their
+// own: when one goes, the other's counters stay as they were. (Summed under
+// one label they went backwards, which Prometheus reads as a reset.)
+func TestMetricsNeverGoBackwards(t *testing.T) {
 	fakeRegistry(t)
 	a, b := newSourceOptions(), newSourceOptions()
-	a.binary, b.binary = "a", "b"
+	a.binary, b.binary = "/snap/bin/multipass", "multipass"
 	a.serverAddress, b.serverAddress = "metrics-two:50051", "metrics-two:50051"
 	la, _ := sources.acquire(a)
 	lb, _ := sources.acquire(b)
-	defer sources.release(la)
 	defer sources.release(lb)
-	for i, l := range []*lease{la, lb} {
-		fake := l.src.coreSource.(*fakeSource)
-		fake.mu.Lock()
-		fake.st = sourceStats{full: listed(2, 0, time.Second), lastSuccess: time.Unix(int64(100+i), 0),
-			instances: states(map[string]uint32{"running": uint32(i + 1)})}
-		fake.mu.Unlock()
-	}
-	got := strings.Join(scrape(t, a.serverAddress), "\n")
-	for _, want := range []string{
-		"coredns_multipass_refreshes_total{kind=full,result=success} 4",
-		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 4",
-		"coredns_multipass_last_success_timestamp_seconds{} 101",
-		"coredns_multipass_instances{state=running} 2",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("expected %q in\n%s", want, got)
-		}
-	}
+	la.src.coreSource.(*fakeSource).setStats(sourceStats{full: listed(2, 0, time.Second)})
+	lb.src.coreSource.(*fakeSource).setStats(sourceStats{full: listed(3, 0, time.Second)})
+	expectMetrics(t, "two sources", metricRefreshes, append(
+		refreshSeries("/snap/bin/multipass", a.serverAddress, 0, 2, 0, 0),
+		refreshSeries("multipass", b.serverAddress, 0, 3, 0, 0)...)...)
+
+	sources.release(la)
+	expectMetrics(t, "one source gone", metricRefreshes, refreshSeries("multipass", b.serverAddress, 0, 3, 0, 0)...)
 }
 
 // The core's buckets become Prometheus's cumulative ones.
 func TestMetricsBucketsAreCumulative(t *testing.T) {
 	c := listed(2, 0, 15*time.Millisecond)
-	c.add(listed(1, 0, time.Hour)) // past every bound: +Inf only
+	c.buckets[durationBuckets-1]++ // past every bound: +Inf only
 	got := c.cumulative()
 	for bound, want := range map[float64]uint64{0.01: 0, 0.02: 2, 0.04: 2, 20.48: 2} {
 		if got[bound] != want {
@@ -198,4 +167,26 @@ func TestMetricsBucketsAreCumulative(t *testing.T) {
 	if len(got) != durationBuckets-1 {
 		t.Errorf("expected %d bounds, got %d", durationBuckets-1, len(got))
 	}
+}
+
+// A wake-up pipe that breaks shows in Ready and in the ready metric.
+func TestMetricsAndReadyShowABrokenPipe(t *testing.T) {
+	_, opened := fakeRegistry(t)
+	m, err := parse(caddy.NewTestController("dns", "multipass vm.test {\nserver_address metrics-three:50051\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.startup(nil); err != nil {
+		t.Fatal(err)
+	}
+	defer m.shutdown()
+	fake := opened[m.sourceOpts.daemon]
+	fake.load()
+	eventually(t, "ready", m.Ready)
+	const series = `coredns_multipass_ready{binary="multipass",source="metrics-three:50051"} %d`
+	expectMetrics(t, "loaded", metricReady, fmt.Sprintf(series, 1))
+
+	fake.read.Close() // under the event loop's read
+	eventually(t, "not ready once the pipe broke", func() bool { return !m.Ready() })
+	expectMetrics(t, "the pipe broke", metricReady, fmt.Sprintf(series, 0))
 }

@@ -1,19 +1,14 @@
-/*
-Package multipass is a CoreDNS plugin that gives every Canonical multipass VM
-a DNS name: primary.vm.internal answers with the IPv4 address of the VM
-"primary".
-
-The plugin is a thin shim over the coredns-multipass core, a C++ library with
-a C ABI (include/multipass/multipass.h). The core runs `multipass list`, keeps
-the inventory fresh in the background and decides every answer: records,
-NODATA, NXDOMAIN or "not mine". This package parses the Corefile, calls the
-core for each question, and writes the answer with miekg/dns. Apart from
-fallthrough it holds no DNS policy of its own.
-*/
+// Package multipass is a CoreDNS plugin that gives every Canonical multipass
+// VM a DNS name: primary.vm.internal answers with the address of the VM
+// "primary". It is a thin shim over the coredns-multipass core, a C++ library
+// with a C ABI (include/multipass/multipass.h) that lists the VMs and decides
+// every answer; this package parses the Corefile, asks the core for each
+// question and writes the reply. Apart from fallthrough it holds no policy.
 package multipass
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -32,7 +27,6 @@ type Multipass struct {
 
 	sourceOpts   sourceOptions
 	resolverOpts resolverOptions
-	instance     *instanceMark // the CoreDNS instance this block belongs to
 
 	// Set by startup, before the server serves; lease also for Ready,
 	// which the ready plugin may call while startup runs.
@@ -55,12 +49,10 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	a := m.resolver.resolve(qname, qtype)
 	switch a.outcome {
 	case answered, noData:
-	case nxDomain:
-		if m.Fall.Through(qname) {
+	case nxDomain, notMine:
+		if a.outcome == notMine || m.Fall.Through(qname) {
 			return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 		}
-	case notMine:
-		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	case refused:
 		return dns.RcodeRefused, nil
 	default:
@@ -83,12 +75,10 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	return dns.RcodeSuccess, nil
 }
 
-// inZones tells whether qname lies in one of zones (lower case, fully
-// qualified, as the core normalised them), ignoring case: what
-// plugin.Zones.Matches answers, without its allocations, since every
-// question of a server such as `. { multipass vm.internal; forward ... }`
-// asks it. A name it lets through that the core finds outside the zones
-// (an escaped dot) still goes to the next plugin.
+// inZones tells whether qname lies in one of zones (as the core normalised
+// them), ignoring case: plugin.Zones.Matches without its allocations, for
+// every question of a server such as `. { multipass vm.internal; forward }`.
+// A name the core then finds outside (an escaped dot) goes to the next plugin.
 func inZones(qname string, zones []string) bool {
 	for _, z := range zones {
 		n := len(qname) - len(z)
@@ -139,4 +129,33 @@ func (m *Multipass) soa(a *answer) *dns.SOA {
 	soa.Expire = a.soa.expire
 	soa.Minttl = a.soa.minimum
 	return soa
+}
+
+// soaTemplates returns the zones as the core normalised them and, once,
+// the SOA record of every zone without the numbers that change with the
+// inventory.
+func soaTemplates(res coreResolver, zones int) (plugin.Zones, []dns.SOA, error) {
+	origins := make(plugin.Zones, zones)
+	soas := make([]dns.SOA, zones)
+	for i := range soas {
+		origin, mname, rname, err := res.zone(i)
+		if err != nil {
+			return nil, nil, fmt.Errorf("zone %d: %w", i, err)
+		}
+		origins[i] = origin
+		soas[i] = dns.SOA{
+			Hdr:  dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+			Ns:   mname,
+			Mbox: rname,
+		}
+	}
+	return origins, soas, nil
+}
+
+// Ready implements the ready.Readiness interface: true once the block's
+// source has loaded a listing (and while its events are heard). It never
+// runs the CLI.
+func (m *Multipass) Ready() bool {
+	l := m.lease.Load()
+	return l != nil && l.src.loaded.Load()
 }

@@ -242,15 +242,3 @@ func BenchmarkServeDNSForeignName(b *testing.B) {
 		m.ServeDNS(context.TODO(), w, req)
 	}
 }
-
-// After OnShutdown destroyed the resolver, a late query gets SERVFAIL, not a crash.
-func TestMultipassAfterDestroy(t *testing.T) {
-	m, core := newFakeMultipass(t, fall.Zero)
-	core.destroy()
-	req := new(dns.Msg)
-	req.SetQuestion("primary.vm.test.", dns.TypeA)
-	rcode, _ := m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
-	if rcode != dns.RcodeServerFailure {
-		t.Errorf("expected SERVFAIL, got %s", dns.RcodeToString[rcode])
-	}
-}

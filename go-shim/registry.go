@@ -9,8 +9,8 @@ import (
 // registry shares one source per daemon between the server blocks and the
 // CoreDNS instances that list it: the CLI runs once per listing however many
 // blocks ask, and a reload (whose new OnStartup runs before the old
-// OnShutdown) keeps the running source and its inventory. The shortest
-// intervals of the blocks using a source are its intervals.
+// OnShutdown) keeps the running source and its inventory. The blocks using
+// a source get their shortest probe and refresh and their longest timeout.
 type registry struct {
 	open func(sourceOptions) (coreSource, error)
 
@@ -25,7 +25,7 @@ type sharedSource struct {
 	coreSource
 	daemon daemon
 	waits  *waiters
-	loaded atomic.Bool         // the core has loaded a listing: set by watch
+	loaded atomic.Bool         // a listing has loaded and watch hears the core
 	leases map[*lease]struct{} // guarded by registry.mu
 	done   chan struct{}       // closed when the event loop has returned
 }
@@ -53,9 +53,7 @@ func (g *registry) acquire(o sourceOptions) (*lease, error) {
 	}
 	l := &lease{src: s, intervals: o.intervals}
 	s.leases[l] = struct{}{}
-	if ok {
-		s.adjust()
-	}
+	s.adjust()
 	return l, nil
 }
 
@@ -78,7 +76,7 @@ func (g *registry) start(o sourceOptions) (*sharedSource, error) {
 	}
 	s := &sharedSource{coreSource: src, daemon: o.daemon, waits: newWaiters(),
 		leases: map[*lease]struct{}{}, done: make(chan struct{})}
-	go func() { defer close(s.done); s.watch(ev) }()
+	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded) }()
 	return s, nil
 }
 
@@ -102,8 +100,7 @@ func (g *registry) release(l *lease) {
 	s.destroy()
 }
 
-// each calls f for every source in use, which stays alive meanwhile: a
-// release destroys a source only after taking it out under g.mu.
+// each calls f for every source in use, alive meanwhile (under g.mu).
 func (g *registry) each(f func(*sharedSource)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -112,13 +109,14 @@ func (g *registry) each(f func(*sharedSource)) {
 	}
 }
 
-// adjust gives the source the shortest intervals its leases ask for. Needs
-// registry.mu.
+// adjust gives the source the shortest probe and refresh its leases ask
+// for, and the longest timeout: a deadline that suits the slowest daemon's
+// block suits every block. Needs registry.mu.
 func (s *sharedSource) adjust() {
 	var iv intervals
 	for l := range s.leases {
 		iv.refresh = shortest(iv.refresh, l.intervals.refresh)
-		iv.timeout = shortest(iv.timeout, l.intervals.timeout)
+		iv.timeout = max(iv.timeout, l.intervals.timeout)
 		iv.probe = shortest(iv.probe, l.intervals.probe) // 0 is off, not shortest
 	}
 	if iv.probe >= iv.refresh {
@@ -135,12 +133,4 @@ func shortest(a, b time.Duration) time.Duration {
 		return b
 	}
 	return a
-}
-
-// label names a source in the metrics: the daemon it asks.
-func (d daemon) label() string {
-	if d.serverAddress == "" {
-		return "local"
-	}
-	return d.serverAddress
 }

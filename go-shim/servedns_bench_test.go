@@ -6,9 +6,9 @@ package multipass_test
 //
 //	go test -run '^$' -bench BenchmarkServeDNS -benchmem -cpu 1 .
 //
-// Both plugins are built the way CoreDNS builds them: their registered setup
-// function runs on a Corefile snippet, then the OnStartup hooks, then the
-// handler is taken from the server block's config. Every reply is packed to
+// Both plugins are built the way CoreDNS builds them: caddy.Start runs their
+// registered setup on a Corefile, then the OnStartup hooks, and starts the
+// server; the handler is taken from the server block's config. Every reply is packed to
 // wire format (as the server does before sending it). Fleets come from
 // tests/fixtures/make_fleet.py (needs python3). Unknown single-label names
 // are left out on purpose: the multipass plugin may wait up to its miss wait
@@ -17,18 +17,18 @@ package multipass_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/hosts"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
@@ -87,44 +87,44 @@ func makeBenchFleet(b *testing.B, size int) *benchFleet {
 	return f
 }
 
-// controllerInstance returns the caddy instance behind a test controller,
-// whose OnStartup / OnShutdown hooks the controller does not expose.
-func controllerInstance(c *caddy.Controller) *caddy.Instance {
-	field := reflect.ValueOf(c).Elem().FieldByName("instance")
-	return *(**caddy.Instance)(unsafe.Pointer(field.UnsafeAddr()))
+// benchConfigs are the server block configs of the instances the benchmark
+// starts, caught by its benchcapture directive.
+var benchConfigs []*dnsserver.Config
+
+func init() {
+	plugin.Register("benchcapture", func(c *caddy.Controller) error {
+		benchConfigs = append(benchConfigs, dnsserver.GetConfig(c))
+		return nil
+	})
 }
 
-// startPlugin runs the registered setup of the first directive of
-// corefile, then its OnStartup hooks, and returns the handler (with no next
-// plugin) and a function that runs the OnShutdown hooks.
+// startPlugin starts a CoreDNS instance as CoreDNS does (caddy.Start: the
+// registered setup, the OnStartup hooks, a server on 127.0.0.1) whose one
+// server block, for the bench zone, runs corefile, a single plugin; it
+// returns that plugin's handler (the server's last: no next plugin) and a
+// function that stops the instance and runs its OnShutdown hooks.
 func startPlugin(b *testing.B, corefile string) (plugin.Handler, func()) {
 	b.Helper()
 	directive := strings.Fields(corefile)[0]
-	setup, err := caddy.DirectiveAction("dns", directive)
+	directives := dnsserver.Directives
+	dnsserver.Directives = []string{"bind", "benchcapture", "hosts", "multipass"}
+	defer func() { dnsserver.Directives = directives }()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := caddy.NewTestController("dns", corefile)
-	c.ServerBlockKeys = []string{benchZone}
-	if err := setup(c); err != nil {
-		b.Fatalf("setup %s: %v", directive, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
+		"%s:%d {\nbind 127.0.0.1\nbenchcapture\n%s\n}\n", benchZone, port, corefile))})
+	if err != nil {
+		b.Fatalf("start %s: %v", directive, err)
 	}
-	inst := controllerInstance(c)
-	for _, fn := range inst.OnStartup {
-		if err := fn(); err != nil {
-			b.Fatalf("startup %s: %v", directive, err)
-		}
+	h := benchConfigs[len(benchConfigs)-1].Handler(directive)
+	if h == nil {
+		b.Fatalf("%s registered no handler", directive)
 	}
-	cfg := dnsserver.GetConfig(c)
-	if len(cfg.Plugin) != 1 {
-		b.Fatalf("%s registered %d handlers", directive, len(cfg.Plugin))
-	}
-	stop := func() {
-		for _, fn := range inst.OnShutdown {
-			fn()
-		}
-	}
-	return cfg.Plugin[0](nil), stop
+	return h, func() { inst.Stop(); inst.ShutdownCallbacks() }
 }
 
 // waitAnswer polls h until qname A gets an answer (the first listing has

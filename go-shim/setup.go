@@ -1,6 +1,8 @@
 package multipass
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -8,26 +10,30 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-var log = clog.NewWithPlugin("multipass")
-
-func init() { plugin.Register("multipass", setup) }
+func init() {
+	plugin.Register("multipass", setup)
+	prometheus.MustRegister(collector{})
+}
 
 func setup(c *caddy.Controller) error {
+	// First: parse asks the core, which must be the one it was built for.
+	if err := checkCore(); err != nil {
+		return plugin.Error("multipass", err)
+	}
 	m, err := parse(c)
 	if err != nil {
 		return plugin.Error("multipass", err)
 	}
-	if err := checkCore(); err != nil {
-		return plugin.Error("multipass", err)
-	}
 
-	m.instance = instanceOf(c)
-	c.OnStartup(m.startup)
+	mark := instanceOf(c)
+	c.OnStartup(func() error { return m.startup(mark) })
 	c.OnShutdown(m.shutdown)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -43,150 +49,161 @@ func setup(c *caddy.Controller) error {
 func newSourceOptions() sourceOptions {
 	return sourceOptions{
 		daemon:    daemon{binary: "multipass"},
-		intervals: intervals{probe: defaultProbe, refresh: time.Minute, timeout: 10 * time.Second},
+		intervals: intervals{probe: 5 * time.Second, refresh: time.Minute, timeout: 10 * time.Second},
 	}
 }
 
-// Bounds of the options.
-const (
-	maxTTL       = 86400
-	defaultProbe = 5 * time.Second
-	minProbe     = time.Second
-	maxProbe     = time.Hour
-	minRefresh   = time.Second
-	maxRefresh   = 24 * time.Hour
-	minTimeout   = 100 * time.Millisecond
-	maxTimeout   = 5 * time.Minute
-)
+// A property is an option of the block: how many values it takes (max -1:
+// no limit) and what they set. Its errors follow the property's name.
+type property struct {
+	min, max int
+	set      func(m *Multipass, v []string) error
+}
 
+// properties are the options of the block, the one list of them: the parser
+// knows these names and no other (go-shim/README.md's Syntax shows them).
+var properties = map[string]property{
+	"binary": {1, 1, func(m *Multipass, v []string) error {
+		if v[0] == "" {
+			return errors.New("needs a non-empty path")
+		}
+		m.sourceOpts.binary = v[0]
+		return nil
+	}},
+	"server_address": {1, 1, func(m *Multipass, v []string) error {
+		if !validServerAddress(v[0]) {
+			return fmt.Errorf("must be HOST:PORT or unix:PATH: '%s'", v[0])
+		}
+		m.sourceOpts.serverAddress = v[0]
+		return nil
+	}},
+	"ttl": {1, 1, func(m *Multipass, v []string) error {
+		t, err := strconv.Atoi(v[0])
+		if err != nil || t < 0 || t > 86400 {
+			return fmt.Errorf("must be an integer in [0, 86400]: '%s'", v[0])
+		}
+		m.resolverOpts.ttl = uint32(t)
+		return nil
+	}},
+	"probe": {1, 1, func(m *Multipass, v []string) (err error) {
+		m.sourceOpts.probe = 0
+		if v[0] != "off" {
+			m.sourceOpts.probe, err = duration(v[0], time.Second, time.Hour)
+		}
+		return err
+	}},
+	"refresh": {1, 1, func(m *Multipass, v []string) (err error) {
+		m.sourceOpts.refresh, err = duration(v[0], time.Second, 24*time.Hour)
+		return err
+	}},
+	"timeout": {1, 1, func(m *Multipass, v []string) (err error) {
+		m.sourceOpts.timeout, err = duration(v[0], 100*time.Millisecond, 5*time.Minute)
+		return err
+	}},
+	"addresses": {1, 1, func(m *Multipass, v []string) error {
+		if v[0] != "first" && v[0] != "all" {
+			return fmt.Errorf("must be 'first' or 'all': '%s'", v[0])
+		}
+		m.resolverOpts.addressesAll = v[0] == "all"
+		return nil
+	}},
+	"networks": {1, -1, func(m *Multipass, v []string) error {
+		for _, s := range v {
+			p, err := netip.ParsePrefix(s)
+			if err != nil || !p.Addr().Is4() {
+				return fmt.Errorf("needs IPv4 CIDRs such as 10.110.24.0/24: '%s'", s)
+			}
+			m.resolverOpts.networks = append(m.resolverOpts.networks, p.Masked().String())
+		}
+		return nil
+	}},
+	"wildcard": {0, 0, func(m *Multipass, _ []string) error {
+		m.resolverOpts.wildcard = true
+		return nil
+	}},
+	"fallthrough": {0, -1, func(m *Multipass, v []string) error {
+		m.Fall.SetZonesFromArgs(v)
+		return nil
+	}},
+}
+
+// parse reads the block. Every error names the file and the line of the
+// zone or the property at fault.
 func parse(c *caddy.Controller) (*Multipass, error) {
 	m := &Multipass{sourceOpts: newSourceOptions(), resolverOpts: resolverOptions{ttl: 10}}
-	set := map[string]bool{}
+	set := map[string]caddyfile.Dispenser{} // where each property was last set
 
-	i := 0
-	for c.Next() {
+	for i := 0; c.Next(); i++ {
 		if i > 0 {
-			return nil, plugin.ErrOnce
+			return nil, c.Err(plugin.ErrOnce.Error())
 		}
-		i++
-
-		args := c.RemainingArgs()
-		for _, a := range args {
-			if len(plugin.Host(a).NormalizeExact()) == 0 {
-				return nil, c.Errf("invalid zone '%s'", a)
-			}
+		var err error
+		if m.Zones, err = parseZones(c); err != nil {
+			return nil, err
 		}
-		m.Zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
-		if len(m.Zones) == 0 {
-			return nil, c.Err("no zones: give ZONES or a server block with zones")
-		}
-
 		for c.NextBlock() {
-			prop, args := c.Val(), c.RemainingArgs()
-			var err error
-			switch prop {
-			case "networks":
-				err = m.parseNetworks(c, args)
-			case "wildcard":
-				if len(args) != 0 {
-					return nil, c.ArgErr()
-				}
-				m.resolverOpts.wildcard = true
-			case "fallthrough":
-				m.Fall.SetZonesFromArgs(args)
-			case "binary", "server_address", "ttl", "probe", "refresh", "timeout", "addresses":
-				if len(args) != 1 {
-					return nil, c.ArgErr()
-				}
-				err = m.parseOption(c, prop, args[0])
-			default:
+			prop, at := c.Val(), c.Dispenser
+			opt, ok := properties[prop]
+			if !ok {
 				return nil, c.Errf("unknown property '%s'", prop)
 			}
-			if err != nil {
-				return nil, err
+			args := c.RemainingArgs()
+			if len(args) < opt.min || (opt.max >= 0 && len(args) > opt.max) {
+				return nil, at.ArgErr()
 			}
-			set[prop] = true
+			if err := opt.set(m, args); err != nil {
+				return nil, at.Errf("%s %s", prop, err)
+			}
+			set[prop] = at
 		}
 	}
-	if err := checkProbe(c, &m.sourceOpts.intervals, set["probe"], set["refresh"]); err != nil {
+	if err := checkProbe(&m.sourceOpts.intervals, set); err != nil {
 		return nil, err
 	}
 	m.resolverOpts.zones = m.Zones
 	return m, nil
 }
 
-// parseOption sets the property prop, which takes the one value v.
-func (m *Multipass) parseOption(c *caddy.Controller, prop, v string) (err error) {
-	o, r := &m.sourceOpts, &m.resolverOpts
-	switch prop {
-	case "binary":
-		if v == "" {
-			return c.Err("binary needs a non-empty path")
+// parseZones reads the zones after the directive (on its line), or else
+// takes the server block's, and has the core check each.
+func parseZones(c *caddy.Controller) ([]string, error) {
+	args := c.RemainingArgs()
+	for _, a := range args {
+		if len(plugin.Host(a).NormalizeExact()) == 0 {
+			return nil, c.Errf("invalid zone '%s'", a)
 		}
-		o.binary = v
-	case "server_address":
-		if !validServerAddress(v) {
-			return c.Errf("invalid server_address '%s': want HOST:PORT or unix:PATH", v)
-		}
-		o.serverAddress = v
-	case "ttl":
-		t, err := strconv.Atoi(v)
-		if err != nil || t < 0 || t > maxTTL {
-			return c.Errf("ttl must be an integer in [0, %d]: '%s'", maxTTL, v)
-		}
-		r.ttl = uint32(t)
-	case "probe":
-		o.probe = 0
-		if v != "off" {
-			o.probe, err = duration(c, prop, v, minProbe, maxProbe)
-		}
-	case "refresh":
-		o.refresh, err = duration(c, prop, v, minRefresh, maxRefresh)
-	case "timeout":
-		o.timeout, err = duration(c, prop, v, minTimeout, maxTimeout)
-	case "addresses":
-		if v != "first" && v != "all" {
-			return c.Errf("addresses must be 'first' or 'all': '%s'", v)
-		}
-		r.addressesAll = v == "all"
 	}
-	return err
-}
-
-// parseNetworks adds the IPv4 networks cidrs.
-func (m *Multipass) parseNetworks(c *caddy.Controller, cidrs []string) error {
-	if len(cidrs) == 0 {
-		return c.ArgErr()
-	}
-	for _, s := range cidrs {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() {
-			return c.Errf("networks needs IPv4 CIDRs such as 10.110.24.0/24: '%s'", s)
+	zones := plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+	for _, z := range zones {
+		if err := checkZone(z); err != nil {
+			return nil, c.Errf("invalid zone '%s': %s", z, err)
 		}
-		m.resolverOpts.networks = append(m.resolverOpts.networks, p.Masked().String())
 	}
-	return nil
+	if len(zones) == 0 {
+		return nil, c.Err("no zones: give ZONES or a server block with zones")
+	}
+	return zones, nil
 }
 
 // checkProbe makes probe shorter than refresh. A block that sets only a
 // refresh no longer than the default probe (an older Corefile's `refresh
-// 1s`) gets no cheap listing: full listings every refresh, as it had.
-func checkProbe(c *caddy.Controller, iv *intervals, probeSet, refreshSet bool) error {
-	if iv.probe == 0 || iv.probe < iv.refresh {
+// 1s`) gets no cheap listing: full listings every refresh, as it had. Only
+// a probe written in the block can be too long: the error names its line.
+func checkProbe(iv *intervals, set map[string]caddyfile.Dispenser) error {
+	if iv.probe < iv.refresh { // so is a probe off
 		return nil
+	} else if at, ok := set["probe"]; ok {
+		return at.Errf("probe (%s) must be shorter than refresh (%s), or off", iv.probe, iv.refresh)
 	}
-	if refreshSet && !probeSet {
-		iv.probe = 0
-		return nil
-	}
-	return c.Errf("probe (%s) must be shorter than refresh (%s), or off", iv.probe, iv.refresh)
+	iv.probe = 0 // only a refresh no longer than the default probe was written
+	return nil
 }
 
-// duration parses v, the value of property prop, which must lie in [lo, hi].
-func duration(c *caddy.Controller, prop, v string, lo, hi time.Duration) (time.Duration, error) {
+// duration parses v, which must lie in [lo, hi].
+func duration(v string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo || d > hi {
-		return 0, c.Errf("%s must be a duration in [%s, %s]: '%s'", prop, lo, hi, v)
+		return 0, fmt.Errorf("must be a duration in [%s, %s]: '%s'", lo, hi, v)
 	}
 	return d, nil
 }
@@ -198,9 +215,6 @@ func validServerAddress(s string) bool {
 		return path != ""
 	}
 	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return false
-	}
-	p, err := strconv.Atoi(port)
-	return err == nil && p >= 1 && p <= 65535
+	p, perr := strconv.ParseUint(port, 10, 16)
+	return err == nil && host != "" && perr == nil && p > 0
 }

@@ -1,6 +1,7 @@
 package multipass
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -100,12 +101,12 @@ func TestSetupParse(t *testing.T) {
 		{input: block(`binary a b`), shouldErr: "Wrong argument count"},
 		{input: block(`binary ""`), shouldErr: "binary needs a non-empty path"},
 		{input: block(`server_address`), shouldErr: "Wrong argument count"},
-		{input: block(`server_address localhost`), shouldErr: "invalid server_address 'localhost'"},
-		{input: block(`server_address :50051`), shouldErr: "invalid server_address ':50051'"},
-		{input: block(`server_address host:0`), shouldErr: "invalid server_address 'host:0'"},
-		{input: block(`server_address host:65536`), shouldErr: "invalid server_address 'host:65536'"},
-		{input: block(`server_address host:http`), shouldErr: "invalid server_address 'host:http'"},
-		{input: block(`server_address unix:`), shouldErr: "invalid server_address 'unix:'"},
+		{input: block(`server_address localhost`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'localhost'"},
+		{input: block(`server_address :50051`), shouldErr: "server_address must be HOST:PORT or unix:PATH: ':50051'"},
+		{input: block(`server_address host:0`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host:0'"},
+		{input: block(`server_address host:65536`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host:65536'"},
+		{input: block(`server_address host:http`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host:http'"},
+		{input: block(`server_address unix:`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'unix:'"},
 		{input: block(`ttl`), shouldErr: "Wrong argument count"},
 		{input: block(`ttl -1`), shouldErr: "ttl must be an integer in [0, 86400]: '-1'"},
 		{input: block(`ttl 86401`), shouldErr: "ttl must be an integer in [0, 86400]: '86401'"},
@@ -145,11 +146,11 @@ func TestSetupParse(t *testing.T) {
 		{input: block(`networks 10.0.0.0/8/8`), shouldErr: "networks needs IPv4 CIDRs"},
 		{input: block(`networks 2001:db8::/32`), shouldErr: "networks needs IPv4 CIDRs such as 10.110.24.0/24: '2001:db8::/32'"},
 		{input: block(`networks ::/0`), shouldErr: "networks needs IPv4 CIDRs"},
-		{input: block(`server_address host`), shouldErr: "invalid server_address 'host'"},
-		{input: block(`server_address host:`), shouldErr: "invalid server_address 'host:'"},
-		{input: block(`server_address host:-1`), shouldErr: "invalid server_address 'host:-1'"},
-		{input: block(`server_address [fd00::1]`), shouldErr: "invalid server_address '[fd00::1]'"},
-		{input: block(`server_address fd00::1:50051`), shouldErr: "invalid server_address 'fd00::1:50051'"},
+		{input: block(`server_address host`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host'"},
+		{input: block(`server_address host:`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host:'"},
+		{input: block(`server_address host:-1`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'host:-1'"},
+		{input: block(`server_address [fd00::1]`), shouldErr: "server_address must be HOST:PORT or unix:PATH: '[fd00::1]'"},
+		{input: block(`server_address fd00::1:50051`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'fd00::1:50051'"},
 		{input: block(`server_address a:1 b:2`), shouldErr: "Wrong argument count"},
 		{input: block(`addresses First`), shouldErr: "addresses must be 'first' or 'all': 'First'"},
 		{input: block(`addresses ALL`), shouldErr: "addresses must be 'first' or 'all': 'ALL'"},
@@ -197,16 +198,123 @@ func TestSetupParse(t *testing.T) {
 // block returns a multipass block for zone vm.test holding the one line prop.
 func block(prop string) string { return "multipass vm.test {\n" + prop + "\n}" }
 
-// An error of the Corefile names its file and line, as CoreDNS's own do.
-func TestSetupErrorNamesLine(t *testing.T) {
-	c := caddy.NewTestController("dns", "multipass vm.test {\n  ttl 10\n  ttl forever\n}")
-	err := setup(c)
-	if err == nil {
-		t.Fatal("expected an error")
+// Every error of the Corefile names its file, the line of the zone or the
+// property at fault, and the zone or the property, as CoreDNS's own do;
+// the core's own checks of a zone too, at setup.
+func TestSetupErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		input string
+		keys  []string // server block keys
+		want  []string // in the error
+		core  bool     // the core's check: needs cgo
+	}{
+		{input: "multipass vm.test {\n  ttl 10\n  ttl forever\n}", want: []string{"Testfile:3", "ttl must be an integer"}},
+		// probe against refresh: the line of the probe, not of the }.
+		{input: "multipass vm.test {\n  ttl 10\n  probe 30s\n  refresh 10s\n}", want: []string{"Testfile:3", "probe (30s) must be shorter than refresh (10s)"}},
+		{input: "multipass vm.test {\n  refresh 10s\n  probe 30s\n}", want: []string{"Testfile:3", "probe (30s)"}},
+		{input: "multipass vm.test {\n  probe 2h\n}", want: []string{"Testfile:2", "probe must be a duration"}},
+		{input: "multipass vm.test {\n  ttl 10 20\n}", want: []string{"Testfile:2", "Wrong argument count", "'ttl'"}},
+		{input: "multipass vm.test {\n  wildcard yes\n}", want: []string{"Testfile:2", "Wrong argument count", "'wildcard'"}},
+		{input: "multipass vm.test {\n\n  bogus 1\n}", want: []string{"Testfile:3", "unknown property 'bogus'"}},
+		{input: "multipass vm.test\nmultipass other.test", want: []string{"Testfile:2", "only be used once per Server Block"}},
+		{input: "multipass vm..test", want: []string{"Testfile:1", "invalid zone 'vm..test'"}},
+		// Zones the core refuses, found at setup: an RFC 2317 zone, a
+		// zone too long for its SOA's mailbox, a backslash.
+		{input: "\nmultipass vm.test 0-25.24.110.10.in-addr.arpa", core: true,
+			want: []string{"Testfile:2", "invalid zone '0-25.24.110.10.in-addr.arpa.'", "decimal octets"}},
+		{input: "multipass " + strings.Repeat(strings.Repeat("a", 60)+".", 4), core: true,
+			want: []string{"Testfile:1", "invalid zone", "zone too long"}},
+		{input: `multipass a\b.test`, core: true, want: []string{"Testfile:1", "invalid zone", "invalid character"}},
+		{input: "\n\nmultipass", keys: []string{"0-25.24.110.10.in-addr.arpa."}, core: true,
+			want: []string{"Testfile:3", "invalid zone '0-25.24.110.10.in-addr.arpa.'"}},
 	}
-	for _, want := range []string{"plugin/multipass:", "Testfile:3", "ttl must be an integer"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("expected %q in the error, got %q", want, err)
+	for i, test := range tests {
+		if err := checkCore(); err != nil && test.core {
+			continue // without cgo, setup fails before it parses
+		}
+		c := caddy.NewTestController("dns", test.input)
+		c.ServerBlockKeys = test.keys
+		_, err := parse(c)
+		if err == nil {
+			t.Errorf("Test %d: expected an error for %q", i, test.input)
+			continue
+		}
+		for _, want := range test.want {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Test %d: expected %q in the error, got %q", i, want, err)
+			}
+		}
+	}
+}
+
+// setup reports parse errors as CoreDNS's plugins do.
+func TestSetupError(t *testing.T) {
+	if err := checkCore(); err != nil {
+		t.Skip(err) // nocgo_test.go
+	}
+	err := setup(caddy.NewTestController("dns", "multipass vm.test {\n  ttl forever\n}"))
+	if err == nil || !strings.HasPrefix(err.Error(), "plugin/multipass: Testfile:2 - Error during parsing: ttl must be") {
+		t.Errorf("expected the plugin's parse error, got %v", err)
+	}
+}
+
+// The properties are one table, and go-shim/README.md's Syntax lists the
+// same names with the same number of values.
+func TestPropertiesAreTheReadmesSyntax(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, syntax, _ := strings.Cut(string(readme), "~~~\nmultipass [ZONES...] {\n")
+	syntax, _, _ = strings.Cut(syntax, "}\n~~~")
+	documented := map[string]property{}
+	for _, line := range strings.Split(strings.TrimSpace(syntax), "\n") {
+		words := strings.Fields(line)
+		p := property{max: len(words) - 1}
+		for _, w := range words[1:] {
+			if !strings.HasPrefix(w, "[") {
+				p.min++
+			}
+			if strings.HasSuffix(w, "...]") {
+				p.max = -1
+			}
+		}
+		documented[words[0]] = p
+	}
+	if len(documented) != len(properties) {
+		t.Errorf("README.md documents %d properties, the parser knows %d", len(documented), len(properties))
+	}
+	for name, p := range properties {
+		if d, ok := documented[name]; !ok || d.min != p.min || d.max != p.max {
+			t.Errorf("property %s takes %d to %d values; README.md: %+v (documented %t)", name, p.min, p.max, d, ok)
+		}
+	}
+}
+
+// Each property of the table sets something: a block that writes it parses
+// to other options than the defaults.
+func TestEveryPropertySetsSomething(t *testing.T) {
+	samples := map[string]string{"binary": "/snap/bin/multipass", "server_address": "unix:/run/m.sock",
+		"ttl": "60", "probe": "off", "refresh": "2m", "timeout": "30s", "addresses": "all",
+		"networks": "10.110.24.0/24", "wildcard": "", "fallthrough": ""}
+	plain, err := parse(caddy.NewTestController("dns", block("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range properties {
+		value, ok := samples[name]
+		if !ok {
+			t.Errorf("no sample value for property %s", name)
+			continue
+		}
+		m, err := parse(caddy.NewTestController("dns", block(name+" "+value)))
+		if err != nil {
+			t.Errorf("%s %s: %v", name, value, err)
+			continue
+		}
+		if reflect.DeepEqual(m.sourceOpts, plain.sourceOpts) && reflect.DeepEqual(m.resolverOpts, plain.resolverOpts) &&
+			reflect.DeepEqual(m.Fall, plain.Fall) {
+			t.Errorf("%s %s: parsed to the defaults", name, value)
 		}
 	}
 }

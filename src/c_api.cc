@@ -14,6 +14,7 @@
 
 #include "log_queue.h"
 #include "multipass/multipass.h"
+#include "names.h"
 #include "resolver.h"
 #include "source.h"
 
@@ -364,6 +365,15 @@ int multipass_resolve_flags(const multipass_resolver_t* res, const char* qname,
     return MULTIPASS_ERROR;
   return resolve_into(res, qname, qname_len, qtype, flags,
                       sizeof(multipass_answer_t), out);
+}
+
+int multipass_zone_check(const char* zone, char* err, size_t err_cap) {
+  clear_error(err, err_cap);
+  return guarded(err, err_cap, [&]() -> int {
+    if (!zone) throw std::invalid_argument("no zone");
+    multipass::detail::normalize_zone(zone);
+    return MULTIPASS_OK;
+  });
 }
 
 }  // extern "C"

@@ -81,6 +81,7 @@ int main(void) {
   const char *zones[] = {"Vm.Test.", "24.110.10.in-addr.arpa"};
   char origin[MULTIPASS_NAME_CAP], mname[MULTIPASS_NAME_CAP],
       rname[MULTIPASS_NAME_CAP];
+  char long_zone[250]; /* 249 characters: over the 242 a zone may have */
   int rc, i, got_line = 0, event_fd;
   uint32_t serial;
 
@@ -146,6 +147,23 @@ int main(void) {
   err[0] = '\0';
   CHECK(multipass_resolver_create(src, &ropts, err, sizeof err) == NULL);
   CHECK(err[0] != '\0');
+  /* One zone checked alone, as multipass_resolver_create would take it
+   * (since revision 3): what an embedder refuses while reading its
+   * configuration. */
+  CHECK(multipass_zone_check("VM.Test.", err, sizeof err) == MULTIPASS_OK);
+  CHECK(err[0] == '\0');
+  CHECK(multipass_zone_check("24.110.10.in-addr.arpa", NULL, 0) == MULTIPASS_OK);
+  CHECK(multipass_zone_check("0-25.24.110.10.in-addr.arpa.", err, sizeof err) ==
+        MULTIPASS_ERROR);
+  CHECK(strstr(err, "decimal octets") && strstr(err, "0-25.24.110.10"));
+  CHECK(multipass_zone_check("a\\b.test", err, sizeof err) == MULTIPASS_ERROR);
+  CHECK(strstr(err, "invalid character") != NULL);
+  memset(long_zone, 'a', sizeof long_zone - 1);
+  long_zone[sizeof long_zone - 1] = '\0';
+  for (i = 60; (size_t)i < sizeof long_zone - 1; i += 61) long_zone[i] = '.';
+  CHECK(multipass_zone_check(long_zone, err, sizeof err) == MULTIPASS_ERROR);
+  CHECK(strstr(err, "zone too long") != NULL);
+  CHECK(multipass_zone_check(NULL, err, sizeof err) == MULTIPASS_ERROR);
   ropts.zones = zones;
   ropts.zone_count = 2;
   res = multipass_resolver_create(src, &ropts, err, sizeof err);

@@ -63,8 +63,9 @@ extern "C" {
 /* Bumped by every addition within MULTIPASS_ABI_VERSION. Revision 1 was
  * never released; revision 2 added the cheap listing (probe_ms, listing
  * statistics), multipass_source_set_intervals, multipass_source_event_fd,
- * MULTIPASS_REFUSED and multipass_abi_revision. */
-#define MULTIPASS_ABI_REVISION 2
+ * MULTIPASS_REFUSED and multipass_abi_revision; revision 3 added
+ * multipass_zone_check. */
+#define MULTIPASS_ABI_REVISION 3
 
 #define MULTIPASS_OK 0
 #define MULTIPASS_ERROR (-1)
@@ -398,6 +399,15 @@ MULTIPASS_API int multipass_resolve_flags(const multipass_resolver_t *res,
                                           const char *qname, size_t qname_len,
                                           uint16_t qtype, uint32_t flags,
                                           multipass_answer_t *out);
+
+/* Checks one zone as multipass_resolver_create takes it (an entry of
+ * multipass_resolver_options_t.zones), without a source: returns MULTIPASS_OK,
+ * or MULTIPASS_ERROR with the reason in err, such as "reverse zone labels
+ * must be decimal octets (at most four): 0-25.24.110.10.in-addr.arpa". So an
+ * embedder refuses a bad zone while it reads its configuration, where it can
+ * say where the zone was written. Since revision 3. Thread-safe. */
+MULTIPASS_API int multipass_zone_check(const char *zone, char *err,
+                                       size_t err_cap);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -8,20 +8,27 @@ import pytest
 from conftest import DEFAULT_COREFILE, FAKE_CLI, eventually, free_port
 
 
-@pytest.mark.parametrize("line,message", [
-    ("bogus 1", "unknown property 'bogus'"),
-    ("refresh 10ms", "refresh must be a duration"),
-    ("binary", "Wrong argument count"),
+# Each names the Corefile and the line at fault: the property's (line 5,
+# where `refresh 1s` stands), or the zone's (line 3, the directive's).
+@pytest.mark.parametrize("old,new,message", [
+    ("refresh 1s", "bogus 1", "5 - Error during parsing: unknown property 'bogus'"),
+    ("refresh 1s", "refresh 10ms", "5 - Error during parsing: refresh must be a duration"),
+    ("refresh 1s", "binary", "5 - Error during parsing: Wrong argument count"),
+    # probe against refresh: the probe's line, not the closing brace's.
+    ("refresh 1s", "probe 30s\n        refresh 10s", "5 - Error during parsing: probe (30s)"),
+    # Zones the core refuses, found at start-up, not when the server starts.
+    ("multipass {", "multipass 0-25.24.110.10.in-addr.arpa {",
+     "3 - Error during parsing: invalid zone '0-25.24.110.10.in-addr.arpa.': reverse zone labels"),
 ])
-def test_malformed_block_stops_coredns_with_a_reason(coredns_binary, tmp_path, line, message):
+def test_malformed_block_stops_coredns_with_a_reason(coredns_binary, tmp_path, old, new, message):
     corefile = tmp_path / "Corefile"
-    corefile.write_text(DEFAULT_COREFILE.replace("refresh 1s", line).format(
+    corefile.write_text(DEFAULT_COREFILE.replace(old, new).format(
         port=free_port(), ready_port=free_port(), binary=FAKE_CLI))
     result = subprocess.run([str(coredns_binary), "-conf", str(corefile)],
                             capture_output=True, text=True, timeout=30)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "plugin/multipass" in output and message in output, output
+    assert "plugin/multipass: %s:%s" % (corefile, message) in output, output
 
 
 def test_missing_cli_keeps_the_plugin_not_ready_and_is_logged(start_coredns, tmp_path):

@@ -1,6 +1,6 @@
 """Every option of the multipass block, as a user sees it through dig:
 `addresses`, `networks`, `wildcard`, reverse zones (PTR), `fallthrough ZONES`,
-and the negative-caching TTL. The listing is list-mixed.json:
+the negative-caching TTL, and `timeout` of blocks sharing a daemon. The listing is list-mixed.json:
 
     primary        Running   10.110.24.87
     k8s-node-01    Running   10.110.24.141, 192.168.1.57, 172.17.0.1
@@ -232,3 +232,41 @@ def test_negative_answers_are_cacheable_for_at_most_5_seconds(options_server, na
     assert len(soas) == 1, reply
     minimum = int(soas[0].rdata.split()[6])
     assert 0 < soas[0].ttl <= 5 and 0 < minimum <= 5, reply
+
+
+# --- timeout ---------------------------------------------------------------
+
+# Two blocks on one daemon (one CLI run per listing for both): the first
+# allows a slow daemon 3 s, the second keeps 1 s.
+SHARED_TIMEOUT = """\
+slow.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        probe off
+        refresh 1s
+        timeout 3s
+    }}
+    ready 127.0.0.1:{ready_port}
+}}
+fast.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        probe off
+        refresh 1s
+        timeout 1s
+    }}
+}}
+"""
+
+
+def test_blocks_sharing_a_daemon_give_it_the_longest_timeout(start_coredns):
+    # Every listing takes 1.5 s: the longest timeout lets each finish. (The
+    # shortest let the first run, started before the second block came, and
+    # killed every later one.)
+    server = start_coredns(corefile=SHARED_TIMEOUT, mode="slow:1.5")
+    server.cli.wait_for_runs(3, timeout=20)  # the second run ended before the third began
+    assert "timed out" not in server.logs(), server.logs()
+    assert addresses(server.dig("primary.fast.test")) == ["10.110.24.87"]
+    assert addresses(server.dig("primary.slow.test")) == ["10.110.24.87"]
