@@ -1,5 +1,6 @@
 """The README's "Build CoreDNS with the plugin" route, followed as written in a
-scratch folder: the core built and installed with cmake to a temporary prefix,
+scratch folder: the core built (in build/readme-route, kept between runs) and
+installed with cmake to a temporary prefix,
 CoreDNS's source from the module proxy, the plugin.cfg line, the replace step,
 go generate, go build with cgo; the binary starts with no help from the
 environment."""
@@ -22,7 +23,9 @@ def test_readme_build_route_gives_a_binary_that_starts(tmp_path):
                  "-DCMAKE_INSTALL_PREFIX="]:
         assert step in readme, "the README's route lost the step %r" % step
 
-    prefix, build = tmp_path / "prefix", tmp_path / "build"
+    # The prefix is new each run; the build folder stays (build/readme-route),
+    # so that the README's cmake commands, run again, rebuild only what changed.
+    prefix, build = tmp_path / "prefix", ROOT / "build" / "readme-route"
     sh(["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
         "-DMULTIPASS_TEST=OFF", "-DCMAKE_INSTALL_PREFIX=%s" % prefix])
     sh(["cmake", "--build", str(build), "-j2"])
