@@ -278,6 +278,15 @@ class FakeCLI:
             data = (FIXTURES / source).read_bytes()
         self._replace("list.json", data)
 
+    def set_timeline(self, text, start=None):
+        """Plays `text` (timeline lines, see tests/fake-multipass/README.md)
+        instead of list.json, its clock starting at Unix time `start` (now
+        when None); returns that start. Rewriting it with the same start
+        keeps the clock."""
+        start = time.time() if start is None else start
+        self._replace("timeline", ("start %.6f\n%s" % (start, text)).encode())
+        return start
+
     def set_old_cli(self, old=True):
         """Makes the stand-in a CLI older than --no-ipv4 (or a current one)."""
         if old:
