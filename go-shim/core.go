@@ -17,8 +17,8 @@ package multipass
 #cgo noescape multipass_resolve_flags
 #cgo nocallback multipass_resolve_flags
 
-#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 2
-#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 2 or later: update core.go for the installed multipass.h"
+#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 3
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 3 or later: update core.go for the installed multipass.h"
 #endif
 */
 import "C"
@@ -147,7 +147,10 @@ func (s *source) stats() sourceStats {
 		return sourceStats{}
 	}
 	out := sourceStats{full: listingStats(&st.full), probe: listingStats(&st.probe),
-		instances: make(map[string]uint32, len(st.instances))}
+		instances:   make(map[string]uint32, len(st.instances)),
+		fullBackoff: time.Duration(st.full_backoff_ms) * time.Millisecond}
+	out.full.failing = time.Duration(float64(st.full_failing_seconds) * float64(time.Second))
+	out.probe.failing = time.Duration(float64(st.probe_failing_seconds) * float64(time.Second))
 	if st.last_success_unix_ms > 0 {
 		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
 	}

@@ -2,6 +2,7 @@ package multipass
 
 import (
 	"math"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 
@@ -31,6 +32,15 @@ var (
 	lastSuccess = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "last_success_timestamp_seconds"),
 		"The Unix time of the last full VM listing that loaded.",
 		[]string{"source"}, nil)
+	// failing is how long the listings of a kind have failed in a row.
+	failing = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "failing_seconds"),
+		"Gauge of how long VM listings of a kind (probe or full) have failed in a row; 0 while they work.",
+		[]string{"source", "kind"}, nil)
+	// fullBackoff is the pause between full listings while they fail and
+	// cheap ones work.
+	fullBackoff = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "full_backoff_seconds"),
+		"Gauge of the pause before the next full VM listing while full listings fail and cheap ones work (probe, doubling up to refresh); 0 otherwise.",
+		[]string{"source"}, nil)
 )
 
 func init() { prometheus.MustRegister(collector{}) }
@@ -40,7 +50,7 @@ type collector struct{}
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{instances, refreshes, refreshDuration, lastSuccess} {
+	for _, d := range []*prometheus.Desc{instances, refreshes, refreshDuration, lastSuccess, failing, fullBackoff} {
 		ch <- d
 	}
 }
@@ -56,9 +66,11 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 	for label, all := range byLabel {
 		latest := all[0]
 		var full, probe listingCounts
+		var backoff time.Duration
 		for _, st := range all {
 			full.add(st.full)
 			probe.add(st.probe)
+			backoff = max(backoff, st.fullBackoff)
 			if st.lastSuccess.After(latest.lastSuccess) {
 				latest = st
 			}
@@ -67,7 +79,9 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(refreshes, prometheus.CounterValue, float64(c.ok), label, kind, "success")
 			ch <- prometheus.MustNewConstMetric(refreshes, prometheus.CounterValue, float64(c.failed), label, kind, "failure")
 			ch <- prometheus.MustNewConstHistogram(refreshDuration, c.ok+c.failed, c.seconds, c.cumulative(), label, kind)
+			ch <- prometheus.MustNewConstMetric(failing, prometheus.GaugeValue, c.failing.Seconds(), label, kind)
 		}
+		ch <- prometheus.MustNewConstMetric(fullBackoff, prometheus.GaugeValue, backoff.Seconds(), label)
 		if latest.lastSuccess.IsZero() {
 			continue // nothing loaded yet: no VMs to count
 		}
@@ -82,6 +96,7 @@ func (c *listingCounts) add(o listingCounts) {
 	c.ok += o.ok
 	c.failed += o.failed
 	c.seconds += o.seconds
+	c.failing = max(c.failing, o.failing)
 	for i := range c.buckets {
 		c.buckets[i] += o.buckets[i]
 	}

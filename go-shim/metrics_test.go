@@ -118,6 +118,9 @@ func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 	fake := l.src.coreSource.(*fakeSource)
 	// Before the first listing: zero counters, no instances.
 	zero := []string{
+		"coredns_multipass_failing_seconds{kind=full} 0",
+		"coredns_multipass_failing_seconds{kind=probe} 0",
+		"coredns_multipass_full_backoff_seconds{} 0",
 		"coredns_multipass_refresh_duration_seconds_count{kind=full} 0",
 		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 0",
 		"coredns_multipass_refresh_duration_seconds_sum{kind=full} 0",
@@ -136,9 +139,14 @@ func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 		probe:       listed(12, 0, 5*time.Millisecond),
 		lastSuccess: loaded,
 		instances:   states(map[string]uint32{"running": 2, "stopped": 1}),
+		fullBackoff: 20 * time.Second,
 	}
+	fake.st.full.failing = 95500 * time.Millisecond // full listings failing for 95.5 s
 	fake.mu.Unlock()
 	checkScrape(t, "after listings", o.serverAddress, sorted(instanceSeries(map[string]uint32{"running": 2, "stopped": 1}), []string{
+		"coredns_multipass_failing_seconds{kind=full} 95.5",
+		"coredns_multipass_failing_seconds{kind=probe} 0",
+		"coredns_multipass_full_backoff_seconds{} 20",
 		"coredns_multipass_last_success_timestamp_seconds{} 1700000000.25",
 		"coredns_multipass_refresh_duration_seconds_count{kind=full} 3",
 		"coredns_multipass_refresh_duration_seconds_count{kind=probe} 12",
