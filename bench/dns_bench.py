@@ -23,6 +23,10 @@ Measures (see bench/README.md for how to read them):
               stand-in's run log, idle and in a flood of unknown names, and
               how soon a launch is seen: defaults against probe off +
               refresh 5s (two servers at once)
+  lifecycle   from each way a VM comes up or goes (start, restart, ...; the
+              stand-in plays a timeline) to the first right answer,
+              directly and through Unbound, with the listings it costs;
+              against a baseline build of CoreDNS when one is given
 
 Unless a measure says otherwise, every CoreDNS runs with GOMAXPROCS=1 pinned
 to CPU 0 and dnsperf runs with one thread pinned to CPU 1 (on a 2-core machine
@@ -82,6 +86,22 @@ def dns_query(port, qname, qtype, timeout=0.5):
     return data[3] & 0x0F, struct.unpack(">H", data[6:8])[0]
 
 
+def a_answer(port, qname, timeout=3.0):
+    """(rcode, [IPv4 addresses of the answer]) of qname A, or None."""
+    data = dns_exchange(port, qname, "A", timeout)
+    if data is None:
+        return None
+    pos, out = skip_name(data, 12) + 4, []
+    for _ in range(struct.unpack(">H", data[6:8])[0]):
+        pos = skip_name(data, pos)
+        rtype, _, _, length = struct.unpack(">HHIH", data[pos:pos + 10])
+        pos += 10
+        if rtype == TYPE_CODES["A"] and length == 4:
+            out.append(socket.inet_ntoa(data[pos:pos + 4]))
+        pos += length
+    return data[3] & 0x0F, out
+
+
 def skip_name(data, pos):
     """The offset just past the (possibly compressed) name at pos."""
     while data[pos] != 0:
@@ -129,9 +149,10 @@ class CoreDNS:
 
     started = []  # every instance, so that main() can stop them all on error
 
-    def __init__(self, name, args, corefile, env_extra, pinned=True):
+    def __init__(self, name, args, corefile, env_extra, pinned=True, binary=None):
         """pinned: GOMAXPROCS=args.server_procs on args.server_cpus (the
-        throughput setting); False: as a user runs it."""
+        throughput setting); False: as a user runs it. binary: another
+        CoreDNS build than args.coredns (a baseline)."""
         self.name = name
         self.port = free_port()
         self.dir = os.path.join(args.work, "servers", name)
@@ -145,7 +166,7 @@ class CoreDNS:
         env.update(env_extra)
         self.log = open(os.path.join(self.dir, "coredns.log"), "wb")
         cmd = ["taskset", "-c", args.server_cpus] if pinned else []
-        cmd += [args.coredns, "-conf", self.conf]
+        cmd += [binary or args.coredns, "-conf", self.conf]
         self.proc = subprocess.Popen(cmd, cwd=self.dir, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         CoreDNS.started.append(self)
@@ -765,14 +786,6 @@ def measure_idle(args, fleet, log):
     return out
 
 
-def load_make_fleet(args):
-    """tests/fixtures/make_fleet.py as a module (its `fleet` and `render`)."""
-    spec = importlib.util.spec_from_file_location("make_fleet", args.make_fleet)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def write_atomically(path, text):
     """Replaces path at once (the stand-in may be reading it)."""
     tmp = path + ".tmp"
@@ -791,7 +804,7 @@ def measure_daemon_cost(args, rng, log):
     launched into list.json with no question asked, each seen when the SOA
     serial at the apex changes (the serial grows with the inventory; a
     question at the apex never takes the miss path)."""
-    make_fleet = load_make_fleet(args)
+    make_fleet = load_fixture(args, "make_fleet")
     vms = make_fleet.fleet(args.daemon_vms)
     configs = [
         {"title": "defaults (probe 5s, refresh 60s)", "refresh": None, "options": [],
@@ -908,6 +921,239 @@ def measure_daemon_cost(args, rng, log):
     finally:
         for server in servers:
             server.stop()
+    return out
+
+
+# --------------------------------------------------------------------------
+# VM lifecycle (issue 18): the stand-in plays each command as a timeline
+# (tests/fake-multipass/README.md); every server of a phase plays the same
+# one, on the same clock.
+
+# (title, the VM's line at 0 or None, steps (seconds from the command, state),
+#  the step the answer is timed from, the right answer (rcode, addresses))
+LIFECYCLE = [
+    ("launch", None, [(0, "Starting"), (1, "Running 10.111.0.1")], 1, (0, ["10.111.0.1"])),
+    ("start", "Stopped", [(0, "Starting"), (0.5, "Running N/A"), (1, "Running 10.111.0.2")],
+     1, (0, ["10.111.0.2"])),
+    ("restart (new address)", "Running 10.111.0.3",
+     [(0, "Restarting"), (7, "Starting"), (7.5, "Running N/A"), (8, "Running 10.111.0.4")],
+     8, (0, ["10.111.0.4"])),
+    ("resume", "Suspended", [(0.3, "Running 10.111.0.5")], 0.3, (0, ["10.111.0.5"])),
+    ("stop", "Running 10.111.0.6", [(0, "Stopped")], 0, (0, [])),
+    ("delete", "Running 10.111.0.7", [(0, "Deleted")], 0, (3, [])),
+    ("delete --purge, launch again", "Running 10.111.0.8",
+     [(0, "Deleted"), (0.3, "purged"), (7, "Starting"), (8, "Running 10.111.0.9")],
+     8, (0, ["10.111.0.9"])),
+    ("address 15 s after Running", "Stopped",
+     [(0, "Starting"), (1, "Running N/A"), (16, "Running 10.111.0.10")], 16, (0, ["10.111.0.10"])),
+]
+LIFECYCLE_FLEET = ["vm-%02d Running 10.110.25.%d" % (i, i) for i in range(1, 21)]
+
+
+def load_fixture(args, name):
+    """tests/fixtures/<name>.py as a module (make_fleet, unbound_front)."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(args.root, "tests", "fixtures", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LifecycleServer:
+    """One CoreDNS build over its own stand-in directory playing a timeline,
+    asked directly or through an Unbound of its own (a caching resolver in
+    front, as users run one)."""
+
+    def __init__(self, args, name, build, binary, via):
+        self.build, self.via = build, via
+        self.dir = os.path.join(args.work, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.runs_log = os.path.join(self.dir, "runs.log")
+        self.name, self.binary, self.unbound = name, binary, None
+        self.server = None
+
+    def play(self, start, lines):
+        write_atomically(os.path.join(self.dir, "timeline"),
+                         "start %.6f\n%s\n" % (start, "\n".join(lines)))
+
+    def start(self, args, check_name):
+        self.server = CoreDNS(self.name, args, multipass_corefile(args, None),
+                              {"MULTIPASS_FAKE_DIR": self.dir}, pinned=False,
+                              binary=self.binary)
+        self.server.wait_answer(check_name, "A", 0, 1)
+        self.port = self.server.port
+        if self.via == "unbound":
+            self.port = free_port()
+            self.unbound = args.unbound_front.start(
+                os.path.join(self.dir, "unbound"), self.port, self.server.port)
+            deadline = time.monotonic() + 15
+            while not (a_answer(self.port, check_name, 1.0) or (None, []))[1]:
+                if time.monotonic() > deadline or self.unbound[0].poll() is not None:
+                    raise RuntimeError("%s: Unbound does not answer" % self.name)
+                time.sleep(0.1)
+
+    def log_lines(self, level):
+        with open(self.server.log.name, errors="replace") as f:
+            return [l for l in f if l.startswith("[%s] plugin/multipass" % level)]
+
+    def stop(self):
+        if self.server:
+            self.server.stop()
+        if self.unbound:
+            self.unbound[0].terminate()
+            self.unbound[0].wait()
+            self.unbound[1].close()
+
+
+def until_right(port, qname, expected, since, limit):
+    """Asks qname A every 100 ms from Unix time `since` until the answer is
+    `expected`; returns (whether the first answer was, seconds from `since`
+    to the first right one or None)."""
+    time.sleep(max(0.0, since - time.time()))
+    first = None
+    while time.time() < since + limit:
+        right = a_answer(port, qname) == expected
+        first = right if first is None else first
+        if right:
+            return first, time.time() - since
+        time.sleep(0.1)
+    return bool(first), None
+
+
+def in_threads(calls):
+    """Runs the callables at once; returns their results in order."""
+    out = [None] * len(calls)
+
+    def run(i):
+        out[i] = calls[i]()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def lifecycle_servers(args, phase):
+    builds = [("now", args.coredns)]
+    if args.baseline_coredns:
+        builds.append(("today", args.baseline_coredns))
+    return [LifecycleServer(args, "lifecycle-%s-%s-%s" % (phase, build, via), build, binary, via)
+            for build, binary in builds for via in ("direct", "unbound")]
+
+
+def measure_lifecycle(args, log):
+    """Phase 1 (1.16: an address not known yet lists as "N/A"): a fleet of
+    20 Running VMs and one that never gets an address; after a settle
+    longer than the default refresh, each way a VM comes up or goes, timed
+    from the moment the stand-in shows it to the first right answer, asked
+    every 100 ms directly or through Unbound, with the listings meanwhile.
+    Phase 2 (main: a full listing fails while a VM boots): 30 s of failing
+    full listings under 5 unknown names a second, two VMs stopped or
+    deleted meanwhile, then the booted VM's address."""
+    args.unbound_front = load_fixture(args, "unbound_front")
+    if args.unbound_front.binary() is None:
+        sys.exit("dns_bench: unbound not found (scripts/install-deps.sh installs it)")
+    out = {"quick": args.quick, "settle_s": args.lifecycle_settle_s,
+           "baseline": args.baseline_coredns, "scenarios": []}
+    servers = lifecycle_servers(args, "116")
+    start = time.time()
+    lines = ["0 %s" % l for l in LIFECYCLE_FLEET + ["never Running N/A"]]
+    lines += ["0 lc-%d %s" % (i, s[1]) for i, s in enumerate(LIFECYCLE) if s[1]]
+    try:
+        for s in servers:
+            s.play(start, lines)
+            s.start(args, "vm-01.%s" % ZONE)
+        time.sleep(max(0.0, start + args.lifecycle_settle_s - time.time()))
+        for i, (title, _, steps, timed_from, expected) in enumerate(LIFECYCLE):
+            vm = "lc-%d" % i
+            command = time.time() - start + 0.5
+            lines += ["%.3f %s %s" % (command + d, vm, state) for d, state in steps]
+            before = [Fleet.count_kinds(s.runs_log) for s in servers]
+            for s in servers:
+                s.play(start, lines)
+            since = start + command + timed_from
+            got = in_threads([lambda s=s: until_right(s.port, "%s.%s" % (vm, ZONE), expected,
+                                                      since, args.lifecycle_limit_s)
+                              for s in servers])
+            row = {"title": title, "servers": []}
+            for s, b, (first, after) in zip(servers, before, got):
+                row["servers"].append({
+                    "build": s.build, "via": s.via, "first_right": first, "right_after_s": after,
+                    "runs": Fleet.kinds_between(b, Fleet.count_kinds(s.runs_log))})
+            out["scenarios"].append(row)
+            log("  lifecycle %-30s %s" % (title, "  ".join(
+                "%s/%s: %s %s" % (x["build"], x["via"], "first" if x["first_right"] else "later",
+                                  "%.2f s" % x["right_after_s"] if x["right_after_s"] is not None
+                                  else "never") for x in row["servers"])))
+    finally:
+        for s in servers:
+            s.stop()
+    out["boot"] = measure_failing_boot(args, log)
+    return out
+
+
+def measure_failing_boot(args, log):
+    servers = lifecycle_servers(args, "main")
+    start = time.time()
+    lines = ["cli main", "banner"] + ["0 %s" % l for l in LIFECYCLE_FLEET] + ["0 boot Stopped"]
+    out = {"unknown_qps": 5, "failing_s": 30, "servers": []}
+    try:
+        for s in servers:
+            s.play(start, lines)
+            s.start(args, "vm-01.%s" % ZONE)
+        time.sleep(1.1)
+        c = time.time() - start + 0.5
+        lines += ["%.3f %s" % (c + d, step) for d, step in (
+            (0, "boot Starting"), (1, "boot Running N/A"), (8, "vm-05 Stopped"),
+            (12, "vm-06 Deleted"), (31, "boot Running 10.111.1.1"))]
+        for s in servers:
+            s.play(start, lines)
+        stop = threading.Event()
+
+        def unknown_names(port):  # sent, not awaited: 5 a second
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                i = 0
+                while not stop.wait(1.0 / out["unknown_qps"]):
+                    i += 1
+                    wire = b"".join(bytes([len(p)]) + p.encode()
+                                    for p in ("gone-%d" % i, "vm", "test")) + b"\0"
+                    sock.sendto(struct.pack(">6H", i & 0xFFFF, 0x0100, 1, 0, 0, 0) + wire +
+                                struct.pack(">2H", 1, 1), ("127.0.0.1", port))
+        load = [threading.Thread(target=unknown_names, args=(s.server.port,)) for s in servers]
+        for t in load:
+            t.start()
+        checks = [("vm-05", 8, (0, [])), ("vm-06", 12, (3, [])), ("boot", 31, (0, ["10.111.1.1"]))]
+        got = {}
+        watch = threading.Thread(target=lambda: got.update(answers=in_threads([
+            lambda s=s, vm=vm, at=at, want=want: until_right(
+                s.port, "%s.%s" % (vm, ZONE), want, start + c + at, args.lifecycle_limit_s)
+            for s in servers for vm, at, want in checks])))
+        watch.start()
+        # The listings while full ones fail: from the boot (c + 1) to its end.
+        time.sleep(max(0.0, start + c + 1 - time.time()))
+        failing_from = [Fleet.count_kinds(s.runs_log) for s in servers]
+        time.sleep(max(0.0, start + c + 31 - time.time()))
+        failing_to = [Fleet.count_kinds(s.runs_log) for s in servers]
+        watch.join()
+        stop.set()
+        for t in load:
+            t.join()
+        for k, s in enumerate(servers):
+            answers = got["answers"][k * len(checks):(k + 1) * len(checks)]
+            out["servers"].append({
+                "build": s.build, "via": s.via,
+                "failing_runs": Fleet.kinds_between(failing_from[k], failing_to[k]),
+                "answers": {vm: {"first_right": a[0], "right_after_s": a[1]}
+                            for (vm, _, _), a in zip(checks, answers)},
+                "warnings": len(s.log_lines("WARNING")), "errors": len(s.log_lines("ERROR")),
+                "recovered": len([l for l in s.log_lines("INFO") if "works again" in l]),
+                "error_lines": [l.strip() for l in s.log_lines("WARNING") + s.log_lines("ERROR")][:3]})
+        for x in out["servers"]:
+            log("  lifecycle main boot %s/%s: %s" % (x["build"], x["via"], x["answers"]))
+    finally:
+        for s in servers:
+            s.stop()
     return out
 
 
@@ -1097,11 +1343,19 @@ def main():
                     help="distinct unknown names per second in the daemon-cost flood")
     ap.add_argument("--daemon-launches", type=int, default=3,
                     help="VMs launched one after the other, each seen without a question")
+    ap.add_argument("--baseline-coredns", default=os.environ.get("BENCH_BASELINE_COREDNS"),
+                    help="another CoreDNS build (today's) measured beside build/coredns in "
+                         "the lifecycle measure (default: $BENCH_BASELINE_COREDNS, or none)")
+    ap.add_argument("--lifecycle-settle-s", type=float, default=65,
+                    help="lifecycle: the pause after start-up, longer than the default "
+                         "refresh, so that the VM without an address is no longer new")
+    ap.add_argument("--lifecycle-limit-s", type=float, default=75,
+                    help="lifecycle: how long a question is repeated for the right answer")
     ap.add_argument("--quick", action="store_true",
                     help="BENCH_QUICK: shortened windows, figures not quotable")
     ap.add_argument("--only",
                     default="throughput,unpinned,latency,flood,memory,cli_runs,foreign,probe_cost,"
-                    "idle,daemon_cost")
+                    "idle,daemon_cost,lifecycle")
     args = ap.parse_args()
     args.coredns = os.path.join(args.root, "build", "coredns")
     args.make_fleet = os.path.join(args.root, "tests", "fixtures", "make_fleet.py")
@@ -1183,6 +1437,8 @@ def main():
         results["idle"] = measure_idle(args, smallest, log)
     if "daemon_cost" in only:
         results["daemon_cost"] = measure_daemon_cost(args, rng, log)
+    if "lifecycle" in only:
+        results["lifecycle"] = measure_lifecycle(args, log)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
 

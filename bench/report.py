@@ -656,6 +656,104 @@ def daemon_cost_section(r, dns):
                       verdict(beyond == 0)))
 
 
+def lifecycle_section(r, dns):
+    d = dns["lifecycle"]
+    builds = []
+    for x in d["scenarios"][0]["servers"] if d["scenarios"] else []:
+        if x["build"] not in builds:
+            builds.append(x["build"])
+    r.add("## 11. VM lifecycle: from each transition to the first right answer")
+    r.add()
+    if d.get("quick"):
+        r.add("**BENCH_QUICK: a %.0f s settle (the VM without an address is still new to it); "
+              "these figures are a smoke test, not quotable.**" % d["settle_s"])
+        r.add()
+    r.add("The stand-in plays each command as a timeline (`tests/fake-multipass/README.md`), "
+          "on one clock for every server: CoreDNS at the default intervals (probe 5 s, refresh "
+          "60 s, ttl 10) over 20 Running VMs and one that never gets an address, %.0f s after "
+          "start-up (so that VM is no longer new to lacking one). From the moment the stand-in "
+          "shows the command's end (the address, or the VM stopped or gone), the VM is asked "
+          "every 100 ms until the answer is right, directly or through an Unbound in front (one "
+          "per server, fresh). *First* says whether the first answer was right; *right after* "
+          "is the time to the first right answer; *full / sessions* the full listings and guest "
+          "sessions from the command to that answer (the direct server's; background listings "
+          "included). A restart and a relaunch take 8 s (longer than a probe), as real ones "
+          "do." % d["settle_s"])
+    if "today" in builds:
+        r.add(" *today* is the baseline build (`%s`), measured in the same run beside "
+              "*now* (`build/coredns`)." % d["baseline"])
+    r.add()
+
+    def cell(x):
+        after = "%.2f" % x["right_after_s"] if x["right_after_s"] is not None else "never"
+        return ("first, " if x["first_right"] else "**later**, ") + after
+
+    header = ["command"]
+    for b in builds:
+        header += ["%s: direct" % b, "%s: Unbound" % b, "%s: full / sessions" % b]
+    rows = []
+    for sc in d["scenarios"]:
+        by = {(x["build"], x["via"]): x for x in sc["servers"]}
+        row = [sc["title"]]
+        for b in builds:
+            row += [cell(by[(b, "direct")]), cell(by[(b, "unbound")]),
+                    "%d / %d" % (by[(b, "direct")]["runs"]["full"],
+                                 by[(b, "direct")]["runs"]["sessions"])]
+        rows.append(row)
+    r.table(header, rows)
+    r.add("`stop` and `delete` cannot be right before the next cheap listing: a Running VM with "
+          "an address is answered from the inventory without a look, so the old address is "
+          "served for up to a probe, and a cache in front keeps it for its TTL (10 s).")
+    r.add()
+    boot = d["boot"]
+    r.add("Multipass main fails the whole full listing (`list failed: IP not available`) while "
+          "a VM boots. Here it boots for %d s among 20 Running VMs, with %d unknown names a "
+          "second sent to CoreDNS meanwhile; one VM stops 8 s in, one is deleted 12 s in. "
+          "*Full listings* counts those during the %d s; *vm-05 stopped*, *vm-06 deleted* and "
+          "*boot's address* time the first right answer from each change; *log lines* are "
+          "the plugin's WARNING / ERROR / recovery INFO lines." % (
+              boot["failing_s"], boot["unknown_qps"], boot["failing_s"]))
+    r.add()
+    rows = []
+    for x in boot["servers"]:
+        a = x["answers"]
+        rows.append(["%s: %s" % (x["build"], x["via"]),
+                     "%d (%d cheap)" % (x["failing_runs"]["full"], x["failing_runs"]["probe"]),
+                     cell(a["vm-05"]), cell(a["vm-06"]), cell(a["boot"]),
+                     "%d / %d / %d" % (x["warnings"], x["errors"], x["recovered"]),
+                     (x["error_lines"][0][:110] + "...") if x["error_lines"] else ""])
+    r.table(["build", "full listings", "vm-05 stopped", "vm-06 deleted", "boot's address",
+             "log lines", "first line logged"], rows)
+
+    quick = " (quick run)" if d.get("quick") else ""
+    ups = [sc for sc in d["scenarios"]
+           if sc["title"].split(" ")[0] in ("start", "restart", "resume")]
+    firsts = [x["first_right"] for sc in ups for x in sc["servers"] if x["build"] == "now"]
+    r.summary.append(("start, restart, resume: the first answer right, directly and through "
+                      "Unbound%s" % quick, "%d of %d" % (sum(firsts), len(firsts)),
+                      verdict(firsts and all(firsts))))
+    late = [sc for sc in d["scenarios"] if sc["title"].startswith("address")]
+    if late:
+        x = next(x for x in late[0]["servers"] if x["build"] == "now" and x["via"] == "direct")
+        ok = x["right_after_s"] is not None and x["right_after_s"] <= 5 + 1
+        r.summary.append(("beside a VM that never gets an address, a late address served "
+                          "within probe + 1 s%s" % quick,
+                          "%s s" % ("%.2f" % x["right_after_s"] if x["right_after_s"] is not None
+                                    else "never"), verdict(ok)))
+    mine = [x for x in boot["servers"] if x["build"] == "now"]
+    fulls = max(x["failing_runs"]["full"] for x in mine)
+    bound = boot["failing_s"] // 5 + 1
+    r.summary.append(("%d s of failing full listings: at most one a probe interval (<= %d)%s" % (
+                          boot["failing_s"], bound, quick),
+                      "%d full listings" % fulls, verdict(fulls <= bound)))
+    lines = all(x["warnings"] + x["errors"] == 1 and x["recovered"] == 1 for x in mine)
+    r.summary.append(("the outage logs two lines, the error not the banner%s" % quick,
+                      "; ".join("%d + %d" % (x["warnings"] + x["errors"], x["recovered"])
+                                for x in mine),
+                      verdict(lines and not any("deprecated" in l for x in mine
+                                                for l in x["error_lines"]))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -689,6 +787,7 @@ def main():
          "8. Names outside the plugin's zones"),
         (dns.get("idle"), idle_section, dns, "9. Idle wake-ups"),
         (dns.get("daemon_cost"), daemon_cost_section, dns, "10. Daemon cost"),
+        (dns.get("lifecycle"), lifecycle_section, dns, "11. VM lifecycle"),
     ]
     for present, section, data, title in sections:
         if present:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of coredns-multipass, then bench/RESULTS.md.
 #
-#   bench/run.sh            the full run (about 13-15 minutes on 2 cores)
+#   bench/run.sh            the full run (about 20 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh   a short smoke run (1 round, 2 s, fewer repetitions)
 #
-# Needs build/coredns (make coredns), dnsperf, taskset, python3, go, cmake and
-# Google Benchmark (libbenchmark-dev). See bench/README.md.
+# Needs build/coredns (make coredns), dnsperf, taskset, unbound, python3, go, cmake
+# and Google Benchmark (libbenchmark-dev). See bench/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,7 +26,8 @@ done
 
 if [ "$quick" = 1 ]; then
   dns_args=(--rounds 1 --duration 2 --latency-duration 2 --memory-load-s 2 --cli-mixed-s 3 --cli-rate 50000 --idle-s 3
-            --daemon-idle-s 15 --daemon-flood-s 5 --daemon-launches 1 --probe-cost-s 15 --quick)
+            --daemon-idle-s 15 --daemon-flood-s 5 --daemon-launches 1 --probe-cost-s 15
+            --lifecycle-settle-s 5 --lifecycle-limit-s 20 --quick)
   core_args=(--benchmark_repetitions=2 --benchmark_min_time=0.05)
   go_args=(-count 1 -benchtime 2000x)
 else
@@ -70,7 +71,8 @@ echo "== go test -bench BenchmarkServeDNS"
 ) 2>&1 | tee "$work/go_bench.txt"
 
 # 3. End to end: throughput (pinned, and unpinned against hosts), latency, memory, CLI runs,
-#    foreign names and the probe's cost at rest, idle wake-ups, daemon cost.
+#    foreign names and the probe's cost at rest, idle wake-ups, daemon cost, VM lifecycle
+#    (against $BENCH_BASELINE_COREDNS too when it is set).
 echo "== dnsperf: multipass vs hosts (server GOMAXPROCS=1 on CPU 0, dnsperf on CPU 1)"
 python3 bench/dns_bench.py --root "$root" --work "$work" --out "$work/dns.json" \
   ${dns_args[@]+"${dns_args[@]}"}

@@ -51,7 +51,9 @@ class fixed_feed final : public inventory_feed {
   }
   snapshot current() const override { return snap_; }
   bool ready() const override { return true; }
-  snapshot refresh_for_miss(const snapshot&) override { return snap_; }
+  snapshot refresh_for_miss(const snapshot&, std::string_view) override {
+    return snap_;
+  }
 
  private:
   snapshot snap_;

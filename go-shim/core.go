@@ -147,7 +147,10 @@ func (s *source) stats() sourceStats {
 		return sourceStats{}
 	}
 	out := sourceStats{full: listingStats(&st.full), probe: listingStats(&st.probe),
-		instances: make(map[string]uint32, len(st.instances))}
+		instances:   make(map[string]uint32, len(st.instances)),
+		fullBackoff: time.Duration(st.full_backoff_ms) * time.Millisecond}
+	out.full.failing = time.Duration(float64(st.full_failing_seconds) * float64(time.Second))
+	out.probe.failing = time.Duration(float64(st.probe_failing_seconds) * float64(time.Second))
 	if st.last_success_unix_ms > 0 {
 		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
 	}

@@ -94,6 +94,7 @@ type listingCounts struct {
 	ok, failed uint64
 	seconds    float64                 // total duration
 	buckets    [durationBuckets]uint64 // by duration; not cumulative
+	failing    time.Duration           // how long they have failed in a row; 0 while they work
 }
 
 // sourceStats are a source's counters at one moment.
@@ -101,6 +102,7 @@ type sourceStats struct {
 	full, probe listingCounts
 	lastSuccess time.Time         // of a full listing; zero before the first
 	instances   map[string]uint32 // VMs by state name
+	fullBackoff time.Duration     // the pause before the next full listing while they fail and cheap ones work; 0 otherwise
 }
 
 // waitFunc parks a question until refresh seq has finished, the source has

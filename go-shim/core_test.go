@@ -196,8 +196,8 @@ func TestCoreLogsAndWakeUps(t *testing.T) {
 	})
 	// The core may log the failure just before it counts it.
 	eventually(t, "the stats count the failed refresh", func() bool { return src.stats().full.failed > 0 })
-	if st := src.stats(); st.full.ok != 0 || !st.lastSuccess.IsZero() {
-		t.Errorf("expected failed refreshes only, got %+v", st)
+	if st := src.stats(); st.full.ok != 0 || !st.lastSuccess.IsZero() || st.full.failing <= 0 {
+		t.Errorf("expected failed refreshes only, failing for a while, got %+v", st)
 	}
 	if src.ready() {
 		t.Error("expected a source that never loaded not to be ready")

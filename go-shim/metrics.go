@@ -21,6 +21,8 @@ var (
 	durationDesc    = newDesc("refresh_duration_seconds", "Histogram of the time (in seconds) one VM listing took, the CLI run and the parsing, by kind.", "kind")
 	lastSuccessDesc = newDesc("last_success_timestamp_seconds", "The Unix time of the last full VM listing that loaded.")
 	readyDesc       = newDesc("ready", "1 once a VM list has loaded, while the plugin hears the core; else 0.")
+	failingDesc     = newDesc("failing_seconds", "Gauge of how long VM listings of a kind (probe or full) have failed in a row; 0 while they work.", "kind")
+	fullBackoffDesc = newDesc("full_backoff_seconds", "Gauge of the pause before the next full VM listing while full listings fail and cheap ones work (probe, doubling up to refresh); 0 otherwise.")
 )
 
 // newDesc describes a metric of every source, with labels after `source`
@@ -35,7 +37,7 @@ type collector struct{}
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{instancesDesc, refreshesDesc, durationDesc, lastSuccessDesc, readyDesc} {
+	for _, d := range []*prometheus.Desc{instancesDesc, refreshesDesc, durationDesc, lastSuccessDesc, readyDesc, failingDesc, fullBackoffDesc} {
 		ch <- d
 	}
 }
@@ -52,7 +54,9 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 			metric(refreshesDesc, prometheus.CounterValue, float64(c.ok), kind, "success")
 			metric(refreshesDesc, prometheus.CounterValue, float64(c.failed), kind, "failure")
 			ch <- prometheus.MustNewConstHistogram(durationDesc, c.ok+c.failed, c.seconds, c.cumulative(), slices.Concat(labels, []string{kind})...)
+			metric(failingDesc, prometheus.GaugeValue, c.failing.Seconds(), kind)
 		}
+		metric(fullBackoffDesc, prometheus.GaugeValue, st.fullBackoff.Seconds())
 		up := 0.0
 		if s.loaded.Load() {
 			up = 1

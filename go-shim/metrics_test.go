@@ -17,6 +17,8 @@ const (
 	metricLastSuccess = "coredns_multipass_last_success_timestamp_seconds"
 	metricInstances   = "coredns_multipass_instances"
 	metricReady       = "coredns_multipass_ready"
+	metricFailing     = "coredns_multipass_failing_seconds"
+	metricBackoff     = "coredns_multipass_full_backoff_seconds"
 )
 
 var metricHelp = map[string]string{
@@ -25,6 +27,8 @@ var metricHelp = map[string]string{
 	metricLastSuccess: "# HELP %s The Unix time of the last full VM listing that loaded.\n# TYPE %s gauge\n",
 	metricInstances:   "# HELP %s Gauge of multipass instances in the last VM list loaded, by state.\n# TYPE %s gauge\n",
 	metricReady:       "# HELP %s 1 once a VM list has loaded, while the plugin hears the core; else 0.\n# TYPE %s gauge\n",
+	metricFailing:     "# HELP %s Gauge of how long VM listings of a kind (probe or full) have failed in a row; 0 while they work.\n# TYPE %s gauge\n",
+	metricBackoff:     "# HELP %s Gauge of the pause before the next full VM listing while full listings fail and cheap ones work (probe, doubling up to refresh); 0 otherwise.\n# TYPE %s gauge\n",
 }
 
 // expectMetrics compares what /metrics shows of the named metric with want,
@@ -94,13 +98,21 @@ func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 	expectMetrics(t, "before the first listing", metricReady, `coredns_multipass_ready{`+mine+`} 0`)
 	expectMetrics(t, "before the first listing", metricLastSuccess)
 	expectMetrics(t, "before the first listing", metricInstances)
+	expectMetrics(t, "before the first listing", metricFailing,
+		`coredns_multipass_failing_seconds{`+fmt.Sprintf(labels, "full")+`} 0`,
+		`coredns_multipass_failing_seconds{`+fmt.Sprintf(labels, "probe")+`} 0`)
+	expectMetrics(t, "before the first listing", metricBackoff, `coredns_multipass_full_backoff_seconds{`+mine+`} 0`)
 
 	fake.setStats(sourceStats{
 		full:        listed(3, 1, 40*time.Millisecond),
 		probe:       listed(12, 0, 5*time.Millisecond),
 		lastSuccess: time.UnixMilli(1_700_000_000_250),
 		instances:   map[string]uint32{"running": 2, "stopped": 1, "deleted": 0},
+		fullBackoff: 20 * time.Second,
 	})
+	fake.mu.Lock()
+	fake.st.full.failing = 95500 * time.Millisecond // full listings failing for 95.5 s
+	fake.mu.Unlock()
 	fake.load()
 	eventually(t, "the event loop saw the load", l.src.loaded.Load)
 	expectMetrics(t, "after listings", metricRefreshes, refreshSeries("multipass", o.serverAddress, 1, 2, 0, 12)...)
@@ -114,9 +126,13 @@ func TestMetricsReadTheSourcesAtScrape(t *testing.T) {
 		`coredns_multipass_instances{`+mine+`,state="deleted"} 0`,
 		`coredns_multipass_instances{`+mine+`,state="running"} 2`,
 		`coredns_multipass_instances{`+mine+`,state="stopped"} 1`)
+	expectMetrics(t, "after listings", metricFailing,
+		`coredns_multipass_failing_seconds{`+fmt.Sprintf(labels, "full")+`} 95.5`,
+		`coredns_multipass_failing_seconds{`+fmt.Sprintf(labels, "probe")+`} 0`)
+	expectMetrics(t, "after listings", metricBackoff, `coredns_multipass_full_backoff_seconds{`+mine+`} 20`)
 
 	sources.release(l)
-	for _, name := range []string{metricRefreshes, metricDuration, metricReady, metricLastSuccess, metricInstances} {
+	for _, name := range []string{metricRefreshes, metricDuration, metricReady, metricLastSuccess, metricInstances, metricFailing, metricBackoff} {
 		expectMetrics(t, "after the source is gone", name)
 	}
 }

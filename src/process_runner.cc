@@ -35,6 +35,7 @@ extern char** environ;
 #endif
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -253,23 +254,54 @@ std::string seconds_text(milliseconds ms) {
   return buf;
 }
 
-std::string first_line(const std::string& text) {
+// One line of stderr, without surrounding blanks.
+std::string_view trimmed(std::string_view line) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+  return line;
+}
+
+// "list failed: ...", "authenticate failed: ...": a command's own failure.
+bool says_what_failed(std::string_view line) {
+  const size_t at = line.find(" failed:");
+  if (at == 0 || at == std::string_view::npos) return false;
+  for (size_t i = 0; i < at; ++i) {
+    const char c = line[i];
+    if (!(std::isalpha(static_cast<unsigned char>(c)) || c == '-')) return false;
+  }
+  return true;
+}
+
+// A line printed beside the error, not about it: a "*** ... ***" banner
+// (1.16's driver deprecation warning) or a log line below error level.
+bool is_notice(std::string_view line) {
+  if (line.substr(0, 3) == "***") return true;
+  const std::string_view head = line.substr(0, 48);
+  for (std::string_view level : {"[warning]", "[info]", "[debug]", "[trace]"})
+    if (head.find(level) != std::string_view::npos) return true;
+  return false;
+}
+
+std::string telling_line(const std::string& text) {
+  std::string_view first, first_not_notice;
   size_t begin = 0;
   while (begin < text.size()) {
     size_t end = text.find('\n', begin);
     if (end == std::string::npos) end = text.size();
-    size_t first = begin, last = end;
-    while (first < last &&
-           (text[first] == ' ' || text[first] == '\t' || text[first] == '\r'))
-      ++first;
-    while (last > first && (text[last - 1] == ' ' || text[last - 1] == '\t' ||
-                            text[last - 1] == '\r'))
-      --last;
-    if (last > first)
-      return text.substr(first, std::min(last - first, err_line_max));
+    const std::string_view line =
+        trimmed(std::string_view(text).substr(begin, end - begin));
     begin = end + 1;
+    if (line.empty()) continue;
+    if (says_what_failed(line)) {
+      first_not_notice = line;
+      break;
+    }
+    if (first.empty()) first = line;
+    if (first_not_notice.empty() && !is_notice(line)) first_not_notice = line;
   }
-  return {};
+  const std::string_view chosen = first_not_notice.empty() ? first : first_not_notice;
+  return std::string(chosen.substr(0, err_line_max));
 }
 
 // Owns the started child: whatever happens, the group is killed (if asked)
@@ -456,7 +488,7 @@ run_result run(const std::string& program, const std::vector<std::string>& args,
     guard.reap();
   }
 
-  result.err_line = first_line(err_text);
+  result.err_line = telling_line(err_text);
   switch (result.status) {
     case run_status::exited: {
       int status = child.native_exit_code();

@@ -46,7 +46,12 @@ struct run_result {
   int exit_code = -1;    // when status == exited
   int signal = 0;        // when status == killed
   capture_buffer out;    // stdout (complete only when status == exited)
-  std::string err_line;  // first non-empty line of stderr
+  // The line of stderr that says what failed (at most 512 octets): the
+  // first "<command> failed: ..." line; else the first line that is no
+  // notice (a "*** ... ***" banner, a [warning]/[info]/[debug]/[trace] log
+  // line); else the first non-empty line. Only the first 64 KiB of stderr
+  // are read for it.
+  std::string err_line;
   std::string reason;    // what went wrong, for people; empty on exit 0
 
   bool ok() const { return status == run_status::exited && exit_code == 0; }

@@ -34,10 +34,13 @@ class source_feed final : public inventory_feed {
   }
   snapshot current() const override { return src_->current(); }
   bool ready() const override { return src_->ready(); }
-  snapshot refresh_for_miss(const snapshot& seen) override {
-    return src_->refresh_for_miss(seen);
+  snapshot refresh_for_miss(const snapshot& seen,
+                            std::string_view address_of) override {
+    return src_->refresh_for_miss(seen, address_of);
   }
-  uint64_t request_refresh() override { return src_->request_refresh(); }
+  uint64_t request_refresh(std::string_view address_of) override {
+    return src_->request_refresh(address_of);
+  }
   void request_probe() override { src_->request_probe(); }
   uint32_t miss_wait_ms() const override {
     return static_cast<uint32_t>(src_->options().miss_wait.count());
@@ -48,9 +51,10 @@ class source_feed final : public inventory_feed {
 };
 
 // Waits for a refresh; a failure to wait counts as "nothing new".
-snapshot wait_for_refresh(inventory_feed& feed, const snapshot& seen) {
+snapshot wait_for_refresh(inventory_feed& feed, const snapshot& seen,
+                          std::string_view address_of) {
   try {
-    snapshot fresh = feed.refresh_for_miss(seen);
+    snapshot fresh = feed.refresh_for_miss(seen, address_of);
     return fresh ? fresh : seen;
   } catch (...) {
     return seen;
@@ -154,16 +158,17 @@ bool resolver::resolve(std::string_view qname, uint16_t qtype,
 }
 
 bool resolver::await_refresh(uint32_t flags, snapshot* snap,
-                             multipass_answer_t* out) const {
+                             multipass_answer_t* out,
+                             std::string_view address_of) const {
   if (flags & resolve_waited) return false;  // the caller has waited
   if (!(flags & resolve_no_wait)) {
-    *snap = wait_for_refresh(*feed_, *snap);
+    *snap = wait_for_refresh(*feed_, *snap, address_of);
     return false;
   }
   // The caller waits its own way: ask for the refresh, say which one.
   uint64_t seq = 0;
   try {
-    seq = feed_->request_refresh();
+    seq = feed_->request_refresh(address_of);
   } catch (...) {
     return false;  // a failure to ask counts as "nothing to wait for"
   }
@@ -232,68 +237,82 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   }
   std::string_view label = relative.substr(label_offset);
 
-  // The snapshot first: a VM it holds answers at once, however recently its
-  // name was missing; a Deleted one is NXDOMAIN at once, any other state
-  // that serves no address NODATA at once (both nudge a cheap listing, so
-  // that a start or a relaunch is seen soon). A name it lacks waits for an
-  // on-demand refresh (a cheap listing, and a full one only when that shows
-  // a change), unless such a wait already left it missing less than
-  // negative_ttl seconds ago: then it is NXDOMAIN at once, with the rest of
-  // that time as its negative TTL, so that a cache in front forgets it when
-  // we do. Repeated questions for a missing name (a search list, retries)
-  // thus wait once per negative_ttl, and a name asked just before
-  // `multipass launch` resolves within negative_ttl after it, through a
-  // caching client too. The memory is also set when the wait ran out (a
-  // slow CLI): the refresh it asked for still runs and publishes, and the
-  // snapshot is always looked at first.
+  // The snapshot first: a VM it holds with an address answers at once,
+  // however recently its name was missing; a Deleted one is NXDOMAIN at
+  // once (with a nudge for a cheap listing, so that a relaunch is seen
+  // soon), and a type that has no records NODATA at once. A name the
+  // snapshot lacks, and an address question for a VM that serves none
+  // (Stopped, Starting, Suspended, ..., or Running without a usable address:
+  // it may be coming up) wait for an on-demand refresh: a cheap listing, and
+  // a full one when that shows a change, or when a Running VM new to lacking
+  // an address needs one. After the wait: the address if there is one now,
+  // else NODATA (a VM) or NXDOMAIN (no VM). Unless such a wait already left
+  // the name without an answer less than negative_ttl seconds ago: then it
+  // is answered at once, with the rest of that time as its negative TTL, so
+  // that a cache in front forgets it when we do. Repeated questions (a
+  // search list, retries, a flood for stopped VMs) thus wait once per
+  // negative_ttl, and a name asked just before `multipass launch` or
+  // `start` resolves within negative_ttl after it, through a caching client
+  // too. The memory is also set when the wait ran out (a slow CLI): the
+  // refresh it asked for still runs and publishes, and the snapshot is
+  // always looked at first.
   const vm* v = snap->find(label);
-  if (!v) {
-    const auto left =
-        missing_.remaining(label, detail::miss_memory::clock::now());
-    if (left.count() > 0) {
-      // Whole seconds, rounded up: a cache never forgets before we do
-      // (by at most a second later), and never below 1 s.
-      const auto seconds = static_cast<uint32_t>((left.count() + 999) / 1000);
-      out->soa.minimum = out->soa.ttl =
-          std::min(std::max<uint32_t>(seconds, 1), opts_.negative_ttl);
+  if (v && settle(*snap, *v, qtype, out)) return;
+  const auto left =
+      missing_.remaining(label, detail::miss_memory::clock::now());
+  if (left.count() > 0) {
+    if (v) nudge();
+    // Whole seconds, rounded up: a cache never forgets before we do
+    // (by at most a second later), and never below 1 s.
+    const auto seconds = static_cast<uint32_t>((left.count() + 999) / 1000);
+    out->soa.minimum = out->soa.ttl =
+        std::min(std::max<uint32_t>(seconds, 1), opts_.negative_ttl);
+    if (v) {
+      set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+    } else {
       set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
-      return;
     }
-    const snapshot seen = snap;
-    if (await_refresh(flags, &snap, out)) return;  // asked again after
-    if (snap != seen) {
-      fill_soa(*snap, out);
-      v = snap->find(label);
-    }
-    if (!v) {
-      try {
-        missing_.remember(label, detail::miss_memory::clock::now());
-      } catch (...) {
-        // Out of memory: the next question for it waits again.
-      }
-      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
-      return;
-    }
+    return;
   }
-  const vm_state state = snap->hot_of(*v).state;
-  if (!serves_addresses(state)) {
-    try {
-      feed_->request_probe();
-    } catch (...) {
-      // Only a hint.
-    }
+  // A Running VM without an address gets one only from a full listing.
+  const std::string_view address_of =
+      v && serves_addresses(snap->hot_of(*v).state) ? label
+                                                     : std::string_view();
+  const snapshot seen = snap;
+  if (await_refresh(flags, &snap, out, address_of)) return;  // asked again
+  if (snap != seen) {
+    fill_soa(*snap, out);
+    v = snap->find(label);
+    if (v && settle(*snap, *v, qtype, out)) return;
   }
-  if (state == vm_state::deleted) {
+  try {
+    missing_.remember(label, detail::miss_memory::clock::now());
+  } catch (...) {
+    // Out of memory: the next question for it waits again.
+  }
+  if (v) {
+    set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+  } else {
     set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
-    return;
   }
+}
 
-  set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+bool resolver::settle(const inventory& snap, const vm& v, uint16_t qtype,
+                      multipass_answer_t* out) const {
   // The common case (the first address, no `networks`) reads the VM's hot
-  // record only; the others walk vm::ipv4. v is one of snap->vms.
-  const hot_vm& hot = snap->hot_of(*v);
-  if (!serves_addresses(hot.state) || (qtype != type_a && qtype != type_any))
-    return;
+  // record only; the others walk vm::ipv4.
+  const hot_vm& hot = snap.hot_of(v);
+  if (hot.state == vm_state::deleted) {
+    nudge();
+    set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    return true;
+  }
+  set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+  if (qtype != type_a && qtype != type_any) {
+    if (!serves_addresses(hot.state)) nudge();
+    return true;
+  }
+  if (!serves_addresses(hot.state)) return false;
   uint32_t count = 0;
   auto put = [out, &count](uint32_t address) {
     uint8_t* rdata = out->addresses + 4 * count;
@@ -306,17 +325,26 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   if (!opts_.addresses_all && networks_.empty()) {
     if (hot.ipv4_count > 0) put(hot.first_ipv4);
   } else {
-    for (uint32_t address : v->ipv4) {
+    for (uint32_t address : v.ipv4) {
       if (!usable(address)) continue;
       put(address);
       if (!opts_.addresses_all || count == MULTIPASS_MAX_ADDRESSES) break;
     }
   }
-  if (count == 0) return;
+  if (count == 0) return false;
   set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
   out->rrtype = type_a;
   out->ttl = opts_.ttl;
   out->count = count;
+  return true;
+}
+
+void resolver::nudge() const {
+  try {
+    feed_->request_probe();
+  } catch (...) {
+    // Only a hint.
+  }
 }
 
 void resolver::resolve_reverse(const zone& z, std::string_view relative,

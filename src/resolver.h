@@ -27,14 +27,19 @@ class inventory_feed {
   // True once a listing has loaded.
   virtual bool ready() const = 0;
   // May wait, bounded, for a refresh after `seen`; returns the newest
-  // snapshot. See source::refresh_for_miss.
-  virtual snapshot refresh_for_miss(const snapshot& seen) = 0;
+  // snapshot. `address_of`: the key of a Running VM whose address the
+  // question wants (empty otherwise). See source::refresh_for_miss.
+  virtual snapshot refresh_for_miss(const snapshot& seen,
+                                    std::string_view address_of) = 0;
   // For a caller that waits its own way: asks for the refresh that
   // refresh_for_miss would wait for and returns its sequence number, 0 when
   // there is nothing to wait for. See source::request_refresh.
-  virtual uint64_t request_refresh() { return 0; }
-  // For a question answered from a known, non-running name: asks for a
-  // cheap listing in the background, never waits. See source::request_probe.
+  virtual uint64_t request_refresh(std::string_view /*address_of*/) {
+    return 0;
+  }
+  // For a question answered at once for a known VM that serves no address
+  // (Deleted, or asked again while remembered): asks for a cheap listing in
+  // the background, never waits. See source::request_probe.
   virtual void request_probe() {}
   // The longest such a wait should last (source_options::miss_wait).
   virtual uint32_t miss_wait_ms() const { return 0; }
@@ -91,9 +96,10 @@ class resolver {
   // the v1 answer struct except struct_size and unused addresses / target
   // bytes. Returns false (and leaves *out untouched) only when qname is too
   // long to be a domain name. Only a forward name missing from the snapshot,
-  // or a source that has not loaded yet, waits (bounded) for a refresh; a
-  // name that such a wait left missing less than negative_ttl seconds ago
-  // is NXDOMAIN at once (see resolve_forward). `flags` (resolve_flags)
+  // an address question for a VM that serves no address (yet), or a source
+  // that has not loaded yet, waits (bounded) for a refresh; a name that such
+  // a wait left without an answer less than negative_ttl seconds ago is
+  // answered at once (see resolve_forward). `flags` (resolve_flags)
   // lets the caller do that wait itself; a MULTIPASS_WAIT answer also fills
   // wait_seq and wait_ms, which needs the whole v1 answer struct.
   bool resolve(std::string_view qname, uint16_t qtype, multipass_answer_t* out,
@@ -109,13 +115,22 @@ class resolver {
   void resolve_forward(std::string_view relative, uint16_t qtype,
                        snapshot snap, uint32_t flags,
                        multipass_answer_t* out) const;
+  // Answers from `v`, one of snap's VMs, when the snapshot settles the
+  // question: an address, NODATA for a type that has no records, NXDOMAIN
+  // for a Deleted VM. False (nothing decided) for an address question for
+  // a VM that serves no address: it may have one after a look.
+  bool settle(const inventory& snap, const vm& v, uint16_t qtype,
+              multipass_answer_t* out) const;
+  // Asks the feed for a cheap listing in the background (never fails).
+  void nudge() const;
   // Where a question needs a refresh that starts after it, per `flags`:
   // resolve_waited, nothing (the caller has waited); resolve_no_wait, asks
   // for the refresh and answers MULTIPASS_WAIT (true; false, with nothing
   // written, when there is nothing to wait for); otherwise waits here,
-  // bounded, and sets *snap to the newest snapshot.
-  bool await_refresh(uint32_t flags, snapshot* snap,
-                     multipass_answer_t* out) const;
+  // bounded, and sets *snap to the newest snapshot. `address_of`: see
+  // inventory_feed::refresh_for_miss.
+  bool await_refresh(uint32_t flags, snapshot* snap, multipass_answer_t* out,
+                     std::string_view address_of = {}) const;
   void resolve_reverse(const zone& z, std::string_view relative,
                        uint16_t qtype, const inventory& inv,
                        multipass_answer_t* out) const;
@@ -135,7 +150,8 @@ class resolver {
   std::vector<zone> zones_;
   std::vector<detail::ipv4_network> networks_;
   int first_forward_ = -1;  // index of the first forward zone
-  // VM labels that an on-demand refresh left missing, for negative_ttl.
+  // VM labels that an on-demand refresh left without an answer (missing,
+  // or a VM without an address), for negative_ttl.
   mutable detail::miss_memory missing_;
 };
 

@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "listing_merge.h"
 #include "listing_parser.h"
 #include "listing_schedule.h"
 #include "process_runner.h"
@@ -29,9 +31,10 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// A failure of a kind already logged at ERROR less than this long ago (a CLI
-// that flaps between working and failing) is logged at DEBUG, and so is its
-// recovery: at most one ERROR line per kind per quiet period.
+// A failure of a kind already logged (at ERROR, or at WARNING for a full
+// listing failing while cheap ones work) less than this long ago (a CLI that
+// flaps between working and failing) is logged at DEBUG, and so is its
+// recovery: at most one such line per kind per quiet period.
 constexpr std::chrono::minutes repeat_quiet{5};
 constexpr size_t reported_kinds_max = 16;  // kinds remembered for that
 
@@ -186,12 +189,31 @@ bool rejects_no_ipv4(const run_result& run) {
          run.err_line.find(no_ipv4_rejected) != std::string::npos;
 }
 
-// A Running VM without a usable address (booting, "N/A").
-bool lacks_an_address(const inventory& inv) {
+// Running VMs without a usable address (booting, "N/A"), by key, with
+// since when each has been so.
+using unaddressed_vms = std::unordered_map<std::string, clock::time_point>;
+
+// The Running VMs of `inv` without an address: those already in `since`
+// keep their time, the others get `now`. Returns the youngest time, or
+// listing_schedule::never when every Running VM has an address.
+clock::time_point track_unaddressed(const inventory& inv, clock::time_point now,
+                                    unaddressed_vms& since) {
+  unaddressed_vms next;
+  clock::time_point youngest = listing_schedule::never;
   for (const vm& machine : inv.vms) {
-    if (serves_addresses(machine.state) && machine.ipv4.empty()) return true;
+    if (!serves_addresses(machine.state) || !machine.ipv4.empty()) continue;
+    auto before = since.find(machine.key);
+    const clock::time_point at = before == since.end() ? now : before->second;
+    next.emplace(machine.key, at);
+    youngest = std::max(youngest, at);
   }
-  return false;
+  since = std::move(next);
+  return youngest;
+}
+
+// How long ago `since` was, in seconds; 0 for never.
+double seconds_since(clock::time_point since, clock::time_point now) {
+  return since == listing_schedule::never ? 0.0 : seconds_between(since, now);
 }
 
 }  // namespace
@@ -217,13 +239,20 @@ struct source::impl {
 
   void loop();
   // One unit of work (requires run_mu): a full listing, or a cheap listing
-  // followed by a full one when it saw a change. Numbered; misses wait for
-  // it by its number.
+  // followed by a full one when it saw a change (and the schedule lets it:
+  // otherwise, or when the full one fails, the cheap listing is applied).
+  // Numbered; misses wait for it by its number.
   bool run_unit(detail::listing_kind kind, std::string* error);
   // The listings themselves (require run_mu).
   enum class cheap_result { unchanged, changed, failed, rejected };
-  cheap_result cheap_listing();
+  cheap_result cheap_listing(parsed_listing* parsed);
   bool refresh(std::string* error);  // a full listing
+  // Publishes the names and states of a cheap listing, with the addresses
+  // that still apply (requires run_mu; nothing before the first load).
+  void apply_cheap(parsed_listing parsed);
+  // After a publish (requires run_mu): the counters of the inventory, and
+  // the Running VMs without an address. Returns the youngest one's time.
+  detail::clock::time_point note_inventory(detail::clock::time_point now);
   detail::schedule_intervals intervals() const {  // requires mu
     return {probe, refresh_interval, opts.demand_interval};
   }
@@ -232,7 +261,9 @@ struct source::impl {
   bool publish(std::unique_ptr<inventory> fresh);
   void report_success(const parsed_listing& parsed, const run_result& run,
                       bool changed);
-  void report_failure(const std::string& kind, const std::string& text);
+  // `cheap_keeps_up`: a full listing failed while cheap listings work.
+  void report_failure(const std::string& kind, const std::string& text,
+                      bool cheap_keeps_up);
 
   const source_options& opts;  // intervals: the members below
   std::atomic<bool>& ready;
@@ -250,17 +281,25 @@ struct source::impl {
   detail::milliseconds probe, refresh_interval, timeout;  // set_intervals
   bool started = false;
   bool stopped = false;
-  bool demand = false;        // a miss asked for a refresh not yet started
+  // What the questions waiting for a unit not yet started ask for.
+  detail::demand_kind demand = detail::demand_kind::none;
   size_t miss_waiters = 0;    // threads waiting in refresh_for_miss
   uint64_t started_seq = 0;   // refreshes begun
   uint64_t finished_seq = 0;  // refreshes ended (they end in start order)
   detail::listing_schedule schedule;
+  // Running VMs without an address, since when (for demands for one).
+  detail::unaddressed_vms unaddressed;
   std::thread thread;
   // Rate limit of request_probe, in steady-clock milliseconds.
   std::atomic<int64_t> last_nudge_ms{0};
 
   mutable std::mutex counters_mu;
   multipass_source_stats_t counters{};
+  // The end of the first failure of the current run of failures, by kind;
+  // never while the last listing of the kind worked.
+  detail::clock::time_point full_failing_since = detail::listing_schedule::never;
+  detail::clock::time_point probe_failing_since =
+      detail::listing_schedule::never;
 
   // Report state, guarded by run_mu.
   bool loaded = false;
@@ -281,7 +320,11 @@ struct source::impl {
   // Cheap listing state, guarded by run_mu.
   bool full_listed = false;  // full_set holds a full listing's instances
   std::vector<listed_instance> full_set;  // of the last full listing loaded
+  // Of the last cheap listing applied, when one was applied after it.
+  bool cheap_applied = false;
+  std::vector<listed_instance> applied_set;
   bool warned_old_cli = false;  // the WARNING about --no-ipv4 was logged
+  bool cheap_ok = false;        // the last cheap listing worked
   std::string rejected_binary;  // program_identity when it was rejected
 };
 
@@ -310,11 +353,13 @@ bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
     return false;
   }
   uint64_t seq;
+  bool demanded;  // questions wait for this unit
   bool fallback, retry_due;  // full listings for an old CLI; an hour passed
   {
     std::lock_guard<std::mutex> lock(mu);
     seq = ++started_seq;
-    demand = false;  // this unit starts after every pending request
+    demanded = demand != detail::demand_kind::none;
+    demand = detail::demand_kind::none;  // this unit starts after them all
     const auto now = detail::clock::now();
     schedule.unit_started(now);
     fallback = kind == detail::listing_kind::full && probe.count() > 0 &&
@@ -342,9 +387,26 @@ bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
     kind = detail::listing_kind::cheap;
   }
   if (kind == detail::listing_kind::cheap) {
-    const cheap_result result = cheap_listing();
+    parsed_listing cheap;
+    const cheap_result result = cheap_listing(&cheap);
     if (result == cheap_result::unchanged || result == cheap_result::failed)
       return result == cheap_result::unchanged;
+    if (result == cheap_result::changed) {
+      // While full listings back off, a question brings one forward only
+      // for what the inventory does not show yet (a new name, a new state).
+      const bool news =
+          cheap.listed != (cheap_applied ? applied_set : full_set);
+      bool full_may_follow;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        full_may_follow = schedule.full_may_follow(
+            detail::clock::now(), demanded && news, intervals());
+      }
+      const bool ok = full_may_follow && refresh(error);
+      // Full listings failing: the cheap one keeps names and states honest.
+      if (!ok) apply_cheap(std::move(cheap));
+      return ok || !full_may_follow;
+    }
   }
   return refresh(error);
 }
@@ -363,31 +425,33 @@ run_options source::impl::make_run_options() {
   return run_opts;
 }
 
-source::impl::cheap_result source::impl::cheap_listing() {
+source::impl::cheap_result source::impl::cheap_listing(parsed_listing* parsed) {
   const auto begin = detail::clock::now();
   run_result run = run_process(
       opts.binary, {"list", "--format=json", "--no-ipv4"}, make_run_options());
   cheap_result result = cheap_result::failed;
-  parsed_listing parsed;
   std::string failure_kind, failure_text;
   if (detail::rejects_no_ipv4(run)) {
     result = cheap_result::rejected;
-  } else if (detail::read_listing(run, "multipass list --no-ipv4", &parsed,
+  } else if (detail::read_listing(run, "multipass list --no-ipv4", parsed,
                                   &failure_kind, &failure_text)) {
     // A source in trouble (or never loaded) lists fully to recover: the
     // full listing logs the recovery and loads the addresses.
-    result = full_listed && failure.empty() && parsed.listed == full_set
+    result = full_listed && failure.empty() && parsed->listed == full_set
                  ? cheap_result::unchanged
                  : cheap_result::changed;
   } else if (run.status != run_status::aborted) {
-    report_failure(failure_kind, failure_text);
+    report_failure(failure_kind, failure_text, false);
   }
+  const bool listed =
+      result != cheap_result::failed && result != cheap_result::rejected;
+  cheap_ok = listed;
   const auto end = detail::clock::now();
   bool was_old = false;
   {
     std::lock_guard<std::mutex> lock(mu);
     was_old = schedule.old_cli();
-    schedule.cheap_done(end);
+    schedule.cheap_done(end, listed);
     if (result == cheap_result::rejected) {
       schedule.flag_rejected(end);
     } else if (schedule.old_cli()) {
@@ -404,16 +468,20 @@ source::impl::cheap_result source::impl::cheap_listing() {
              "5 s); asking again after an upgrade or an hour",
              opts.binary, run.err_line);
     warned_old_cli = true;
-  } else if (result != cheap_result::failed && was_old) {
+  } else if (listed && was_old) {
     log->info("{} now takes list --no-ipv4: cheap listings resume",
               opts.binary);
   }
   {
     std::lock_guard<std::mutex> lock(counters_mu);
     if (run.started) ++counters.cli_runs;
-    detail::count_listing(counters.probe, result != cheap_result::failed &&
-                                              result != cheap_result::rejected,
+    detail::count_listing(counters.probe, listed,
                           detail::seconds_between(begin, end));
+    if (listed) {
+      probe_failing_since = detail::listing_schedule::never;
+    } else if (probe_failing_since == detail::listing_schedule::never) {
+      probe_failing_since = end;
+    }
   }
   return result;
 }
@@ -427,38 +495,42 @@ bool source::impl::refresh(std::string* error) {
   parsed_listing parsed;
   const bool ok = detail::read_listing(run, "multipass list", &parsed,
                                        &failure_kind, &failure_text);
-  bool unaddressed = false;
   if (ok) {
-    unaddressed = detail::lacks_an_address(*parsed.inv);
     full_set = std::move(parsed.listed);
     full_listed = true;
+    cheap_applied = false;
     bool changed = publish(std::move(parsed.inv));
     report_success(parsed, run, changed);
   } else if (run.status != run_status::aborted) {
-    report_failure(failure_kind, failure_text);
+    bool probing;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      probing = schedule.probing(intervals());
+    }
+    report_failure(failure_kind, failure_text, probing && cheap_ok);
   }
 
   const auto end = detail::clock::now();
+  const auto unaddressed_since =
+      ok ? note_inventory(end) : detail::listing_schedule::never;
   {
     std::lock_guard<std::mutex> lock(mu);
-    schedule.full_done(end, ok, unaddressed, intervals());
+    schedule.full_done(end, ok, unaddressed_since);
   }
   {
-    snapshot now = std::atomic_load(&published);
     std::lock_guard<std::mutex> lock(counters_mu);
     if (run.started) ++counters.cli_runs;
     if (ok) {
       ++counters.refreshes_ok;
       counters.last_success_unix_ms = detail::unix_ms();
+      full_failing_since = detail::listing_schedule::never;
     } else {
       ++counters.refreshes_failed;
+      if (full_failing_since == detail::listing_schedule::never)
+        full_failing_since = end;
     }
     counters.last_refresh_seconds = detail::seconds_between(begin, end);
     detail::count_listing(counters.full, ok, counters.last_refresh_seconds);
-    counters.serial = now->serial;
-    std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
-    for (const vm& machine : now->vms)
-      ++counters.instances[static_cast<int>(machine.state)];
   }
   if (ok)
     ready.store(
@@ -466,6 +538,35 @@ bool source::impl::refresh(std::string* error) {
         std::memory_order_release);  // after the counters: ready implies stats
   if (!ok && error) *error = failure_text;
   return ok;
+}
+
+void source::impl::apply_cheap(parsed_listing parsed) {
+  if (!loaded || !parsed.inv) return;
+  applied_set = std::move(parsed.listed);
+  cheap_applied = true;
+  snapshot now = std::atomic_load(&published);
+  if (!publish(detail::apply_cheap_listing(*now, std::move(parsed.inv))))
+    return;
+  note_inventory(detail::clock::now());
+  now = std::atomic_load(&published);
+  log->debug(
+      "names and states from list --no-ipv4 applied while full listings "
+      "fail: {} instances, serial {}",
+      now->vms.size(), now->serial);
+}
+
+detail::clock::time_point source::impl::note_inventory(
+    detail::clock::time_point now) {
+  snapshot inv = std::atomic_load(&published);
+  {
+    std::lock_guard<std::mutex> lock(counters_mu);
+    counters.serial = inv->serial;
+    std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
+    for (const vm& machine : inv->vms)
+      ++counters.instances[static_cast<int>(machine.state)];
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  return detail::track_unaddressed(*inv, now, unaddressed);
 }
 
 bool source::impl::publish(std::unique_ptr<inventory> fresh) {
@@ -511,7 +612,8 @@ void source::impl::report_success(const parsed_listing& parsed,
 }
 
 void source::impl::report_failure(const std::string& kind,
-                                  const std::string& failure_text) {
+                                  const std::string& failure_text,
+                                  bool cheap_keeps_up) {
   if (kind == failure) {
     log->debug("{} (again)", failure_text);
     return;
@@ -527,7 +629,7 @@ void source::impl::report_failure(const std::string& kind,
                    [&](const reported_kind& r) { return r.kind == kind; });
   if (seen != reported.end() && now_time - seen->at < detail::repeat_quiet) {
     ++seen->quiet;
-    log->debug("{} (again; reported at ERROR {:.0f} s ago)", failure_text,
+    log->debug("{} (again; reported {:.0f} s ago)", failure_text,
                detail::seconds_between(seen->at, now_time));
     return;
   }
@@ -544,7 +646,15 @@ void source::impl::report_failure(const std::string& kind,
   reported.push_back({kind, now_time, 0});
   announced = true;
   snapshot now = std::atomic_load(&published);
-  if (loaded) {
+  if (loaded && cheap_keeps_up) {
+    // Names and states stay current: a warning, not an error.
+    log->warn(
+        "{}; names and states stay current through list --no-ipv4, "
+        "addresses are those of the last listing that worked; full listings "
+        "back off, every probe interval doubling up to the refresh "
+        "interval{}",
+        failure_text, since);
+  } else if (loaded) {
     log->error("{}; serving the last good inventory of {} instances{}",
                failure_text, now->vms.size(), since);
   } else {
@@ -609,10 +719,20 @@ int source::event_fd() const { return impl_->wake.reader(); }
 
 snapshot source::current() const { return std::atomic_load(&impl_->published); }
 
-uint64_t source::request_refresh() {
+uint64_t source::request_refresh(std::string_view address_of) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (!impl_->started || impl_->stopped) return 0;
-  impl_->demand = true;
+  if (impl_->demand == detail::demand_kind::none)
+    impl_->demand = detail::demand_kind::look;
+  if (!address_of.empty()) {
+    // An address comes only with a full listing: worth one while the VM is
+    // new to its state, not for one that has lacked an address for long.
+    auto it = impl_->unaddressed.find(std::string(address_of));
+    if (it != impl_->unaddressed.end() &&
+        detail::clock::now() - it->second <
+            detail::listing_schedule::new_for(impl_->intervals()))
+      impl_->demand = detail::demand_kind::address;
+  }
   impl_->cv.notify_all();
   if (opts_.miss_wait.count() <= 0) return 0;
   return impl_->started_seq + 1;  // a refresh that starts from now on
@@ -637,7 +757,8 @@ void source::request_probe() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (!impl_->started || impl_->stopped) return;
   // A unit of the mode's kind: a full listing without cheap ones.
-  impl_->demand = true;
+  if (impl_->demand == detail::demand_kind::none)
+    impl_->demand = detail::demand_kind::look;
   impl_->cv.notify_all();
 }
 
@@ -646,10 +767,11 @@ bool source::stopped() const {
   return impl_->stopped;
 }
 
-snapshot source::refresh_for_miss(const snapshot& seen) {
+snapshot source::refresh_for_miss(const snapshot& seen,
+                                  std::string_view address_of) {
   snapshot now = current();
   if (now != seen) return now;
-  const uint64_t need = request_refresh();
+  const uint64_t need = request_refresh(address_of);
   if (need == 0) return current();
   std::unique_lock<std::mutex> lock(impl_->mu);
   // Each waiter holds a thread of the embedder (a cgo call parks an OS
@@ -673,9 +795,21 @@ bool source::refresh_now(std::string* error) {
 
 void source::stats(multipass_source_stats_t* out) const {
   multipass_source_stats_t copy;
+  const auto now = detail::clock::now();
+  uint32_t backoff_ms;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    backoff_ms = static_cast<uint32_t>(
+        impl_->schedule.full_backoff(impl_->intervals()).count());
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->counters_mu);
     copy = impl_->counters;
+    copy.full_backoff_ms = backoff_ms;
+    copy.full_failing_seconds =
+        detail::seconds_since(impl_->full_failing_since, now);
+    copy.probe_failing_seconds =
+        detail::seconds_since(impl_->probe_failing_since, now);
   }
   size_t size = out->struct_size == 0 ? sizeof copy
                                       : std::min(out->struct_size, sizeof copy);

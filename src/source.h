@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "inventory.h"
@@ -63,12 +64,17 @@ class source {
   // (an instance the last full listing lacked, for one). So a miss for a
   // name that is no instance ends after the cheap listing alone.
   //
-  // For a name the snapshot `seen` lacked: asks for a refresh that starts no
-  // earlier than now (rate-limited to one start per demand_interval), waits up
-  // to miss_wait for it, and returns the newest snapshot. Returns at once
-  // (with current()) when miss_wait is 0, the source is stopped, or
-  // max_miss_waiters threads already wait.
-  snapshot refresh_for_miss(const snapshot& seen);
+  // For a name the snapshot `seen` lacked, or a VM it holds that serves no
+  // address yet: asks for a refresh that starts no earlier than now
+  // (rate-limited to one start per demand_interval), waits up to miss_wait
+  // for it, and returns the newest snapshot. Returns at once (with
+  // current()) when miss_wait is 0, the source is stopped, or
+  // max_miss_waiters threads already wait. `address_of`: the key of a
+  // Running VM the question wants the address of; while that VM is new to
+  // lacking one (listing_schedule::new_for) the refresh is a full
+  // listing (at most one a probe interval while full listings fail).
+  snapshot refresh_for_miss(const snapshot& seen,
+                            std::string_view address_of = {});
 
   // The two halves of refresh_for_miss, for an embedder that waits its own
   // way (the Go shim parks goroutines instead of OS threads):
@@ -78,11 +84,12 @@ class source {
   // when started). wait_refresh blocks until refresh `seq` has finished
   // (with success or failure), the source stops, or `timeout` passes, and
   // returns the number of refreshes finished so far.
-  uint64_t request_refresh();
+  uint64_t request_refresh(std::string_view address_of = {});
   uint64_t wait_refresh(uint64_t seq, std::chrono::milliseconds timeout) const;
-  // For a question answered from a known but non-running name (Stopped,
-  // Deleted, ...): asks for a listing in the background, so that a
-  // `multipass start` or a relaunch is seen soon: a cheap one (a full one
+  // For a question answered at once for a known VM that serves no address
+  // (Deleted; Stopped and the like asked again within the negative TTL, or
+  // for a type other than A): asks for a listing in the background, so that
+  // a `multipass start` or a relaunch is seen soon: a cheap one (a full one
   // follows when it shows a change), or a full one when the source runs no
   // cheap listings (probe 0, an old CLI), as a miss would. Never blocks on
   // a listing; at most one per demand_interval; nothing when not running.

@@ -241,6 +241,14 @@ int main(void) {
       in_buckets += stats.full.buckets[i];
     CHECK(in_buckets == 1 && stats.full.seconds_sum > 0);
   }
+  /* Since revision 3: nothing failing. */
+  CHECK(stats.full_failing_seconds == 0 && stats.probe_failing_seconds == 0 &&
+        stats.full_backoff_ms == 0);
+  /* A revision-2 caller's struct: the revision-3 fields stay untouched. */
+  memset(&stats, 0xAB, sizeof stats);
+  stats.struct_size = offsetof(multipass_source_stats_t, full_failing_seconds);
+  CHECK(multipass_source_stats(src, &stats) == MULTIPASS_OK);
+  CHECK(stats.full.ok == 1 && stats.full_backoff_ms == 0xABABABABu);
   /* A revision-1 caller's struct: the fields past it stay untouched. */
   memset(&stats, 0xAB, sizeof stats);
   stats.struct_size = offsetof(multipass_source_stats_t, full);

@@ -143,6 +143,11 @@ class fake_cli {
   void set_fixture(const std::string& name) const {
     set_listing(fixture(name));
   }
+  // Plays a lifecycle instead of list.json (see the stand-in's README,
+  // "Timeline"); its clock starts now, at the file's modification.
+  void set_timeline(const std::string& text) const {
+    write_text(dir_ + "/timeline", text);
+  }
 
   // The lines of runs.log: one per CLI run.
   std::vector<std::string> runs() const {

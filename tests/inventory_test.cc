@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -244,7 +245,10 @@ class fixed_feed final : public inventory_feed {
   explicit fixed_feed(snapshot snap) : snap_(std::move(snap)) {}
   snapshot current() const override { return snap_; }
   bool ready() const override { return true; }
-  snapshot refresh_for_miss(const snapshot& seen) override { return seen; }
+  snapshot refresh_for_miss(const snapshot& seen,
+                            std::string_view) override {
+    return seen;
+  }
 
  private:
   snapshot snap_;

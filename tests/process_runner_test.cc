@@ -161,6 +161,48 @@ TEST(process_runner_test, failure_reports_exit_code_and_first_stderr_line) {
   EXPECT_TRUE(no_children_left());
 }
 
+// 1.16 with the lxd or libvirt driver prints a deprecation banner before
+// anything else, and -v logging adds log lines: the reported line is the
+// one that says what failed.
+TEST(process_runner_test, the_reported_stderr_line_says_what_failed) {
+  fake_cli cli;
+  const std::string banner =
+      "*** Warning! The lxd driver is deprecated and will be removed in an "
+      "future release. ***";
+  struct case_ {
+    std::string stderr_text;
+    std::string line;
+  };
+  const std::vector<case_> cases = {
+      {banner + "\nlist failed: IP not available\n",
+       "list failed: IP not available"},
+      {"\n  " + banner + "\n[2026-01-02T10:00:00.000] [warning] [daemon] slow\n"
+       "list failed: cannot connect to the multipass socket\nPlease ensure "
+       "multipassd is running\n",
+       "list failed: cannot connect to the multipass socket"},
+      {banner + "\nUnknown option 'no-ipv4'.\n", "Unknown option 'no-ipv4'."},
+      {"[info] [client] starting\n[error] [client] Caught an unhandled "
+       "exception: missing port number in address 'foo'\n",
+       "[error] [client] Caught an unhandled exception: missing port number "
+       "in address 'foo'"},
+      {banner + "\n", banner},  // nothing else: better than nothing
+  };
+  for (const case_& c : cases) {
+    testing_support::write_text(cli.dir() + "/stderr.txt", c.stderr_text);
+    const std::string cli_script =
+        script(cli.dir(), "cli", "cat '" + cli.dir() + "/stderr.txt' >&2; exit 2");
+    run_result result = run_process(cli_script, list_args, quick());
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_EQ(result.err_line, c.line) << c.stderr_text;
+  }
+  // The stand-in playing main with the banner, while a VM boots.
+  testing_support::write_text(cli.dir() + "/timeline",
+                              "cli main\nbanner\n0 boot Running N/A\n");
+  run_result result = run_process(fake_cli::binary(), list_args, quick());
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err_line, "list failed: IP not available");
+}
+
 TEST(process_runner_test, hang_is_killed_at_the_deadline) {
   fake_cli cli;
   cli.set_mode("hang");

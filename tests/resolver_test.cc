@@ -19,6 +19,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -121,9 +122,11 @@ class fake_feed final : public inventory_feed {
     std::lock_guard<std::mutex> lock(mu_);
     return ready_;
   }
-  snapshot refresh_for_miss(const snapshot&) override {
+  snapshot refresh_for_miss(const snapshot&,
+                            std::string_view address_of) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++misses_;
+    address_of_ = std::string(address_of);
     if (next_) {
       snap_ = std::move(next_);
       ready_ = true;
@@ -133,9 +136,10 @@ class fake_feed final : public inventory_feed {
 
   // resolve_no_wait: counts the requests, answers the next sequence number
   // (or 0 after nothing_to_wait_for()); publishes nothing.
-  uint64_t request_refresh() override {
+  uint64_t request_refresh(std::string_view address_of) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++requests_;
+    address_of_ = std::string(address_of);
     return wait_possible_ ? ++requested_ : 0;
   }
   uint32_t miss_wait_ms() const override { return 2000; }
@@ -171,6 +175,11 @@ class fake_feed final : public inventory_feed {
     std::lock_guard<std::mutex> lock(mu_);
     return misses_;
   }
+  // The address_of of the last wait asked for.
+  std::string address_of() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return address_of_;
+  }
 
  private:
   mutable std::mutex mu_;
@@ -182,6 +191,7 @@ class fake_feed final : public inventory_feed {
   int probes_ = 0;
   uint64_t requested_ = 0;
   bool wait_possible_ = true;
+  std::string address_of_;
 };
 
 resolver_options zones(std::initializer_list<const char*> names) {
@@ -352,7 +362,40 @@ TEST_F(resolver_test, vms_not_running_give_nodata) {
                            "pausing", "mystery"}) {
     expect_outcome(std::string(name) + ".vm.test", A, MULTIPASS_NODATA);
   }
+  // Each may be coming up: its first question waited for a look (a cheap
+  // one: no address is asked for), the next ones within negative_ttl not.
+  EXPECT_EQ(feed_->misses(), 6);
+  EXPECT_EQ(feed_->address_of(), "");
+  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_NODATA);
+  EXPECT_EQ(feed_->misses(), 6);
+}
+
+TEST_F(resolver_test, a_running_vm_without_an_address_asks_for_one) {
+  make(zones({"vm.test"}));
+  feed_->load_on_miss(make_inventory(
+      {{"ghost-vm", vm_state::running, {"10.110.24.5"}}}, 8));
+  expect_a("ghost-vm.vm.test", {"10.110.24.5"});
+  EXPECT_EQ(feed_->address_of(), "ghost-vm");  // a full listing, if new
+  // The same without blocking: MULTIPASS_WAIT, then the answer.
+  make(zones({"vm.test"}));
+  answer wait = ask("Ghost-VM.vm.test", A, resolve_no_wait);
+  EXPECT_EQ(wait.outcome, MULTIPASS_WAIT);
+  EXPECT_EQ(feed_->address_of(), "ghost-vm");
+  feed_->publish(make_inventory(
+      {{"ghost-vm", vm_state::running, {"10.110.24.5"}}}, 8));
+  answer after = ask("Ghost-VM.vm.test", A, resolve_waited);
+  EXPECT_EQ(after.outcome, MULTIPASS_ANSWER);
+  EXPECT_EQ(after.addresses_text(), std::vector<std::string>{"10.110.24.5"});
+}
+
+TEST_F(resolver_test, only_address_questions_wait_for_a_vm_coming_up) {
+  make(zones({"vm.test"}));
+  for (uint16_t type : {AAAA, MX, TXT}) {
+    expect_outcome("calm-squirrel.vm.test", type, MULTIPASS_NODATA);
+    expect_outcome("ghost-vm.vm.test", type, MULTIPASS_NODATA);
+  }
   EXPECT_EQ(feed_->misses(), 0);
+  EXPECT_EQ(ask("calm-squirrel.vm.test", AAAA).soa.minimum, 5u);
 }
 
 TEST_F(resolver_test, running_vm_without_an_address_gives_nodata) {
@@ -426,20 +469,35 @@ TEST_F(resolver_test, remembered_missing_name_counts_its_negative_ttl_down) {
   resolver_options opts = zones({"vm.test"});
   opts.negative_ttl = 3;
   make(opts);
-  answer first = ask("gone.vm.test", A);
-  EXPECT_EQ(first.outcome, MULTIPASS_NXDOMAIN);
-  EXPECT_EQ(first.soa.minimum, 3u);  // a fresh miss: the full negative TTL
-  EXPECT_EQ(first.soa.ttl, 3u);
+  // A missing name, and a Stopped VM (it may be starting): each waits once.
+  const std::vector<std::pair<std::string, multipass_outcome>> names = {
+      {"gone.vm.test", MULTIPASS_NXDOMAIN},
+      {"calm-squirrel.vm.test", MULTIPASS_NODATA}};
+  for (const auto& [name, outcome] : names) {
+    answer first = ask(name, A);
+    EXPECT_EQ(first.outcome, outcome);
+    EXPECT_EQ(first.soa.minimum, 3u);  // a fresh miss: the full negative TTL
+    EXPECT_EQ(first.soa.ttl, 3u);
+  }
+  EXPECT_EQ(feed_->probes(), 0);  // the waits asked for the looks
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  answer later = ask("gone.vm.test", A);
-  EXPECT_EQ(later.outcome, MULTIPASS_NXDOMAIN);
-  EXPECT_EQ(feed_->misses(), 1);  // answered from the memory
-  // The time it is still remembered, whole seconds rounded up, at least 1.
-  EXPECT_GE(later.soa.minimum, 1u);
-  EXPECT_LE(later.soa.minimum, 2u);
-  EXPECT_EQ(later.soa.ttl, later.soa.minimum);
+  for (const auto& [name, outcome] : names) {
+    answer later = ask(name, A);
+    EXPECT_EQ(later.outcome, outcome);
+    // The time it is still remembered, whole seconds rounded up, at least 1.
+    EXPECT_GE(later.soa.minimum, 1u);
+    EXPECT_LE(later.soa.minimum, 2u);
+    EXPECT_EQ(later.soa.ttl, later.soa.minimum);
+  }
+  EXPECT_EQ(feed_->misses(), 2);  // answered from the memory
+  EXPECT_EQ(feed_->probes(), 1);  // the known VM nudged a cheap listing
   // Other negative answers keep the full TTL.
-  EXPECT_EQ(ask("calm-squirrel.vm.test", A).soa.minimum, 3u);
+  EXPECT_EQ(ask("dev-box.vm.test", A).soa.minimum, 3u);
+  // Started meanwhile and loaded by a background listing: the address at
+  // once, memory or not.
+  feed_->publish(make_inventory(
+      {{"calm-squirrel", vm_state::running, {"10.110.24.77"}}}, 8));
+  expect_a("calm-squirrel.vm.test", {"10.110.24.77"});
 }
 
 TEST_F(resolver_test, missing_name_waits_again_after_negative_ttl) {
@@ -481,7 +539,7 @@ TEST_F(resolver_test, missing_vm_label_is_remembered_below_it_too) {
 TEST_F(resolver_test, known_names_never_touch_the_memory_of_missing_names) {
   make(zones({"vm.test", "in-addr.arpa"}));
   expect_a("primary.vm.test", {"10.110.24.87"});
-  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_NODATA);
+  expect_outcome("calm-squirrel.vm.test", AAAA, MULTIPASS_NODATA);
   expect_outcome("1.24.110.10.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
   expect_outcome("x.primary.vm.test", A, MULTIPASS_NXDOMAIN);
   EXPECT_EQ(feed_->misses(), 0);
@@ -507,22 +565,28 @@ TEST_F(resolver_test, deleted_vm_gives_nxdomain_without_waiting) {
 
 TEST_F(resolver_test, known_non_running_names_ask_for_a_cheap_listing) {
   make(zones({"vm.test"}));
-  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_NODATA);  // stopped
+  // Stopped, a question that does not wait: a nudge in the background.
+  expect_outcome("calm-squirrel.vm.test", AAAA, MULTIPASS_NODATA);
   EXPECT_EQ(feed_->probes(), 1);
   expect_a("primary.vm.test", {"10.110.24.87"});  // running: no nudge
   EXPECT_EQ(feed_->probes(), 1);
   EXPECT_EQ(feed_->misses(), 0);
 }
 
+// `multipass launch fresh`, or `multipass start calm-squirrel` (the
+// inventory still says Stopped), then at once a question: the look it waits
+// for loads the address.
 TEST_F(resolver_test, vm_launched_a_moment_ago_answers_after_the_refresh) {
-  make(zones({"vm.test"}));
-  feed_->load_on_miss(make_inventory(
-      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));
-  answer out = ask("fresh.vm.test", A);
-  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
-  EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.9"});
-  EXPECT_EQ(out.soa.serial, 8u);  // the refreshed inventory's
-  EXPECT_EQ(feed_->misses(), 1);
+  for (const char* name : {"fresh", "calm-squirrel"}) {
+    make(zones({"vm.test"}));
+    feed_->load_on_miss(make_inventory(
+        {{name, vm_state::running, {"10.110.24.9"}}}, 8));
+    answer out = ask(std::string(name) + ".vm.test", A);
+    EXPECT_EQ(out.outcome, MULTIPASS_ANSWER) << name;
+    EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.9"});
+    EXPECT_EQ(out.soa.serial, 8u);  // the refreshed inventory's
+    EXPECT_EQ(feed_->misses(), 1);
+  }
 }
 
 TEST_F(resolver_test, deleted_vm_relaunched_answers_after_the_listing) {
@@ -941,9 +1005,11 @@ TEST_F(resolver_test, questions_allocate_nothing) {
   opts.addresses_all = true;
   make(opts);
   answer out;
-  // The first question for a missing name remembers it (and may allocate);
-  // asking again answers from that memory without allocating.
+  // The first question for a missing name, or a VM without an address,
+  // remembers it (and may allocate); asking again answers from that memory
+  // without allocating.
   res_->resolve("nosuch.vm.test", A, &out);
+  res_->resolve("calm-squirrel.vm.test", A, &out);
   counting = true;
   allocations = 0;
   res_->resolve("K8S-Node-01.vm.test.", A, &out);

@@ -1,4 +1,5 @@
-// Test helpers for a source's log queue: take every queued line, count lines.
+// Test helpers for a source's log queue (take every queued line, count
+// lines) and its counters.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,13 @@ inline std::vector<log_line> drain(source& src) {
          log_queue::pop_result::line)
     lines.push_back(line);
   return lines;
+}
+
+inline multipass_source_stats_t stats_of(const source& src) {
+  multipass_source_stats_t stats{};
+  stats.struct_size = sizeof stats;
+  src.stats(&stats);
+  return stats;
 }
 
 // Lines at `level` whose text contains `word`.

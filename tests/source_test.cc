@@ -28,6 +28,7 @@ using testing_support::eventually;
 using testing_support::fake_cli;
 using testing_support::count_lines;
 using testing_support::drain;
+using testing_support::stats_of;
 using testing_support::listing;
 using testing_support::vm_json;
 
@@ -60,13 +61,6 @@ uint32_t unix_now() {
       std::chrono::duration_cast<std::chrono::seconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
-}
-
-multipass_source_stats_t stats_of(const source& src) {
-  multipass_source_stats_t stats{};
-  stats.struct_size = sizeof stats;
-  src.stats(&stats);
-  return stats;
 }
 
 TEST(source_test, before_any_load_the_inventory_is_empty_not_null) {

@@ -64,7 +64,8 @@ extern "C" {
  * never released; revision 2 added the cheap listing (probe_ms, listing
  * statistics), multipass_source_set_intervals, multipass_source_event_fd,
  * MULTIPASS_REFUSED and multipass_abi_revision; revision 3 added
- * multipass_zone_check. */
+ * multipass_zone_check and the failure fields at the end of
+ * multipass_source_stats_t. */
 #define MULTIPASS_ABI_REVISION 3
 
 #define MULTIPASS_OK 0
@@ -245,6 +246,17 @@ typedef struct multipass_source_stats_t {
   /* Since revision 2. */
   multipass_listing_stats_t full;  /* `list --format=json` */
   multipass_listing_stats_t probe; /* `list --format=json --no-ipv4` */
+  /* Since revision 3. */
+  double full_failing_seconds;  /* how long full listings have been failing:
+                                   since the end of the first of the
+                                   failures in a row; 0 while the last one
+                                   loaded */
+  double probe_failing_seconds; /* the same for cheap listings */
+  uint32_t full_backoff_ms;     /* while full listings fail and cheap ones
+                                   work: the pause after the last failure
+                                   before the next full listing (probe_ms,
+                                   doubling with each failure, up to
+                                   refresh_ms); 0 otherwise */
 } multipass_source_stats_t;
 
 /* Copies the source's counters into *out, as far as out->struct_size

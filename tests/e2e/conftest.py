@@ -2,6 +2,7 @@
 
 Fixtures:
   coredns_binary  the path of build/coredns; FAILS the test when it is missing.
+  unbound         start(upstream_port) -> port: an Unbound forwarding vm.test.
   start_coredns   a factory: start_coredns(corefile=..., listing=..., mode=...)
                   returns a running CoreDNS (see class CoreDNS); teardown stops
                   it and asserts a clean exit with no CLI process left behind.
@@ -37,6 +38,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 sys.path.insert(0, str(FIXTURES))
 import make_fleet  # noqa: E402
+import unbound_front  # noqa: E402
 
 # Generous bounds for liveness only; no test asserts how fast anything is.
 START_TIMEOUT = 15.0
@@ -55,6 +57,22 @@ vm.test:{port} {{
     ready 127.0.0.1:{ready_port}
 }}
 """
+
+
+def plugin_corefile(options=""):
+    """vm.test served by the plugin with the stand-in and `options` (one per
+    line; nothing: the defaults, probe 5s and refresh 60s), and the ready
+    plugin."""
+    lines = "".join("        %s\n" % o for o in options.splitlines() if o.strip())
+    return """\
+vm.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+%s    }}
+    ready 127.0.0.1:{ready_port}
+}}
+""" % lines
 
 
 # --------------------------------------------------------------------------
@@ -281,6 +299,15 @@ class FakeCLI:
             data = (FIXTURES / source).read_bytes()
         self._replace("list.json", data)
 
+    def set_timeline(self, text, start=None):
+        """Plays `text` (timeline lines, see tests/fake-multipass/README.md)
+        instead of list.json, its clock starting at Unix time `start` (now
+        when None); returns that start. Rewriting it with the same start
+        keeps the clock."""
+        start = time.time() if start is None else start
+        self._replace("timeline", ("start %.6f\n%s" % (start, text)).encode())
+        return start
+
     def set_old_cli(self, old=True):
         """Makes the stand-in a CLI older than --no-ipv4 (or a current one)."""
         if old:
@@ -406,12 +433,14 @@ def tcp_listening(port):
 class CoreDNS:
     """A running build/coredns with the stand-in CLI behind it."""
 
-    def __init__(self, binary, workdir, corefile, listing, mode):
+    def __init__(self, binary, workdir, corefile, listing, mode, timeline=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cli = FakeCLI(self.dir / "fake")
         if listing is not None:
             self.cli.set_listing(listing)
+        # The stand-in's clock: when the timeline (if any) started.
+        self.timeline_start = None if timeline is None else self.cli.set_timeline(timeline)
         self.cli.set_mode(mode)
         self.port = free_port()
         self.ready_port = free_port()
@@ -526,6 +555,51 @@ class CoreDNS:
 
 
 # --------------------------------------------------------------------------
+# a caching resolver in front
+
+
+@pytest.fixture
+def unbound(tmp_path):
+    """start(upstream_port) -> the port of an Unbound (a caching resolver, as
+    users put in front) forwarding vm.test to 127.0.0.1@upstream_port, run
+    by the test (no system service). Ready once it answers primary.vm.test
+    with an address from CoreDNS."""
+    if unbound_front.binary() is None:
+        pytest.fail("unbound is missing: install it with scripts/install-deps.sh "
+                    "(Debian: unbound)", pytrace=False)
+    procs = []
+
+    def start(upstream):
+        port = free_port()
+        directory = tmp_path / ("unbound-%d" % len(procs))
+        procs.append(unbound_front.start(str(directory), port, upstream))
+        eventually(lambda: procs[-1][0].poll() is not None or unbound_answers(port), 15,
+                   "Unbound answers on 127.0.0.1:%d" % port)
+        assert procs[-1][0].poll() is None, "unbound exited with %d:\n%s" % (
+            procs[-1][0].returncode, (directory / "unbound.log").read_text())
+        return port
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def unbound_answers(port):
+    """True once Unbound answers primary.vm.test with an address (from CoreDNS)."""
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=1",
+                          "+noall", "+comments", "+answer", "primary.vm.test", "A"],
+                         capture_output=True, text=True, timeout=10)
+    replies = parse_replies(out.stdout)
+    return bool(replies) and replies[0].status == "NOERROR" and bool(replies[0].answer)
+
+
+# --------------------------------------------------------------------------
 # fixtures
 
 
@@ -543,8 +617,8 @@ def coredns_binary():
 
 def _starter(binary, make_dir, started):
     def start(corefile=DEFAULT_COREFILE, listing="list-mixed.json", mode="ok",
-              wait_ready=True):
-        server = CoreDNS(binary, make_dir(), corefile, listing, mode)
+              wait_ready=True, timeline=None):
+        server = CoreDNS(binary, make_dir(), corefile, listing, mode, timeline)
         started.append(server)  # stopped by _finish even when it never listened
         server.wait_listening()
         if wait_ready:
@@ -567,8 +641,10 @@ def _finish(started):
 @pytest.fixture
 def start_coredns(coredns_binary, tmp_path):
     """start_coredns(corefile=DEFAULT_COREFILE, listing="list-mixed.json",
-    mode="ok", wait_ready=True) -> CoreDNS. listing: a fixture name, a Path,
-    JSON text, or None for the stand-in's demo fleet."""
+    mode="ok", wait_ready=True, timeline=None) -> CoreDNS. listing: a fixture
+    name, a Path, JSON text, or None for the stand-in's demo fleet; timeline:
+    timeline lines the stand-in plays instead (its clock starts now, at
+    server.timeline_start)."""
     started, counter = [], itertools.count()
     yield _starter(coredns_binary, lambda: tmp_path / ("coredns-%d" % next(counter)), started)
     _finish(started)

@@ -462,3 +462,129 @@ def test_a_bad_guest_delay_is_a_configuration_error(delay, tmp_path):
     result = run("list", "--format=json", fake_dir=tmp_path)
     assert (result.returncode, result.stdout) == (97, b"")
     assert result.stderr.startswith(b"fake multipass: bad guest delay")
+
+
+# --------------------------------------------------------------------------
+# the timeline: a lifecycle played over time
+
+
+def vm(name, state, *ipv4):
+    return {"ipv4": list(ipv4), "name": name, "release": "Ubuntu 24.04 LTS", "state": state}
+
+
+LIFECYCLE = """\
+0    web      Running 10.0.0.1
+0    calm     Stopped
+2    calm     Starting
+4    calm     Running N/A
+6    calm     Running 10.0.0.2 172.17.0.1
+8    calm     Restarting
+10   calm     Running 10.0.0.3
+12   calm     Suspending
+13   calm     Suspended
+14   calm     Delayed Shutdown 10.0.0.3
+16   calm     Deleted
+18   calm     purged
+20   calm     Starting
+22   calm     Running 10.0.0.9
+"""
+
+
+@pytest.mark.parametrize("seconds,expected", [
+    (1, [vm("web", "Running", "10.0.0.1"), vm("calm", "Stopped")]),
+    (3, [vm("web", "Running", "10.0.0.1"), vm("calm", "Starting")]),
+    (5, [vm("web", "Running", "10.0.0.1"), vm("calm", "Running", "N/A")]),
+    (7, [vm("web", "Running", "10.0.0.1"), vm("calm", "Running", "10.0.0.2", "172.17.0.1")]),
+    (9, [vm("web", "Running", "10.0.0.1"), vm("calm", "Restarting")]),
+    (11, [vm("web", "Running", "10.0.0.1"), vm("calm", "Running", "10.0.0.3")]),
+    (13.5, [vm("web", "Running", "10.0.0.1"), vm("calm", "Suspended")]),
+    (15, [vm("web", "Running", "10.0.0.1"), vm("calm", "Delayed Shutdown", "10.0.0.3")]),
+    (17, [vm("web", "Running", "10.0.0.1"), vm("calm", "Deleted")]),
+    (19, [vm("web", "Running", "10.0.0.1")]),
+    (23, [vm("web", "Running", "10.0.0.1"), vm("calm", "Running", "10.0.0.9")]),
+])
+def test_a_timeline_plays_a_lifecycle_in_the_real_layout(seconds, expected, tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_listing("list-mixed.json")  # the timeline wins over list.json
+    cli.set_timeline(LIFECYCLE, start=time.time() - seconds)
+    full = run("list", "--format=json", fake_dir=tmp_path)
+    assert (full.returncode, full.stdout.decode(), full.stderr) == (
+        0, make_fleet.render(expected), b"")
+    cheap = run("list", "--format=json", "--no-ipv4", fake_dir=tmp_path)
+    assert cheap.stdout.decode() == make_fleet.render([dict(v, ipv4=[]) for v in expected])
+    running = sum(v["state"] in ("Running", "Delayed Shutdown") for v in expected)
+    assert [(r["kind"], r["sessions"]) for r in cli.runs()] == [("full", running),
+                                                                ("probe", 0)]
+
+
+def test_deleted_instances_are_listed_last(tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_timeline("0 gone Deleted\n0 a Running 10.0.0.1\n0 b Stopped\n")
+    doc = json.loads(run("list", "--format=json", fake_dir=tmp_path).stdout)
+    assert [(v["name"], v["state"]) for v in doc["list"]] == [
+        ("a", "Running"), ("b", "Stopped"), ("gone", "Deleted")]
+
+
+def test_main_fails_full_listings_while_a_vm_has_no_address(tmp_path):
+    cli = FakeCLI(tmp_path)
+    start = cli.set_timeline("cli main\nbanner\n0 web Running 10.0.0.1\n"
+                             "0 boot Starting\n1 boot Running N/A\n100 boot Running 10.0.0.2\n",
+                             start=time.time() - 2)
+    banner = b"*** Warning! The lxd driver is deprecated and will be removed in an " \
+             b"future release. ***\n"
+    full = run("list", "--format=json", fake_dir=tmp_path)
+    assert (full.returncode, full.stdout, full.stderr) == (
+        2, b"", banner + b"list failed: IP not available\n")
+    # The cheap listing asks no guest: it works, in main's layout.
+    cheap = run("list", "--format=json", "--no-ipv4", fake_dir=tmp_path)
+    assert (cheap.returncode, cheap.stderr) == (0, banner)
+    doc = json.loads(cheap.stdout)
+    assert [list(v) for v in doc["list"]] == [["name", "state", "ipv4", "release", "zone"]] * 2
+    assert [(v["name"], v["state"], v["ipv4"]) for v in doc["list"]] == [
+        ("web", "Running", []), ("boot", "Running", [])]
+    # The address is known: the full listing works again, no "N/A" on main.
+    cli.set_timeline("cli main\nbanner\n0 web Running 10.0.0.1\n0 boot Running 10.0.0.2\n",
+                     start=start)
+    full = run("list", "--format=json", fake_dir=tmp_path)
+    assert (full.returncode, full.stderr) == (0, banner)
+    doc = json.loads(full.stdout)
+    assert doc["list"][1] == {"name": "boot", "state": "Running", "ipv4": ["10.0.0.2"],
+                              "release": "Ubuntu 24.04 LTS",
+                              "zone": {"name": "zone1", "available": True}}
+    # The layout is main's own, byte for byte as in its fixture.
+    fixture = (FIXTURES / "list-mixed.main-unreleased.json").read_text()
+    first = fixture[:fixture.index("        },") + len("        },")]
+    assert full.stdout.decode().startswith(first.replace("primary", "web").replace(
+        "10.110.24.87", "10.0.0.1"))
+    assert [(r["kind"], r["sessions"]) for r in cli.runs()] == [
+        ("full", 0), ("probe", 0), ("full", 2)]
+
+
+def test_a_timeline_without_start_runs_from_its_modification(tmp_path):
+    (tmp_path / "timeline").write_text("0 now Running 10.0.0.1\n3600 later Stopped\n")
+    doc = json.loads(run("list", "--format=json", fake_dir=tmp_path).stdout)
+    assert [v["name"] for v in doc["list"]] == ["now"]
+    env = {"MULTIPASS_FAKE_TIMELINE": str(tmp_path / "timeline")}
+    assert run("list", "--format=json", env=env).stdout == \
+        run("list", "--format=json", fake_dir=tmp_path).stdout
+
+
+def test_modes_apply_over_a_timeline(tmp_path):
+    cli = FakeCLI(tmp_path)
+    cli.set_timeline("0 web Running 10.0.0.1\n")
+    cli.set_mode("no-daemon")
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert (result.returncode, result.stderr) == (2, MODES["no-daemon"][2])
+    cli.set_mode("ok-warning")
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert result.returncode == 0 and result.stdout.decode() == make_fleet.render(
+        [vm("web", "Running", "10.0.0.1")])
+
+
+@pytest.mark.parametrize("line", ["x web Running", "0 web", "0 web Sleeping",
+                                  "0 web Stopped 10.0.0.1", "cli 1.12", "start soon"])
+def test_a_bad_timeline_is_a_configuration_error(line, tmp_path):
+    (tmp_path / "timeline").write_text("0 ok Running 10.0.0.1\n%s\n" % line)
+    result = run("list", "--format=json", fake_dir=tmp_path)
+    assert (result.returncode, result.stdout) == (97, b"")
+    assert result.stderr.startswith(b"fake multipass: timeline line 2 (%s)" % line.encode())

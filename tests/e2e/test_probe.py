@@ -7,36 +7,18 @@ test starts its own CoreDNS. Time bounds are liveness bounds with slack
 (the machine is shared), never speed assertions."""
 
 import math
-import os
 import random
-import shutil
-import subprocess
 import time
 
 import pytest
 
-from conftest import (assert_resolves, dig, edited_listing, eventually,
-                      free_port, is_stand_in, listing_with_primary_at, parse_replies,
-                      plugin_lines, process_alive, running_vm, set_state)
+from conftest import (assert_resolves, dig, edited_listing, eventually, is_stand_in,
+                      listing_with_primary_at, plugin_corefile, plugin_lines, process_alive,
+                      running_vm, set_state)
 
 
-def corefile(options=""):
-    """vm.test served by the plugin with the stand-in and `options` (one per
-    line; nothing: the defaults, probe 5s and refresh 60s)."""
-    lines = "".join("        %s\n" % o for o in options.splitlines() if o.strip())
-    return """\
-vm.test:{port} {{
-    bind 127.0.0.1
-    multipass {{
-        binary {binary}
-%s    }}
-    ready 127.0.0.1:{ready_port}
-}}
-""" % lines
-
-
-DEFAULTS = corefile()
-FAST_PROBE = corefile("probe 1s")
+DEFAULTS = plugin_corefile()
+FAST_PROBE = plugin_corefile("probe 1s")
 
 NEW_VM, NEW_ADDRESS = "fresh-vm", "10.110.24.99"
 
@@ -148,21 +130,23 @@ def test_the_first_question_for_a_just_launched_vm_answers(start_coredns):
 # known non-running names
 
 
-RARE_LISTINGS = corefile("probe 1h\nrefresh 2h")
+RARE_LISTINGS = plugin_corefile("probe 1h\nrefresh 2h")
 
 
-@pytest.mark.parametrize("name,status", [("old-builder-2", "NXDOMAIN"),
-                                         ("calm-squirrel", "NOERROR")],
+# A Stopped VM's A question waits for the look (it may be starting:
+# test_lifecycle.py); its other questions answer at once, and nudge.
+@pytest.mark.parametrize("name,qtype,status", [("old-builder-2", "A", "NXDOMAIN"),
+                                               ("calm-squirrel", "AAAA", "NOERROR")],
                          ids=["deleted", "stopped"])
 def test_a_known_non_running_name_answers_without_waiting_for_a_listing(start_coredns,
-                                                                        name, status):
+                                                                        name, qtype, status):
     # No periodic listing for an hour; every cheap listing from now on takes
     # 30 s, so an answer that waited for one would come after it finished.
     server = start_coredns(corefile=RARE_LISTINGS)
     server.cli.set_mode("slow:30")
     time.sleep(1.1)  # past the demand rate limit of the first listing
     mark, t0 = server.cli.run_count(), time.monotonic()
-    reply = server.dig(name + ".vm.test", "A")
+    reply = server.dig(name + ".vm.test", qtype)
     elapsed = time.monotonic() - t0
     new = server.cli.runs()[mark:]
     in_flight = [r for r in new if process_alive(r["pid"]) and is_stand_in(r["pid"])]
@@ -215,7 +199,7 @@ def test_an_old_cli_gets_full_listings_every_probe_interval_but_at_most_every_5_
 def test_address_drift_is_picked_up_within_refresh(start_coredns):
     # Same names and states, a new address (a DHCP renewal): the cheap
     # listings see no change, the full listing every refresh does.
-    server = start_coredns(corefile=corefile("probe 1s\nrefresh 3s"))
+    server = start_coredns(corefile=plugin_corefile("probe 1s\nrefresh 3s"))
     assert_resolves(server)
     new = "10.110.24.200"
     server.cli.set_listing(listing_with_primary_at(new))
@@ -227,7 +211,7 @@ def test_address_drift_is_picked_up_within_refresh(start_coredns):
 
 
 def test_probe_off_runs_only_full_listings(start_coredns):
-    server = start_coredns(corefile=corefile("probe off\nrefresh 1s"))
+    server = start_coredns(corefile=plugin_corefile("probe off\nrefresh 1s"))
     time.sleep(3)
     # Misses and known non-running names look again with full listings too.
     assert server.dig("no-such-vm.vm.test").status == "NXDOMAIN"
@@ -262,84 +246,7 @@ def test_a_failing_cheap_listing_serves_stale_with_one_error(start_coredns):
 
 
 # --------------------------------------------------------------------------
-# a caching resolver in front
-
-
-UNBOUND_CONF = """\
-server:
-    interface: 127.0.0.1
-    port: {port}
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    do-daemonize: no
-    num-threads: 1
-    username: ""
-    chroot: ""
-    directory: "{dir}"
-    pidfile: "{dir}/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    module-config: "iterator"
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    local-zone: "test." nodefault
-    domain-insecure: "vm.test"
-remote-control:
-    control-enable: no
-forward-zone:
-    name: "vm.test"
-    forward-addr: 127.0.0.1@{upstream}
-"""
-
-
-@pytest.fixture
-def unbound(tmp_path):
-    """start(upstream_port) -> the port of an Unbound forwarding vm.test to
-    127.0.0.1@upstream_port, run by the test (no system service)."""
-    binary = next((b for b in (shutil.which("unbound"), "/usr/sbin/unbound",
-                               "/opt/homebrew/sbin/unbound", "/usr/local/sbin/unbound")
-                   if b and os.access(b, os.X_OK)), None)
-    if binary is None:
-        pytest.fail("unbound is missing: install it with scripts/install-deps.sh "
-                    "(Debian: unbound)", pytrace=False)
-    procs = []
-
-    def start(upstream):
-        port = free_port()
-        directory = tmp_path / "unbound"
-        directory.mkdir()
-        conf = directory / "unbound.conf"
-        conf.write_text(UNBOUND_CONF.format(port=port, dir=directory, upstream=upstream))
-        log = open(directory / "unbound.log", "wb")
-        procs.append((subprocess.Popen([binary, "-d", "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT), log))
-        eventually(lambda: procs[-1][0].poll() is not None or unbound_answers(port), 15,
-                   "Unbound answers on 127.0.0.1:%d" % port)
-        assert procs[-1][0].poll() is None, "unbound exited with %d:\n%s" % (
-            procs[-1][0].returncode, (directory / "unbound.log").read_text())
-        return port
-
-    yield start
-    for proc, log in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def unbound_answers(port):
-    """True once Unbound answers primary.vm.test with an address (from CoreDNS)."""
-    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=1",
-                          "+noall", "+comments", "+answer", "primary.vm.test", "A"],
-                         capture_output=True, text=True, timeout=10)
-    replies = parse_replies(out.stdout)
-    return bool(replies) and replies[0].status == "NOERROR" and bool(replies[0].answer)
+# a caching resolver in front (conftest's `unbound` fixture)
 
 
 def test_a_vm_asked_for_before_its_launch_resolves_through_unbound_within_the_negative_ttl(
