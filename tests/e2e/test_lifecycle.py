@@ -174,6 +174,7 @@ def test_stop_or_delete_then_dig(user, command, state, status):
 FLEET = ["0 vm-%02d Running 10.110.25.%d" % (i, i) for i in range(1, 21)]
 
 
+@pytest.mark.slow
 def test_a_boot_during_which_full_listings_fail_for_30_s(start_coredns, unbound):
     server = start_coredns(corefile=DEFAULTS, timeline="\n".join(
         ["cli main", "banner", PRIMARY] + FLEET + ["0 boot Stopped"]) + "\n")
@@ -237,6 +238,7 @@ def test_a_boot_during_which_full_listings_fail_for_30_s(start_coredns, unbound)
 # one VM never gets an address
 
 
+@pytest.mark.slow
 def test_a_vm_that_never_gets_an_address_delays_no_other(start_coredns, unbound):
     # refresh 10s: `never` counts as new to lacking an address for 10 s.
     fast = plugin_corefile("probe 1s\nrefresh 10s")
