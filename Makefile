@@ -17,9 +17,9 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 JOBS    ?= 2
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
-# pytest workers for the e2e and install suites (pytest-xdist): their tests
-# mostly wait on the CLI's intervals, so more workers than cores pay.
-TEST_WORKERS ?= 4
+# Tests run at once by CTest and by pytest-xdist (e2e, install): most of them
+# wait on the CLI's intervals and timers, so more than there are cores pay.
+TEST_WORKERS ?= 8
 # The first python3 with pytest and pytest-xdist (Debian's python3-pytest-xdist
 # serves /usr/bin/python3, which need not be the python3 on PATH).
 PYTHON = $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, xdist' 2>/dev/null && { echo $$p; break; }; done)
@@ -47,9 +47,8 @@ coredns: core
 
 test: test-core test-go test-e2e test-install
 
-# CTest runs more tests at once than there are cores: most wait on timers.
 test-core: core
-	@$(call timed,test-core,ctest --test-dir $(BUILD)/core --output-on-failure -j$$(($(JOBS) * 2)))
+	@$(call timed,test-core,ctest --test-dir $(BUILD)/core --output-on-failure -j$(TEST_WORKERS))
 
 # go vet, gofmt and staticcheck are CI's (scripts/check-go.sh).
 test-go: core

@@ -461,6 +461,7 @@ def test_a_flood_of_output_leaves_no_memory_behind(scenario):
         scenario.rss_before, scenario.rss_after, scenario.runs_during_fault)
 
 
+@in_fault_runs
 @pytest.mark.parametrize("name", ["hang-child", "ignores-sigterm"])
 def test_the_hung_processes_were_seen(fault_runs, name):
     # The leak test above checks that they are dead; this one that it had some.
