@@ -6,13 +6,15 @@
 #   build/tsan  -DMULTIPASS_SANITIZE=thread    ThreadSanitizer
 #
 # Usage: scripts/sanitize.sh [address|thread ...]    (default: both)
-# Environment: JOBS (default 2), SANITIZE_BUILD_TYPE (default Debug: it
-# compiles faster than an optimised build and gives exact stacks).
+# Environment: JOBS (build parallelism, default 2), TEST_WORKERS (tests at
+# once, default 8: most wait on timers), SANITIZE_BUILD_TYPE (default Debug:
+# it compiles faster than an optimised build and gives exact stacks).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=${JOBS:-2}
+tests=${TEST_WORKERS:-8}
 build_type=${SANITIZE_BUILD_TYPE:-Debug}
 kinds=("$@")
 [ ${#kinds[@]} -gt 0 ] || kinds=(address thread)
@@ -47,6 +49,6 @@ for kind in "${kinds[@]}"; do
   cmake --build "$dir" -j"$jobs"
   runner=()
   [ "$kind" = thread ] && runner=("${tsan_wrapper[@]}")
-  "${runner[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+  "${runner[@]}" ctest --test-dir "$dir" --output-on-failure -j"$tests"
   echo "==> $dir: clean ($((SECONDS - start)) s)"
 done
