@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -159,12 +160,17 @@ class fake_cli {
     return lines;
   }
   size_t run_count() const { return runs().size(); }
-  // Runs of one kind: "full" (`list --format=json`) or "probe" (the cheap
-  // listing, `--no-ipv4`), from the run log's `kind=` field.
+  // The kind of each run, in order: "full" (`list --format=json`) or
+  // "probe" (the cheap listing, `--no-ipv4`), from the run log's `kind=`.
+  std::vector<std::string> kinds() const {
+    std::vector<std::string> out;
+    for (const std::string& line : runs()) out.push_back(field(line, "kind"));
+    return out;
+  }
+  // Runs of one kind.
   size_t run_count(const std::string& kind) const {
-    size_t n = 0;
-    for (const std::string& line : runs()) n += field(line, "kind") == kind;
-    return n;
+    const std::vector<std::string> all = kinds();
+    return static_cast<size_t>(std::count(all.begin(), all.end(), kind));
   }
 
   // Makes the stand-in a CLI older than --no-ipv4 (or a current one again).
