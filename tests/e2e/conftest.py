@@ -353,6 +353,46 @@ class FakeCLI:
         return int(path.read_text()) if path.exists() else None
 
 
+class Timeline:
+    """What a user types at the terminal, played by the stand-in: its timeline
+    (tests/fake-multipass/README.md, "Timeline") rewritten as each command is
+    typed, on one clock."""
+
+    def __init__(self, cli, lines, start=None):
+        """Writes `lines` (timeline lines) for the FakeCLI `cli`, the clock
+        starting at Unix time `start` (now when None)."""
+        self.cli, self.lines = cli, list(lines)
+        self.start = cli.set_timeline(self._text(), start=start)
+
+    def _text(self):
+        return "".join(line + "\n" for line in self.lines)
+
+    def clock(self):
+        """The stand-in's clock: seconds since its timeline started."""
+        return time.time() - self.start
+
+    def types(self, *steps):
+        """steps: (seconds from now, "NAME STATE [ADDRESS...]"). Returns
+        the stand-in's clock now: the moment the command starts."""
+        now = self.clock()
+        self.lines += ["%.3f %s" % (now + delay, step) for delay, step in steps]
+        self.cli.set_timeline(self._text(), start=self.start)
+        return now
+
+    def until(self, at):
+        """Sleeps until the stand-in's clock reads `at` (the command returns)."""
+        time.sleep(max(0.0, self.start + at - time.time()))
+
+    def looked(self, since, timeout):
+        """Waits until a full listing has started after the stand-in's clock
+        read `since` (the plugin's cheap listing saw the change and loaded
+        it): what a probe interval brings."""
+        self.until(since + 0.05)
+        mark = self.cli.run_count()
+        eventually(lambda: "full" in [r["kind"] for r in self.cli.runs()[mark:]],
+                   timeout, "a listing that sees the change")
+
+
 def process_alive(pid):
     """True while pid is a live (not zombie) process."""
     if os.path.isdir("/proc/self"):

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import dig, eventually, plugin_corefile, plugin_lines
+from conftest import Timeline, dig, eventually, plugin_corefile, plugin_lines
 
 PRIMARY = "0 primary Running 10.110.24.87"  # what conftest's `unbound` asks for
 NEGATIVE_TTL = 5
@@ -29,29 +29,13 @@ PROBE = 5
 DEFAULTS = plugin_corefile()
 
 
-class User:
-    """Someone at the terminal: types multipass commands (timeline lines
-    from now on) and asks DNS, directly or through Unbound."""
+class User(Timeline):
+    """Someone at the terminal: types multipass commands (the Timeline of
+    the server's stand-in) and asks DNS, directly or through Unbound."""
 
     def __init__(self, server, port, lines):
-        self.server, self.port, self.lines = server, port, list(lines)
-        self.start = server.timeline_start
-
-    def clock(self):
-        """The stand-in's clock: seconds since its timeline started."""
-        return time.time() - self.start
-
-    def types(self, *steps):
-        """steps: (seconds from now, "NAME STATE [ADDRESS...]"). Returns
-        the stand-in's clock now: the moment the command starts."""
-        now = self.clock()
-        self.lines += ["%.3f %s" % (now + delay, step) for delay, step in steps]
-        self.server.cli.set_timeline("\n".join(self.lines) + "\n", start=self.start)
-        return now
-
-    def until(self, at):
-        """Sleeps until the stand-in's clock reads `at` (the command returns)."""
-        time.sleep(max(0.0, self.start + at - time.time()))
+        super().__init__(server.cli, lines, start=server.timeline_start)
+        self.server, self.port = server, port
 
     def ask(self, vm, rrtype="A"):
         return dig(self.port, vm + ".vm.test", rrtype)
@@ -62,13 +46,9 @@ class User:
         return reply.status, [r.rdata for r in reply.answer]
 
     def plugin_has_looked(self, since):
-        """Waits until a full listing has started after the stand-in's
-        clock read `since` (the plugin's cheap listing saw the change and
-        loaded it): what a probe interval brings."""
-        self.until(since + 0.05)
-        mark = self.server.cli.run_count()
-        eventually(lambda: "full" in [r["kind"] for r in self.server.cli.runs()[mark:]],
-                   PROBE + 10, "a listing that sees the change")
+        """Waits until the plugin has loaded what the stand-in showed from
+        `since` on: a probe interval at most."""
+        self.looked(since, PROBE + 10)
 
 
 @pytest.fixture(params=["direct", "unbound"])

@@ -1,6 +1,7 @@
 """The end-to-end suite's helpers (dig and its parser, free_port, eventually,
-FakeCLI, COREDNS), loaded from tests/e2e/conftest.py under another module name,
-for the install tests and for resolved_ns.py wherever it is imported from."""
+FakeCLI, Timeline, COREDNS), loaded from tests/e2e/conftest.py under another
+module name, for the install tests and for resolved_ns.py wherever it is
+imported from."""
 
 import importlib.util
 from pathlib import Path

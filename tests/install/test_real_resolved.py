@@ -10,7 +10,11 @@ through the stub (127.0.0.53) and `resolvectl query`, as a user's programs
 do. A capture on the loopback shows every question sent to CoreDNS's port.
 
 Each check of the route also runs against the unit with its route lines
-taken out (or in the old order), where it must fail."""
+taken out (or in the old order), where it must fail.
+
+The lifecycle scenarios of tests/e2e/test_lifecycle.py (launch, start,
+restart, resume, delete --purge and a relaunch, a VM that never gets an
+address) run here too, played by the stand-in's timeline (e2e.Timeline)."""
 
 import contextlib
 import os
@@ -46,7 +50,7 @@ def real_resolved():
 class Service:
     """The installed unit in a ResolvedNamespace, with the test as its systemd."""
 
-    def __init__(self, tmp_path, zone, dnssec):
+    def __init__(self, tmp_path, zone, dnssec, timeline=None):
         self.zone = zone
         self.root = tmp_path / "root"
         (self.root / "run" / "systemd" / "system").mkdir(parents=True)
@@ -55,6 +59,8 @@ class Service:
         os.symlink(e2e.COREDNS, prefix / "bin" / "coredns-multipass")
         self.fake = fake = e2e.FakeCLI(tmp_path / "fake")
         fake.set_listing("list-mixed.json")
+        # Timeline lines the stand-in plays instead, if any (its clock starts now).
+        self.timeline = e2e.Timeline(fake, timeline) if timeline else None
         fake.set_mode("ok")
         bindir = tmp_path / "standin-bin"
         bindir.mkdir()
@@ -143,9 +149,9 @@ class Service:
 
 
 @contextlib.contextmanager
-def installed_service(tmp_path, zone="vm.internal", dnssec="allow-downgrade"):
+def installed_service(tmp_path, zone="vm.internal", dnssec="allow-downgrade", timeline=None):
     """A Service, installed (and so started); stopped and removed afterwards."""
-    svc = Service(tmp_path, zone, dnssec)
+    svc = Service(tmp_path, zone, dnssec, timeline)
     try:
         svc.install_output = svc.install()
         yield svc
@@ -344,5 +350,76 @@ def test_a_vm_launched_stopped_and_deleted_through_real_resolved(tmp_path, recor
         e2e.eventually(lambda: answer() == ("NXDOMAIN", []), 15, "NXDOMAIN for the deleted VM")
         figure = ("a VM launched after a miss answered through resolved's stub %.1f s after it "
                   "appeared in the list (the plugin remembers a miss for its 5 s negative TTL)" % seen)
+        print(figure)
+        record_property("figure", figure)
+
+
+# -------------------------------------------------------------------- lifecycle
+# What users type (issue 18, tests/e2e/test_lifecycle.py), played by the
+# stand-in as a timeline and asked through the stub the moment the last
+# command returns, with the installed Corefile's intervals (probe 5s). resolved
+# caches nothing from a server on localhost: the first answer and a repeated
+# one both come from the plugin.
+
+PROBE = 5
+
+# id: (the VMs at 0 besides primary, the commands (each its steps: seconds
+# from the command, "NAME STATE [ADDRESS]"), {vm: (status, [A])} after the last)
+LIFECYCLE = {
+    "launch": ([], [[(0, "foo Starting"), (1, "foo Running 10.110.24.50")]],
+               {"foo": ("NOERROR", ["10.110.24.50"])}),
+    "start": (["foo Stopped"],
+              [[(0, "foo Starting"), (0.5, "foo Running N/A"), (1, "foo Running 10.110.24.51")]],
+              {"foo": ("NOERROR", ["10.110.24.51"])}),
+    "resume": (["foo Suspended"], [[(0.3, "foo Running 10.110.24.52")]],
+               {"foo": ("NOERROR", ["10.110.24.52"])}),
+    # A restart, and a delete --purge then a launch under the same name, take
+    # longer than a probe: the plugin sees the VM go before it comes back.
+    "restart": (["foo Running 10.110.24.53"],
+                [[(0, "foo Restarting")],
+                 [(0, "foo Starting"), (0.5, "foo Running N/A"), (1, "foo Running 10.110.24.54")]],
+                {"foo": ("NOERROR", ["10.110.24.54"])}),
+    "delete-purge-launch": (["foo Running 10.110.24.53"],
+                            [[(0, "foo Deleted"), (0.3, "foo purged")],
+                             [(0, "foo Starting"), (1, "foo Running 10.110.24.57")]],
+                            {"foo": ("NOERROR", ["10.110.24.57"])}),
+    # `multipass start late` beside a VM that never gets an address.
+    "start-beside-never": (["never Running N/A", "late Stopped"],
+                           [[(0, "late Starting"), (0.5, "late Running N/A"),
+                             (1, "late Running 10.110.24.58")]],
+                           {"late": ("NOERROR", ["10.110.24.58"]), "never": ("NOERROR", [])}),
+}
+
+
+@pytest.mark.parametrize("scenario", list(LIFECYCLE))
+def test_what_users_type_answers_right_the_first_time_through_real_resolved(
+        tmp_path, record_property, scenario):
+    before, commands, answers = LIFECYCLE[scenario]
+    lines = ["0 primary Running " + PRIMARY] + ["0 " + vm for vm in before]
+    with installed_service(tmp_path, timeline=lines) as svc:
+        timeline = svc.timeline
+        time.sleep(1.1)  # past the rate limit of the listings so far: a service up a while
+        for steps in commands[:-1]:
+            typed = timeline.types(*steps)
+            timeline.looked(typed + steps[-1][0], PROBE + 10)
+        runs = svc.fake.runs()
+        typed = timeline.types(*commands[-1])
+        timeline.until(typed + commands[-1][-1][0])
+        replies = {vm: [svc.ns.stub(vm + "." + svc.zone) for _ in ("first", "repeated")]
+                   for vm in answers}
+        got = {vm: [(r.status, [a.rdata for a in r.answer]) for r in pair]
+               for vm, pair in replies.items()}
+        assert got == {vm: [right, right] for vm, right in answers.items()}, replies
+        # Both reached CoreDNS: nothing in between keeps an answer.
+        reached = [q[1] for q in svc.capture.questions() if q[2] == "1"]
+        for vm in answers:
+            assert reached.count("%s.%s." % (vm, svc.zone)) >= 2, reached
+        cost = [r["kind"] for r in svc.fake.runs()[len(runs):]]
+        figure = "%s through resolved's stub: %s; the last command cost %d full and %d cheap " \
+                 "listings" % (scenario, ", ".join(
+                     "%s %s in %d ms, again in %d ms" % (
+                         vm, " ".join(got[vm][0][1]) or got[vm][0][0] + " (no address)",
+                         pair[0].query_ms, pair[1].query_ms) for vm, pair in replies.items()),
+                     cost.count("full"), cost.count("probe"))
         print(figure)
         record_property("figure", figure)
