@@ -693,7 +693,7 @@ def measure_probe_cost(args, log):
     alone. Over the same window (args.probe_cost_s), the CPU of each process
     and, apart, of its CLI children (the stand-in: Python, whose start-up
     is most of a run; the real CLI's costs otherwise), per hour."""
-    make_fleet = load_make_fleet(args)
+    make_fleet = load_fixture(args, "make_fleet")
     listing = make_fleet.render(make_fleet.fleet(args.probe_cost_vms))
     cases = [("multipass, default intervals", []), ("multipass, probe off", ["probe off"]),
              ("whoami only", None)]
