@@ -186,12 +186,14 @@ class CoreDNS:
             self.name, rcode, qname, qtype, timeout, self.log.name))
 
     def status(self):
-        """VmRSS and VmHWM in KiB, and the number of OS threads."""
+        """VmRSS, its anonymous part RssAnon (the heaps and stacks, without
+        the binary's and libraries' pages) and VmHWM in KiB, and the number
+        of OS threads."""
         out = {}
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Threads"):
+                if key in ("VmRSS", "RssAnon", "VmHWM", "Threads"):
                     out[key] = int(value.split()[0])
         return out
 
@@ -532,9 +534,9 @@ def start_pair(args, fleet, refresh, pinned=True):
     return mp, hs
 
 
-def ab_rounds(args, pair, path, log, tag, pinned=True):
+def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
     """The A/B machinery: after a 1 s warm-up of each server (not reported),
-    args.rounds rounds of args.duration s per server, on one query file:
+    `rounds` (default args.rounds) rounds of args.duration s per server, on one query file:
     A then B in odd rounds, B then A in even ones. pair: ((label_a,
     server_a), (label_b, server_b)), or more servers with the baseline
     last (the order is reversed in even rounds). Each round's ratio is A's
@@ -546,8 +548,9 @@ def ab_rounds(args, pair, path, log, tag, pinned=True):
     for _, server in pair:  # warm-up, not reported
         dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)],
                 pinned=pinned)
+    count = rounds or args.rounds
     rounds = []
-    for r in range(args.rounds):
+    for r in range(count):
         row = {}
         for label, server in (pair if r % 2 == 0 else pair[::-1]):
             with Sampler(server) as sampler:
@@ -621,7 +624,7 @@ def measure_throughput(args, fleet, mp, hs, rng, log, mixes=None, pinned=True):
         runs_before = fleet.runs_by_kind()
         rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
                            "%-6s %-18s" % (fleet.size, mix if pinned else mix + " unpinned"),
-                           pinned=pinned)
+                           pinned=pinned, rounds=None if pinned else args.unpinned_rounds)
         result = {"fleet": fleet.size, "mix": mix, "composition": comp}
         if not pinned:
             result["unpinned"] = "no taskset, default GOMAXPROCS; dnsperf -T %d -c %d" % (
@@ -1328,6 +1331,9 @@ def main():
                     help="dnsperf threads (-T) of the unpinned A/B")
     ap.add_argument("--unpinned-clients", type=int, default=4,
                     help="dnsperf clients (-c) of the unpinned A/B")
+    ap.add_argument("--unpinned-rounds", type=int, default=11,
+                    help="rounds of the unpinned A/B (its rounds stray about twice as far "
+                    "as the pinned ones')")
     ap.add_argument("--idle-s", type=float, default=10,
                     help="the idle window of the idle measure")
     ap.add_argument("--idle-settle-s", type=float, default=2,
@@ -1388,7 +1394,7 @@ def main():
     results = {"settings": {
         "server": "GOMAXPROCS=%d, taskset -c %s" % (args.server_procs, args.server_cpus),
         "client": "dnsperf -T 1 -c 1, taskset -c %s" % args.client_cpus,
-        "rounds": args.rounds, "duration_s": args.duration,
+        "rounds": args.rounds, "unpinned_rounds": args.unpinned_rounds, "duration_s": args.duration,
         "outstanding": args.outstanding, "latency_rate_qps": args.latency_rate,
         "latency_duration_s": args.latency_duration,
         "memory_load_s": args.memory_load_s,

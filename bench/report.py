@@ -156,7 +156,9 @@ def throughput_section(r, dns):
               "with no `taskset` and the default GOMAXPROCS (every core), the stand-in CLI "
               "wherever the kernel puts it, and dnsperf unpinned with several threads (%s); the "
               "pinned rows give each side its own core, which no user does. The spread of the "
-              "per-round ratios shows how far one round of it may stray." % unpinned[0]["unpinned"])
+              "per-round ratios shows how far one round of it may stray; it strays about twice as "
+              "far as a pinned round, so it runs %s rounds." % (
+                  unpinned[0]["unpinned"], dns["settings"].get("unpinned_rounds", "the same")))
         r.add()
     r.add("*Whole-run ratio*: an unknown single-label name may be a VM launched a moment ago, "
           "so its first question waits for an on-demand refresh (at most one start per second, "
@@ -361,6 +363,13 @@ def memory_section(r, dns):
                      e["cli_runs"]])
     r.table(["VMs", "ready MiB", "after apex load MiB", "after hits load MiB", "peak (VmHWM) MiB",
              "CLI runs so far"], rows)
+    last = {size: e.get("after_hits_load") or e["after_apex_load"] for size, e in mem.items()}
+    if all("RssAnon" in s for s in last.values()):
+        r.add("Of the last figure of each row, anonymous memory (RssAnon: heaps and stacks, "
+              "without the pages of the binary and its libraries): " + ", ".join(
+                  "%s VMs %d MiB" % (size, s["RssAnon"] // 1024)
+                  for size, s in sorted(last.items(), key=lambda kv: int(kv[0]))) + ".")
+        r.add()
     sizes = sorted(mem, key=int)
     if len(sizes) >= 2:
         lo, hi = mem[sizes[0]], mem[sizes[-1]]

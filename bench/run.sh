@@ -25,7 +25,7 @@ for tool in dnsperf taskset python3 go cmake; do
 done
 
 if [ "$quick" = 1 ]; then
-  dns_args=(--rounds 1 --duration 2 --latency-duration 2 --memory-load-s 2 --cli-mixed-s 3 --cli-rate 50000 --idle-s 3
+  dns_args=(--rounds 1 --unpinned-rounds 1 --duration 2 --latency-duration 2 --memory-load-s 2 --cli-mixed-s 3 --cli-rate 50000 --idle-s 3
             --daemon-idle-s 15 --daemon-flood-s 5 --daemon-launches 1 --probe-cost-s 15
             --lifecycle-settle-s 5 --lifecycle-limit-s 20 --quick)
   core_args=(--benchmark_repetitions=2 --benchmark_min_time=0.05)

@@ -5,6 +5,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -30,6 +33,17 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// Hands the heap's free pages back to the system after a unit of work.
+// Parsing a listing builds a JSON document several times the size of the
+// inventory it yields, and glibc's malloc keeps those pages resident once
+// freed: about 4 MiB more for 10,000 VMs, for good. Elsewhere (macOS) the
+// allocator gives large blocks back by itself.
+void return_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 // A failure of a kind already logged (at ERROR, or at WARNING for a full
 // listing failing while cheap ones work) less than this long ago (a CLI that
@@ -343,6 +357,7 @@ void source::impl::loop() {
     } catch (...) {
       // Out of memory or the like: keep the thread (and the old inventory).
     }
+    detail::return_free_memory();
     lock.lock();
   }
 }
