@@ -146,11 +146,9 @@ func (s *source) stats() sourceStats {
 	if C.multipass_source_stats(s.p, &st) != C.MULTIPASS_OK {
 		return sourceStats{}
 	}
-	out := sourceStats{full: listingStats(&st.full), probe: listingStats(&st.probe),
+	out := sourceStats{full: listingStats(&st.full, st.full_failing_seconds), probe: listingStats(&st.probe, st.probe_failing_seconds),
 		instances:   make(map[string]uint32, len(st.instances)),
 		fullBackoff: time.Duration(st.full_backoff_ms) * time.Millisecond}
-	out.full.failing = time.Duration(float64(st.full_failing_seconds) * float64(time.Second))
-	out.probe.failing = time.Duration(float64(st.probe_failing_seconds) * float64(time.Second))
 	if st.last_success_unix_ms > 0 {
 		out.lastSuccess = time.UnixMilli(int64(st.last_success_unix_ms))
 	}
@@ -160,8 +158,9 @@ func (s *source) stats() sourceStats {
 	return out
 }
 
-func listingStats(c *C.multipass_listing_stats_t) listingCounts {
-	l := listingCounts{ok: uint64(c.ok), failed: uint64(c.failed), seconds: float64(c.seconds_sum)}
+func listingStats(c *C.multipass_listing_stats_t, failingSeconds C.double) listingCounts {
+	l := listingCounts{ok: uint64(c.ok), failed: uint64(c.failed), seconds: float64(c.seconds_sum),
+		failing: time.Duration(float64(failingSeconds) * float64(time.Second))}
 	for i := range l.buckets {
 		l.buckets[i] = uint64(c.buckets[i])
 	}
@@ -224,15 +223,9 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 		return answer{outcome: serverFailure}
 	}
 
-	a := answer{
-		outcome: outcome(out.outcome),
-		rcode:   int(out.rcode),
-		zone:    int(out.zone),
-		rrtype:  uint16(out.rrtype),
-		ttl:     uint32(out.ttl),
+	a := answer{outcome: outcome(out.outcome), rcode: int(out.rcode), zone: int(out.zone), rrtype: uint16(out.rrtype), ttl: uint32(out.ttl),
 		soa: soaValues{uint32(out.soa.serial), uint32(out.soa.refresh), uint32(out.soa.retry),
-			uint32(out.soa.expire), uint32(out.soa.minimum), uint32(out.soa.ttl)},
-	}
+			uint32(out.soa.expire), uint32(out.soa.minimum), uint32(out.soa.ttl)}}
 	// Copied with Go's copy and string conversion rather than C.GoBytes and
 	// C.GoString, which would move out to the heap.
 	switch a.rrtype {
