@@ -4,10 +4,11 @@
 # against the core in build/prefix, and a CGO_ENABLED=0 vet and test run in
 # which setup must fail with the "rebuild with CGO_ENABLED=1" error.
 #
-# Usage: scripts/check-go.sh [PART...]   PART: lint (gofmt, go vet,
-# staticcheck), race, nocgo; all three when none is named. Each of race and
-# nocgo compiles every dependency once more in its own mode, which is why CI
-# runs them in different lanes.
+# Usage: scripts/check-go.sh [PART...]   PART: tools (installs staticcheck,
+# which needs no core), lint (gofmt, go vet, staticcheck, installing it first
+# when missing), race, nocgo; lint, race and nocgo when none is named. Each of
+# tools, race and nocgo compiles every dependency once more in its own mode,
+# which is why CI runs them in different lanes.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,19 +16,23 @@ staticcheck_version=v0.7.0
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(lint race nocgo)
 cd "$root/go-shim"
+gobin=$(go env GOPATH)/bin
+
+tools() {
+  if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${staticcheck_version#v}"; then
+    echo "==> go install honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+    go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+  fi
+}
 
 lint() {
-  local unformatted gobin
+  local unformatted
   unformatted=$(gofmt -l .)
   if [ -n "$unformatted" ]; then
     echo "check-go.sh: not gofmt-formatted: $unformatted" >&2
     exit 1
   fi
-  gobin=$(go env GOPATH)/bin
-  if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${staticcheck_version#v}"; then
-    echo "==> go install honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
-    go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
-  fi
+  tools
   eval "$("$root/scripts/go-env.sh")"
   echo "==> go vet"
   go vet ./...
@@ -50,7 +55,7 @@ nocgo() {
 
 for part in "${parts[@]}"; do
   case "$part" in
-    lint | race | nocgo) "$part" ;;
-    *) echo "check-go.sh: unknown part '$part' (lint, race or nocgo)" >&2; exit 2 ;;
+    tools | lint | race | nocgo) "$part" ;;
+    *) echo "check-go.sh: unknown part '$part' (tools, lint, race or nocgo)" >&2; exit 2 ;;
   esac
 done

@@ -1,10 +1,14 @@
 """The README's "Build CoreDNS with the plugin" route, followed as written in a
-scratch folder: the core built (in build/readme-route, kept between runs) and
-installed with cmake to a temporary prefix,
-CoreDNS's source from the module proxy, the plugin.cfg line, the replace step,
-go generate, go build with cgo; the binary starts with no help from the
-environment."""
+scratch folder: the core built with the README's cmake commands and installed
+to a temporary prefix, CoreDNS's source from the module proxy, the plugin.cfg
+line, the replace step, go generate, go build with cgo; the binary starts with
+no help from the environment.
 
+The cmake build folder is make install's (build/install/core, under its lock):
+the same Release build of the core, which another install prefix does not
+recompile, so the README's commands rebuild nothing make install built."""
+
+import fcntl
 import json
 import shutil
 
@@ -23,13 +27,17 @@ def test_readme_build_route_gives_a_binary_that_starts(tmp_path):
                  "-DCMAKE_INSTALL_PREFIX="]:
         assert step in readme, "the README's route lost the step %r" % step
 
-    # The prefix is new each run; the build folder stays (build/readme-route),
-    # so that the README's cmake commands, run again, rebuild only what changed.
-    prefix, build = tmp_path / "prefix", ROOT / "build" / "readme-route"
-    sh(["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-        "-DMULTIPASS_TEST=OFF", "-DCMAKE_INSTALL_PREFIX=%s" % prefix])
-    sh(["cmake", "--build", str(build), "-j2"])
-    sh(["cmake", "--install", str(build)])
+    # The prefix is new each run; the build folder is make install's, taken
+    # with its lock (scripts/install-tree.sh) so that no install runs in it
+    # meanwhile.
+    prefix, build = tmp_path / "prefix", ROOT / "build" / "install" / "core"
+    build.mkdir(parents=True, exist_ok=True)
+    with open(ROOT / "build" / "install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sh(["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+            "-DMULTIPASS_TEST=OFF", "-DCMAKE_INSTALL_PREFIX=%s" % prefix])
+        sh(["cmake", "--build", str(build), "-j2"])
+        sh(["cmake", "--install", str(build)])
 
     src = tmp_path / "coredns"
     info = json.loads(sh(["go", "mod", "download", "-json", COREDNS], cwd=ROOT / "go-shim").stdout)
