@@ -7,8 +7,9 @@
 # Usage: scripts/check-go.sh [PART...]   PART: tools (installs staticcheck,
 # which needs no core), lint (gofmt, go vet, staticcheck, installing it first
 # when missing), race, nocgo; lint, race and nocgo when none is named. Each of
-# tools, race and nocgo compiles every dependency once more in its own mode,
-# which is why CI runs them in different lanes.
+# tools, race and nocgo compiles a dependency graph of its own (staticcheck's;
+# go-shim's with -race; go-shim's without cgo), which is why CI runs them in
+# different lanes.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
