@@ -1,15 +1,20 @@
 // Indexes of the immutable inventory.
 #include "inventory.h"
 
+#include "names.h"
+
 namespace multipass {
 
 namespace {
 
 hot_vm hot_fields(const vm& v) {
   hot_vm h;
-  if (!v.ipv4.empty()) h.first_ipv4 = v.ipv4.front();
-  h.ipv4_count =
-      static_cast<uint8_t>(v.ipv4.size() < 255 ? v.ipv4.size() : 255);
+  size_t servable = 0;
+  for (uint32_t address : v.ipv4) {
+    if (detail::host_only_address(address)) continue;
+    if (servable++ == 0) h.first_ipv4 = address;
+  }
+  h.ipv4_count = static_cast<uint8_t>(servable < 255 ? servable : 255);
   h.state = v.state;
   h.key_size = static_cast<uint8_t>(v.key.size() < 255 ? v.key.size() : 255);
   std::memcpy(h.key, v.key.data(),

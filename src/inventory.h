@@ -45,14 +45,18 @@ inline bool serves_addresses(vm_state state) {
 
 // What a forward lookup reads of one VM, in one 32-byte record (aligned to
 // 32 bytes, so never across two cache lines): the key (inline when it fits),
-// the state and the first address. A hit on a key of at most key_capacity
-// octets reads the slots it probes and this record, not the 96-byte vm nor
-// the heap block of its ipv4 vector; the resolver's common case (the first
-// address, no `networks`) answers from it alone.
+// the state and the first servable address (the first outside the host-only
+// blocks of detail::host_only_address: what is served without `networks`).
+// A hit on a key of at most key_capacity octets reads the slots it probes
+// and this record, not the 96-byte vm nor the heap block of its ipv4 vector;
+// the resolver's common case (the first address, no `networks`) answers from
+// it alone.
 struct alignas(32) hot_vm {
   static constexpr size_t key_capacity = 25;
-  uint32_t first_ipv4 = 0;   // vm::ipv4[0]; 0 when ipv4 is empty
-  uint8_t ipv4_count = 0;    // vm::ipv4.size(), capped at 255
+  uint32_t first_ipv4 = 0;   // the first of vm::ipv4 outside the host-only
+                             // blocks; 0 when there is none
+  uint8_t ipv4_count = 0;    // how many of vm::ipv4 lie outside them,
+                             // capped at 255
   vm_state state = vm_state::unknown;  // vm::state
   uint8_t key_size = 0;      // vm::key.size(), capped at 255
   char key[key_capacity] = {};  // vm::key's first key_capacity octets,

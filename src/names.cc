@@ -16,6 +16,15 @@ bool valid_zone_char(char c) {
   return c > ' ' && c < 0x7f && c != '\\' && c != '.';
 }
 
+// See host_only_address.
+constexpr ipv4_network host_only_blocks[] = {
+    {0x00000000u, 0xff000000u},  // 0.0.0.0/8
+    {0x7f000000u, 0xff000000u},  // 127.0.0.0/8
+    {0xa9fe0000u, 0xffff0000u},  // 169.254.0.0/16
+    {0xe0000000u, 0xf0000000u},  // 224.0.0.0/4
+    {0xf0000000u, 0xf0000000u},  // 240.0.0.0/4
+};
+
 }  // namespace
 
 void ascii_lower(std::string_view in, char* out) {
@@ -192,6 +201,21 @@ ipv4_network parse_network(std::string_view cidr) {
                                 std::string(cidr));
   }
   return net;
+}
+
+bool host_only_address(uint32_t address) {
+  for (const ipv4_network& block : host_only_blocks) {
+    if (block.contains(address)) return true;
+  }
+  return false;
+}
+
+bool inside_host_only_block(const ipv4_network& net) {
+  for (const ipv4_network& block : host_only_blocks) {
+    if ((net.mask & block.mask) == block.mask && block.contains(net.base))
+      return true;
+  }
+  return false;
 }
 
 }  // namespace multipass::detail

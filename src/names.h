@@ -68,4 +68,17 @@ struct ipv4_network {
 // Throws std::invalid_argument otherwise.
 ipv4_network parse_network(std::string_view cidr);
 
+// Whether `address` (host order) lies in a block that names the asking host
+// or no host at all: 0.0.0.0/8 (this network), 127.0.0.0/8 (loopback),
+// 169.254.0.0/16 (link-local), 224.0.0.0/4 (multicast) and 240.0.0.0/4
+// (reserved, with the broadcast address). A guest can report any of them
+// (with `addresses all` the addresses come from inside it): an answer with
+// 127.0.0.1 would aim a VM's name at the host's own services.
+bool host_only_address(uint32_t address);
+
+// Whether all of `net` lies inside one of those blocks: a configured network
+// that names such a block on purpose (`networks 169.254.0.0/16`), not one
+// that merely covers it (`networks 0.0.0.0/0`).
+bool inside_host_only_block(const ipv4_network& net);
+
 }  // namespace multipass::detail

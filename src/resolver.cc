@@ -393,9 +393,13 @@ void resolver::resolve_reverse(const zone& z, std::string_view relative,
 }
 
 bool resolver::usable(uint32_t address) const {
-  if (networks_.empty()) return true;
+  const bool host_only = detail::host_only_address(address);
+  if (networks_.empty()) return !host_only;
   for (const detail::ipv4_network& net : networks_) {
-    if (net.contains(address)) return true;
+    // A host-only address only inside a network that names its block.
+    if (net.contains(address) &&
+        (!host_only || detail::inside_host_only_block(net)))
+      return true;
   }
   return false;
 }

@@ -62,7 +62,8 @@ struct resolver_options {
   uint32_t negative_ttl = 5;          // SOA minimum and SOA TTL; also how
                                       // long a name stays confirmed missing
   bool addresses_all = false;         // false: the first usable address only
-  std::vector<std::string> networks;  // CIDRs; empty: every address is usable
+  std::vector<std::string> networks;  // CIDRs; empty: every address outside
+                                      // the host-only blocks is usable
   bool wildcard = false;              // x.<vm>.Z answers like <vm>.Z
 };
 
@@ -135,6 +136,10 @@ class resolver {
                        uint16_t qtype, const inventory& inv,
                        multipass_answer_t* out) const;
 
+  // Whether `address` may be served: inside `networks` (every address
+  // without them), and outside the host-only blocks
+  // (detail::host_only_address) unless a network inside such a block
+  // names it.
   bool usable(uint32_t address) const;
   // Whether `v` serves `address` (state, networks, first/all).
   bool serves(const vm& v, uint32_t address) const;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "listing_parser.h"
+#include "names.h"
 #include "resolver.h"
 
 namespace multipass {
@@ -55,8 +56,12 @@ void expect_hot_mirrors_vms(const inventory& inv) {
     EXPECT_EQ(&inv.hot_of(v), &h);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(&h) % 32, 0u) << "not aligned";
     EXPECT_EQ(h.state, v.state) << v.key;
-    EXPECT_EQ(h.ipv4_count, std::min<size_t>(v.ipv4.size(), 255)) << v.key;
-    EXPECT_EQ(h.first_ipv4, v.ipv4.empty() ? 0 : v.ipv4[0]) << v.key;
+    std::vector<uint32_t> servable;
+    for (uint32_t address : v.ipv4) {
+      if (!detail::host_only_address(address)) servable.push_back(address);
+    }
+    EXPECT_EQ(h.ipv4_count, std::min<size_t>(servable.size(), 255)) << v.key;
+    EXPECT_EQ(h.first_ipv4, servable.empty() ? 0 : servable[0]) << v.key;
     EXPECT_EQ(h.key_size, std::min<size_t>(v.key.size(), 255)) << v.key;
     std::string inline_key(h.key, cap);
     std::string expected = v.key.substr(0, cap);
@@ -130,7 +135,7 @@ TEST(inventory_test, keys_sharing_an_inline_prefix_differ_by_length) {
   for (int n = 1; n <= 63; ++n) {
     key += static_cast<char>('a' + n % 26);
     inv.vms.push_back(make_vm(key, vm_state::running,
-                              {static_cast<uint32_t>(n)}));
+                              {0x0a000000u + static_cast<uint32_t>(n)}));
   }
   ASSERT_TRUE(inv.index());
   expect_hot_mirrors_vms(inv);
@@ -140,7 +145,8 @@ TEST(inventory_test, keys_sharing_an_inline_prefix_differ_by_length) {
     const vm* v = inv.find(key);
     ASSERT_NE(v, nullptr) << key;
     EXPECT_EQ(v->key, key);
-    EXPECT_EQ(inv.hot_of(*v).first_ipv4, static_cast<uint32_t>(n));
+    EXPECT_EQ(inv.hot_of(*v).first_ipv4,
+              0x0a000000u + static_cast<uint32_t>(n));
   }
   EXPECT_EQ(inv.find(key + "x"), nullptr);
 }
@@ -185,6 +191,22 @@ TEST(inventory_test, address_counts_are_capped) {
   ASSERT_TRUE(inv.index());
   expect_hot_mirrors_vms(inv);
   EXPECT_EQ(inv.hot[0].ipv4_count, 255);
+}
+
+// The hot record holds the first address a client may be given: a guest
+// that lists 127.0.0.1 (or another host-only address) first does not put it
+// on the fast path.
+TEST(inventory_test, the_hot_record_skips_host_only_addresses) {
+  inventory inv;
+  inv.vms.push_back(make_vm("sly", vm_state::running,
+                            {ip("127.0.0.1"), ip("169.254.0.9"),
+                             ip("10.110.24.9"), ip("0.0.0.0")}));
+  inv.vms.push_back(make_vm("loopy", vm_state::running, {ip("127.0.0.1")}));
+  ASSERT_TRUE(inv.index());
+  expect_hot_mirrors_vms(inv);
+  EXPECT_EQ(inv.hot[0].first_ipv4, ip("10.110.24.9"));
+  EXPECT_EQ(inv.hot[0].ipv4_count, 1);
+  EXPECT_EQ(inv.hot[1].ipv4_count, 0);
 }
 
 // Random keys from a small alphabet, many sharing long prefixes, with
@@ -319,8 +341,9 @@ TEST_F(resolver_addresses_test, first_address_without_networks) {
   EXPECT_EQ(outcome, MULTIPASS_ANSWER);
   EXPECT_EQ(ask(options(), "draining", A, &outcome), strings{"10.0.0.3"});
   EXPECT_EQ(outcome, MULTIPASS_ANSWER);
-  EXPECT_EQ(ask(options(), "zero", A, &outcome), strings{"0.0.0.0"});
-  EXPECT_EQ(outcome, MULTIPASS_ANSWER);
+  // 0.0.0.0 is host-only: served only where `networks` names its block.
+  EXPECT_TRUE(ask(options(), "zero", A, &outcome).empty());
+  EXPECT_EQ(outcome, MULTIPASS_NODATA);
   EXPECT_EQ(ask(options(), std::string(40, 'l'), A, &outcome),
             strings{"10.0.0.7"});
   EXPECT_EQ(ask(options(), std::string(39, 'l') + "m", A, &outcome),
@@ -345,6 +368,9 @@ TEST_F(resolver_addresses_test, first_address_inside_networks) {
             strings{"192.168.0.7"});
   EXPECT_TRUE(ask(options({"192.168.0.0/16"}), "zero", A, &outcome).empty());
   EXPECT_EQ(outcome, MULTIPASS_NODATA);
+  EXPECT_EQ(ask(options({"0.0.0.0/8"}), "zero", A, &outcome),
+            strings{"0.0.0.0"});
+  EXPECT_EQ(outcome, MULTIPASS_ANSWER);
 }
 
 TEST_F(resolver_addresses_test, all_addresses) {
@@ -354,7 +380,9 @@ TEST_F(resolver_addresses_test, all_addresses) {
   EXPECT_EQ(outcome, MULTIPASS_ANSWER);
   EXPECT_EQ(ask(options({"192.168.0.0/16"}, true), "multi", A, &outcome),
             (strings{"192.168.0.5", "192.168.0.6"}));
-  EXPECT_EQ(ask(options({}, true), "zero", A, &outcome), strings{"0.0.0.0"});
+  EXPECT_TRUE(ask(options({}, true), "zero", A, &outcome).empty());
+  EXPECT_EQ(ask(options({"0.0.0.0/8"}, true), "zero", A, &outcome),
+            strings{"0.0.0.0"});
 }
 
 TEST_F(resolver_addresses_test, no_usable_address_is_nodata) {

@@ -336,6 +336,67 @@ TEST_F(resolver_test, single_address_network) {
   expect_a("k8s-node-01.vm.test", {"172.17.0.1"});
 }
 
+// --- addresses that aim at the host (issue 28) ------------------------------
+
+// A guest reports what its interfaces hold: with one that put 127.0.0.1 (or
+// another host-only address) first, and one that reports nothing else.
+snapshot guests_aiming_at_the_host() {
+  return make_inventory({
+      {"sly", vm_state::running,
+       {"127.0.0.1", "0.0.0.0", "169.254.1.1", "224.0.0.251",
+        "255.255.255.255", "240.0.0.7", "10.110.24.9", "127.0.0.53"}},
+      {"loopy", vm_state::running, {"127.0.0.1", "169.254.169.254"}},
+  });
+}
+
+TEST_F(resolver_test, host_only_addresses_are_never_served_by_default) {
+  for (bool all : {false, true}) {
+    resolver_options opts = zones({"vm.test", "in-addr.arpa"});
+    opts.addresses_all = all;
+    make(opts, guests_aiming_at_the_host());
+    expect_a("sly.vm.test", {"10.110.24.9"});  // the first servable one
+    expect_outcome("loopy.vm.test", A, MULTIPASS_NODATA);
+    expect_outcome("1.0.0.127.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+    expect_outcome("254.169.254.169.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+    expect_outcome("9.24.110.10.in-addr.arpa", PTR, MULTIPASS_ANSWER);
+  }
+}
+
+TEST_F(resolver_test, a_network_that_merely_covers_a_host_only_block_does_not_name_it) {
+  resolver_options opts = zones({"vm.test"});
+  opts.networks = {"0.0.0.0/0"};
+  opts.addresses_all = true;
+  make(opts, guests_aiming_at_the_host());
+  expect_a("sly.vm.test", {"10.110.24.9"});
+  expect_outcome("loopy.vm.test", A, MULTIPASS_NODATA);
+}
+
+TEST_F(resolver_test, a_network_inside_a_host_only_block_serves_it) {
+  resolver_options opts = zones({"vm.test", "in-addr.arpa"});
+  opts.networks = {"169.254.0.0/16", "10.0.0.0/8"};
+  opts.addresses_all = true;
+  make(opts, guests_aiming_at_the_host());
+  expect_a("sly.vm.test", {"169.254.1.1", "10.110.24.9"});
+  expect_a("loopy.vm.test", {"169.254.169.254"});
+  expect_outcome("254.169.254.169.in-addr.arpa", PTR, MULTIPASS_ANSWER);
+  expect_outcome("1.0.0.127.in-addr.arpa", PTR, MULTIPASS_NXDOMAIN);
+  opts.networks = {"127.0.0.53/32"};
+  opts.addresses_all = false;
+  make(opts, guests_aiming_at_the_host());
+  expect_a("sly.vm.test", {"127.0.0.53"});
+}
+
+TEST_F(resolver_test, a_listing_whose_guest_reports_loopback_never_answers_it) {
+  parsed_listing parsed = parse_listing(R"({"list": [
+    {"name": "sly", "state": "Running", "ipv4": ["127.0.0.1", "10.110.24.9"]},
+    {"name": "loopy", "state": "Running", "ipv4": ["127.0.0.1"]}]})");
+  ASSERT_TRUE(parsed.error.empty()) << parsed.error;
+  parsed.inv->serial = 1;
+  make(zones({"vm.test"}), snapshot(std::move(parsed.inv)));
+  expect_a("sly.vm.test", {"10.110.24.9"});
+  expect_outcome("loopy.vm.test", A, MULTIPASS_NODATA);
+}
+
 // --- <vm>.Z other types ----------------------------------------------------
 
 TEST_F(resolver_test, other_types_at_a_vm_give_nodata_with_soa) {
