@@ -67,6 +67,11 @@ var properties = map[string]property{
 		if v[0] == "" {
 			return errors.New("needs a non-empty path")
 		}
+		// As Go's exec.LookPath: a path that names a folder is absolute; a
+		// relative one would depend on the folder CoreDNS started in.
+		if strings.Contains(v[0], "/") && !strings.HasPrefix(v[0], "/") {
+			return fmt.Errorf("must be an absolute path, or a name looked up in PATH: '%s' is relative", v[0])
+		}
 		m.sourceOpts.binary = v[0]
 		return nil
 	}},

@@ -100,6 +100,9 @@ func TestSetupParse(t *testing.T) {
 		{input: block(`binary`), shouldErr: "Wrong argument count"},
 		{input: block(`binary a b`), shouldErr: "Wrong argument count"},
 		{input: block(`binary ""`), shouldErr: "binary needs a non-empty path"},
+		{input: block(`binary ./multipass`), shouldErr: "binary must be an absolute path, or a name looked up in PATH: './multipass' is relative"},
+		{input: block(`binary bin/multipass`), shouldErr: "binary must be an absolute path, or a name looked up in PATH: 'bin/multipass' is relative"},
+		{input: block(`binary ../multipass`), shouldErr: "is relative"},
 		{input: block(`server_address`), shouldErr: "Wrong argument count"},
 		{input: block(`server_address localhost`), shouldErr: "server_address must be HOST:PORT or unix:PATH: 'localhost'"},
 		{input: block(`server_address :50051`), shouldErr: "server_address must be HOST:PORT or unix:PATH: ':50051'"},
@@ -216,6 +219,7 @@ func TestSetupErrorsNameTheLine(t *testing.T) {
 		{input: "multipass vm.test {\n  ttl 10 20\n}", want: []string{"Testfile:2", "Wrong argument count", "'ttl'"}},
 		{input: "multipass vm.test {\n  wildcard yes\n}", want: []string{"Testfile:2", "Wrong argument count", "'wildcard'"}},
 		{input: "multipass vm.test {\n\n  bogus 1\n}", want: []string{"Testfile:3", "unknown property 'bogus'"}},
+		{input: "multipass vm.test {\n  ttl 10\n  binary ./multipass\n}", want: []string{"Testfile:3", "binary must be an absolute path", "'./multipass'"}},
 		{input: "multipass vm.test\nmultipass other.test", want: []string{"Testfile:2", "only be used once per Server Block"}},
 		{input: "multipass vm..test", want: []string{"Testfile:1", "invalid zone 'vm..test'"}},
 		// Zones the core refuses, found at setup: an RFC 2317 zone, a

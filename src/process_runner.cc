@@ -24,6 +24,9 @@ namespace bp = boost::process;
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -121,6 +124,11 @@ struct child_setup : bp::extend::handler {
   void on_exec_setup(Executor&) const {
     ::setpgid(0, 0);  // own process group: the whole tree can be killed
     reset_child_signals();
+#if defined(__linux__) && defined(PR_CAP_AMBIENT)
+    // A service may give CoreDNS an ambient capability (to bind port 53):
+    // the CLI gets none of it.
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+#endif
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd > 0) {
       ::dup2(null_fd, STDIN_FILENO);
@@ -139,7 +147,32 @@ char** current_environ() {
 #endif
 }
 
-// The child's environment: ours (read at each run) with `overrides` set.
+// Whether the variable that `entry` ("NAME=value") sets is one the CLI may
+// see (see child_environment).
+bool passed_to_cli(std::string_view entry) {
+  const size_t equals = entry.find('=');
+  if (equals == std::string_view::npos || equals == 0) return false;
+  const std::string_view name = entry.substr(0, equals);
+  for (std::string_view exact :
+       {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+        "DBUS_SESSION_BUS_ADDRESS"}) {
+    if (name == exact) return true;
+  }
+  for (std::string_view prefix :
+       {"LC_", "XDG_", "MULTIPASS_", "SNAP_", "SNAPD_"}) {
+    if (name.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+// The child's environment: the allowed part of ours (read at each run) with
+// `overrides` set. What the multipass CLI needs, and nothing else of
+// CoreDNS's: PATH, HOME, USER, LOGNAME (the snap's wrapper and the macOS CLI
+// find the client certificate through them), LANG, LANGUAGE, LC_*, TZ,
+// TMPDIR (macOS's per-user temporary folder), XDG_* (XDG_RUNTIME_DIR and
+// DBUS_SESSION_BUS_ADDRESS: `snap run` tracks the CLI in the user's session),
+// MULTIPASS_* (the CLI's own settings) and SNAP_*, SNAPD_* (snapd's).
+// LD_PRELOAD, LD_LIBRARY_PATH, DYLD_*, proxies and credentials stay behind.
 // Built in the parent; Boost 1.74's own environment class reads past the end
 // of short entries, so it is not used.
 class child_environment {
@@ -148,6 +181,7 @@ class child_environment {
       const std::vector<std::pair<std::string, std::string>>& overrides) {
     for (char** entry = current_environ(); entry && *entry; ++entry) {
       std::string_view text(*entry);
+      if (!passed_to_cli(text)) continue;
       bool replaced =
           std::any_of(overrides.begin(), overrides.end(), [&](const auto& kv) {
             return text.size() > kv.first.size() &&
@@ -207,6 +241,13 @@ lookup find_program(const std::string& program) {
   }
   bool exists = false;
   if (program.find('/') != std::string::npos) {
+    if (program.front() != '/') {
+      // Relative to whatever folder CoreDNS started in: never run.
+      found.status = run_status::not_found;
+      found.reason = program + ": a relative path (give an absolute path, or "
+                               "a bare name to look up in PATH)";
+      return found;
+    }
     found.path = program;
     if (!is_executable_file(program, &exists)) {
       found.status =
@@ -224,9 +265,10 @@ lookup find_program(const std::string& program) {
     if (end == std::string::npos) end = path_list.size();
     std::string dir = path_list.substr(begin, end - begin);
     begin = end + 1;
-    // An empty entry would mean the working directory: ignored, as Go's
-    // exec.LookPath refuses it (a planted ./multipass is never run).
-    if (dir.empty()) continue;
+    // An empty or relative entry ("", ".", "bin") would mean the working
+    // directory or a folder below it: skipped, as Go's exec.LookPath refuses
+    // them (a planted ./multipass is never run).
+    if (dir.empty() || dir.front() != '/') continue;
     std::string candidate = dir + "/" + program;
     if (is_executable_file(candidate, &exists)) {
       found.path = std::move(candidate);

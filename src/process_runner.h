@@ -1,7 +1,8 @@
 // Runs one program (no shell) with a deadline and an output cap, and reports
 // how it ended. The child gets its own process group, default signal
 // dispositions for every signal the host catches, an empty signal mask, stdin
-// from the null device and the current environment (plus overrides).
+// from the null device, no ambient capabilities (Linux) and an allow-listed
+// part of the current environment (plus overrides; see run_options::env).
 // On a deadline, an abort or too much output the whole group gets SIGTERM,
 // then SIGKILL after a short grace, and the child is always reaped.
 //
@@ -34,7 +35,9 @@ enum class run_status {
 struct run_options {
   std::chrono::milliseconds timeout{10000};
   uint64_t max_output_bytes = 16u << 20;  // a larger stdout is a failure
-  // Variables set for the child on top of the inherited environment.
+  // Variables set for the child on top of what it inherits: PATH, HOME,
+  // USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, XDG_*,
+  // DBUS_SESSION_BUS_ADDRESS, MULTIPASS_*, SNAP_* and SNAPD_* of ours.
   std::vector<std::pair<std::string, std::string>> env;
   // Raised (from any thread) to abort the run; checked every few ms.
   const std::atomic<bool>* abort = nullptr;
@@ -58,7 +61,8 @@ struct run_result {
 };
 
 // Runs `program` with `args` (argv[1..]). A program without '/' is looked up
-// in PATH at each call. Never throws. Blocks the calling thread until the
+// in PATH at each call, in its absolute entries only (as Go's exec.LookPath);
+// a relative path ("./multipass", "bin/multipass") is not_found. Never throws. Blocks the calling thread until the
 // child is reaped, which is at most about timeout + 1 s.
 run_result run_process(const std::string& program,
                        const std::vector<std::string>& args,

@@ -19,6 +19,9 @@
 #if defined(__linux__)
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 #include "fake_cli.h"
@@ -343,9 +346,131 @@ TEST(process_runner_test, empty_path_entries_are_not_the_working_directory) {
     EXPECT_EQ(result.status, run_status::not_found) << "PATH=" << path;
     EXPECT_FALSE(result.started) << "PATH=" << path;
   }
-  path_override explicit_dot(":" + nowhere + "::.:");
+  // Nor are relative entries, as Go's exec.LookPath: "." and "./", and a
+  // folder below the working directory.
+  ASSERT_EQ(::mkdir((cli.dir() + "/bin").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(),
+                      (cli.dir() + "/bin/multipass").c_str()),
+            0);
+  for (const std::string& path :
+       {":" + nowhere + "::.:", std::string("./"), std::string("bin"),
+        "bin:" + nowhere}) {
+    path_override relative(path);
+    run_result result = run_process("multipass", list_args, quick());
+    EXPECT_EQ(result.status, run_status::not_found) << "PATH=" << path;
+  }
+  // An absolute entry for the same folder works.
+  path_override absolute(nowhere + ":" + cli.dir() + "/bin");
   EXPECT_TRUE(run_process("multipass", list_args, quick()).ok());
   EXPECT_EQ(cli.run_count(), 1u);
+}
+
+TEST(process_runner_test, a_relative_program_path_is_never_run) {
+  fake_cli cli;
+  ASSERT_EQ(::mkdir((cli.dir() + "/bin").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(fake_cli::binary().c_str(),
+                      (cli.dir() + "/bin/multipass").c_str()),
+            0);
+  working_directory cwd(cli.dir());  // both would resolve from here
+  ASSERT_TRUE(cwd.changed());
+  for (const char* program : {"./bin/multipass", "bin/multipass"}) {
+    run_result result = run_process(program, list_args, quick());
+    EXPECT_EQ(result.status, run_status::not_found) << program;
+    EXPECT_FALSE(result.started) << program;
+    EXPECT_NE(result.reason.find("relative path"), std::string::npos)
+        << result.reason;
+    EXPECT_EQ(program_identity(program), "") << program;
+  }
+  EXPECT_EQ(cli.run_count(), 0u);
+}
+
+// Sets environment variables while alive, restoring what was there.
+class environment_override {
+ public:
+  explicit environment_override(
+      std::vector<std::pair<std::string, std::string>> values) {
+    for (const auto& kv : values) {
+      const char* old = ::getenv(kv.first.c_str());
+      saved_.push_back({kv.first, old ? old : "", old != nullptr});
+      ::setenv(kv.first.c_str(), kv.second.c_str(), 1);
+    }
+  }
+  ~environment_override() {
+    for (const saved& s : saved_) {
+      if (s.had) {
+        ::setenv(s.name.c_str(), s.value.c_str(), 1);
+      } else {
+        ::unsetenv(s.name.c_str());
+      }
+    }
+  }
+
+ private:
+  struct saved {
+    std::string name, value;
+    bool had;
+  };
+  std::vector<saved> saved_;
+};
+
+#if defined(__linux__) && defined(PR_CAP_AMBIENT)
+// A service gives CoreDNS CAP_NET_BIND_SERVICE as an ambient capability
+// (docs/service.md); the CLI must not inherit it.
+TEST(process_runner_test, the_child_gets_no_ambient_capability) {
+  if (::geteuid() != 0) GTEST_SKIP() << "raising an ambient capability needs root";
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  ASSERT_EQ(::syscall(SYS_capget, &header, data), 0);
+  data[0].inheritable |= 1u << CAP_NET_BIND_SERVICE;
+  ASSERT_EQ(::syscall(SYS_capset, &header, data), 0);
+  // Ambient capabilities are per thread: the runner forks from this one.
+  ASSERT_EQ(::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE,
+                    0, 0),
+            0);
+  const std::string read_caps = "grep '^CapAmb:' /proc/self/status";
+  run_result result = run_process("/bin/sh", {"-c", read_caps}, quick());
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_EQ(result.out.view(), "CapAmb:\t0000000000000000\n");
+}
+#endif
+
+TEST(process_runner_test, the_child_gets_only_the_allowed_environment) {
+  environment_override env({
+      {"HOME", "/home/someone"},
+      {"USER", "someone"},
+      {"LC_TIME", "C"},
+      {"XDG_RUNTIME_DIR", "/run/user/1000"},
+      {"MULTIPASS_SERVER_ADDRESS", "unix:/tmp/x"},
+      {"SNAP_USER_COMMON", "/home/someone/snap/x/common"},
+      {"LD_PRELOAD", "/tmp/evil.so"},
+      {"LD_LIBRARY_PATH", "/tmp/evil"},
+      {"AWS_SECRET_ACCESS_KEY", "hunter2"},
+      {"https_proxy", "http://proxy:3128"},
+      {"COREDNS_SOMETHING", "1"},
+  });
+  run_options options = quick();
+  options.env.emplace_back("MULTIPASS_SERVER_ADDRESS", "10.0.0.5:51001");
+  run_result result = run_process("/usr/bin/env", {}, options);
+  ASSERT_TRUE(result.ok()) << result.reason;
+  std::set<std::string> names;
+  std::istringstream lines{std::string(result.out.view())};
+  for (std::string line; std::getline(lines, line);) {
+    names.insert(line.substr(0, line.find('=')));
+    if (line.rfind("MULTIPASS_SERVER_ADDRESS=", 0) == 0) {
+      EXPECT_EQ(line, "MULTIPASS_SERVER_ADDRESS=10.0.0.5:51001");
+    }
+  }
+  for (const char* kept : {"PATH", "HOME", "USER", "LC_TIME",
+                           "XDG_RUNTIME_DIR", "MULTIPASS_SERVER_ADDRESS",
+                           "SNAP_USER_COMMON"}) {
+    EXPECT_EQ(names.count(kept), 1u) << kept;
+  }
+  for (const char* dropped : {"LD_PRELOAD", "LD_LIBRARY_PATH",
+                              "AWS_SECRET_ACCESS_KEY", "https_proxy",
+                              "COREDNS_SOMETHING"}) {
+    EXPECT_EQ(names.count(dropped), 0u) << dropped;
+  }
 }
 
 TEST(process_runner_test, abort_flag_kills_a_running_child) {
