@@ -5,6 +5,7 @@ The DNS helpers (dig, free_port) are the end-to-end suite's (e2e_helpers.py)."""
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -75,10 +76,13 @@ def answer_of(port, name, proc, timeout=20):
 
 
 def example_corefile(share, port, tmp_path):
-    """The installed example Corefile, on a free port, with the stand-in CLI."""
+    """The installed example Corefile (this system's listener: 127.0.0.153:53
+    on Linux), on 127.0.0.1 and a free port, with the stand-in CLI."""
     text = (share / "Corefile.example").read_text()
-    assert "vm.internal:1053 {" in text
-    text = text.replace("vm.internal:1053", "vm.internal:%d" % port)
+    listener = re.search(r"^vm\.internal:(\d+) \{$", text, re.M)
+    assert listener, text
+    text = text.replace(listener.group(0), "vm.internal:%d {" % port)
+    text = re.sub(r"^    bind \S+$", "    bind 127.0.0.1", text, flags=re.M)
     text = "\n".join("        binary %s" % FAKE_CLI if l.strip().startswith("binary ") else l
                      for l in text.splitlines())
     path = tmp_path / "Corefile"

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Prints the question of every DNS packet sent to 127.0.0.1:PORT on the
+"""Prints the question of every DNS packet sent to ADDRESS:PORT on the
 loopback link, as "udp|tcp NAME TYPE" lines, whether or not a server listens
 there: the test's proof of what reached CoreDNS's port. Runs inside the
 test's network namespace (needs root: a packet socket); prints "ready" once
 it listens, and runs until it is killed.
 
-    dns_capture.py PORT
+    dns_capture.py ADDRESS PORT
 """
 
 import socket
@@ -32,7 +32,7 @@ def question(dns):
 
 
 def main():
-    port = int(sys.argv[1])
+    watched, port = sys.argv[1], int(sys.argv[2])
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     sock.bind(("lo", ETH_P_IP))
     print("ready", flush=True)
@@ -42,7 +42,7 @@ def main():
             continue
         header = (packet[0] & 0x0F) * 4
         protocol, destination = packet[9], socket.inet_ntoa(packet[16:20])
-        if destination != "127.0.0.1" or protocol not in (6, 17):
+        if destination != watched or protocol not in (6, 17):
             continue
         segment = packet[header:]
         if struct.unpack("!H", segment[2:4])[0] != port:

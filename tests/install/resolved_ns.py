@@ -11,11 +11,11 @@ nothing outside changes. Only root can make the namespaces: elsewhere
 
     with ResolvedNamespace(tmp_path, dnssec="allow-downgrade") as ns:
         coredns = ns.popen([COREDNS, "-conf", corefile], stdout=log)  # a process inside
-        ns.wait_listening(1053)
-        ns.route(["vm.test"], 1053)           # the installed unit's route lines, for this zone and port
+        ns.wait_listening(ADDRESS, 53)        # the installed unit's address (127.0.0.153)
+        ns.route(["vm.test"], ADDRESS, 53, coredns)  # its route lines, for this zone and listener
         ns.stub("primary.vm.test")            # dig @127.0.0.53: an e2e Reply (.query_ms)
         ns.query("primary.vm.test")           # resolvectl query: a CompletedProcess (.ms)
-        with ns.capture(1053) as seen: ...    # every question sent to 127.0.0.1:1053
+        seen = ns.capture(ADDRESS, 53)        # every question sent to 127.0.0.153:53 from now on
 Every process started inside is stopped when the block ends, also on failure.
 """
 
@@ -39,6 +39,8 @@ RESOLVED = RESOLVED_ROOT / "lib" / "systemd" / "systemd-resolved"
 RESOLVECTL = RESOLVED_ROOT / "usr" / "bin" / "resolvectl"
 # The cache's own libsystemd-shared, when the installed one is another version.
 OWN_LIBS = ":".join(str(d) for d in RESOLVED_ROOT.glob("usr/lib/*/systemd"))
+# Where the installed unit's CoreDNS listens on Linux (scripts/install-service.sh).
+ADDRESS = "127.0.0.153"
 
 DBUS_CONFIG = """\
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -174,13 +176,13 @@ class ResolvedNamespace:
         self.procs.append(proc)
         return proc
 
-    def wait_listening(self, port, timeout=15, proc=None):
-        """Waits until something inside listens on TCP 127.0.0.1:port."""
+    def wait_listening(self, address, port, timeout=15, proc=None):
+        """Waits until something inside listens on TCP address:port."""
         def listening():
             assert proc is None or proc.poll() is None, "the process exited (%s)" % proc.returncode
-            out = self.run(["ss", "-Hltn", "sport = :%d" % port])
+            out = self.run(["ss", "-Hltn", "src %s:%d" % (address, port)])
             return bool(out.stdout.strip())
-        e2e.eventually(listening, timeout, "a listener on 127.0.0.1:%d" % port)
+        e2e.eventually(listening, timeout, "a listener on %s:%d" % (address, port))
 
     def close(self):
         """Stops every process inside the namespaces, then the namespaces."""
@@ -252,9 +254,9 @@ class ResolvedNamespace:
         out.ms = float(took.group(1)) * scale[took.group(2)] if took else None
         return out
 
-    def capture(self, port):
-        """A Capture of the questions sent to 127.0.0.1:port from now on."""
-        return Capture(self, port)
+    def capture(self, address, port):
+        """A Capture of the questions sent to address:port from now on."""
+        return Capture(self, address, port)
 
     def link(self, name):
         """`ip link show NAME` inside: a CompletedProcess (non-zero when there is no such link)."""
@@ -262,16 +264,17 @@ class ResolvedNamespace:
 
     # ---------------------------------------------------------------- the route
 
-    def route(self, zones, port, link="mp-dns0"):
+    def route(self, zones, address, port, main, link="mp-dns0"):
         """Routes zones (the first a forward zone, then reverse zones) to
-        127.0.0.1:port as the installed unit does: the unit is rendered by
+        address:port as the installed unit does, once main (the server, a
+        process inside) listens there: the unit is rendered by
         scripts/service-files.sh and its ExecStartPre and ExecStartPost lines
-        run here, in order; its ExecStart is not run. Returns the Unit, whose
-        stop_lines() remove the route."""
-        text = render_unit(zones[0], zones[1:], port, link, link_type(self))
+        run here, in order, with main as $MAINPID; its ExecStart is not run.
+        Returns the Unit; run_lines(ns, "ExecStopPost") removes the route."""
+        text = render_unit(zones[0], zones[1:], address, port, link, link_type(self))
         unit = Unit(text)
         unit.run_lines(self, "ExecStartPre")
-        unit.run_lines(self, "ExecStartPost")
+        unit.run_lines(self, "ExecStartPost", main=main)
         return unit
 
 
@@ -281,12 +284,14 @@ def link_type(ns):
     return "dummy" if probe.returncode == 0 else "ifb"
 
 
-def render_unit(zone, reverse, port, link, link_type):
+def render_unit(zone, reverse, address, port, link, link_type):
     """The unit text scripts/service-files.sh renders for these values."""
-    values = {"svc_zone": zone, "svc_reverse": " ".join(reverse), "svc_port": str(port),
-              "svc_link": link, "svc_link_type": link_type, "svc_user": "root",
-              "svc_bin": "/bin/false", "svc_conf": "/dev/null", "svc_multipass": "/bin/false",
-              "svc_ip": shutil.which("ip"), "svc_resolvectl": str(RESOLVECTL)}
+    values = {"svc_zone": zone, "svc_reverse": " ".join(reverse), "svc_address": address,
+              "svc_port": str(port), "svc_link": link, "svc_link_type": link_type,
+              "svc_user": "root", "svc_bin": "/bin/false", "svc_conf": "/dev/null",
+              "svc_multipass": "/bin/false", "svc_ip": shutil.which("ip"),
+              "svc_resolvectl": str(RESOLVECTL), "svc_ss": shutil.which("ss"),
+              "svc_setpriv": shutil.which("setpriv"), "svc_groups": "--clear-groups"}
     script = ". %s/scripts/service-files.sh; %s render_unit" % (
         ROOT, " ".join("%s='%s'" % kv for kv in values.items()))
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
@@ -294,12 +299,12 @@ def render_unit(zone, reverse, port, link, link_type):
 
 
 class Capture:
-    """dns_capture.py inside the namespace: the questions sent to 127.0.0.1:port."""
+    """dns_capture.py inside the namespace: the questions sent to address:port."""
 
-    def __init__(self, ns, port):
-        self.ns, self.port, self.marks = ns, port, 0
+    def __init__(self, ns, address, port):
+        self.ns, self.address, self.port, self.marks = ns, address, port, 0
         self.path = ns.dir / ("capture-%d-%d.log" % (port, len(ns.procs)))
-        self.proc = ns.popen([sys.executable, str(HERE / "dns_capture.py"), str(port)],
+        self.proc = ns.popen([sys.executable, str(HERE / "dns_capture.py"), address, str(port)],
                              stdout=open(self.path, "w"), stderr=subprocess.STDOUT)
         e2e.eventually(lambda: self._lines()[:1] == ["ready"], 10, "dns_capture.py listening")
 
@@ -313,7 +318,7 @@ class Capture:
         before it has been seen by then."""
         self.marks += 1
         mark = "mark-%d.capture.invalid." % self.marks
-        self.ns.run(["dig", "@127.0.0.1", "-p", str(self.port), "+tries=1", "+time=1", mark])
+        self.ns.run(["dig", "@" + self.address, "-p", str(self.port), "+tries=1", "+time=1", mark])
         e2e.eventually(lambda: any(mark in l for l in self._lines()), 10, "the capture's mark")
         return [tuple(l.split()) for l in self._lines()[1:] if ".capture.invalid. " not in l]
 

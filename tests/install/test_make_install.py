@@ -1,5 +1,6 @@
 """make install / make uninstall into temporary prefixes, as a user runs them."""
 
+import os
 import plistlib
 import re
 import signal
@@ -58,8 +59,9 @@ def test_plist_names_the_installed_program(installed):
     assert plist["ProgramArguments"] == [
         "%s/bin/coredns-multipass" % installed, "-conf", "%s/etc/coredns-multipass/Corefile" % installed]
     assert plist["KeepAlive"] is True and plist["RunAtLoad"] is True
+    assert plist["InitGroups"] is False and plist["StandardOutPath"] == "/var/log/coredns-multipass.log"
     unit = (share / "coredns-multipass.service").read_text()
-    assert "ExecStart=%s/bin/coredns-multipass -conf " % installed in unit
+    assert " -- %s/bin/coredns-multipass -conf " % installed in unit
 
 
 @pytest.mark.slow
@@ -112,3 +114,59 @@ def test_reinstall_over_a_running_server_then_uninstall_leaves_nothing(tmp_path,
         proc.wait(timeout=10)
     make_install(prefix, target="uninstall")
     assert files_under(prefix) == []
+
+
+def test_make_install_installs_only_what_building_needs():
+    """make install runs install-deps.sh build: no test tool (unbound and its
+    policy-rc.d, clang, dbus, pytest, ...) goes onto a production host."""
+    build = sh(["scripts/install-deps.sh", "build", "--list"]).stdout.split()
+    test = sh(["scripts/install-deps.sh", "test", "--list"]).stdout.split()
+    assert set(build) < set(test)
+    for tool in ("unbound", "clang", "dbus-daemon", "python3-pytest", "libgtest-dev",
+                 "bind9-utils", "dnsutils", "systemd"):
+        assert tool in test and tool not in build, tool
+    plan = sh(["make", "-n", "install", "PREFIX=/nonexistent/prefix"]).stdout
+    assert "scripts/install-deps.sh build\n" in plan and "install-deps.sh test" not in plan, plan
+
+
+@pytest.mark.slow
+def test_uninstall_removes_only_what_install_writes(tmp_path, installed):
+    """Entries make install never writes (a '..', another file) in the
+    manifest: make uninstall refuses and removes nothing."""
+    prefix = str(installed)
+    make_install(prefix, destdir=tmp_path)  # the shared prefix staged: nothing relinked
+    staged = tmp_path / prefix.lstrip("/")
+    manifest = staged / "share" / "coredns-multipass" / "install-manifest.txt"
+    original = manifest.read_text()
+    (tmp_path / "victim").write_text("keep\n")
+    uninstall = ["make", "-s", "uninstall", "PREFIX=%s" % prefix, "DESTDIR=%s" % tmp_path]
+    for entry in ["f " + "../" * len(staged.relative_to(tmp_path).parts) + "victim",
+                  "f share/coredns-multipass/../../../victim", "f etc/passwd", "d etc"]:
+        manifest.write_text(original + entry + "\n")
+        out = sh(uninstall, check=False)
+        assert out.returncode != 0
+        assert "names %s, which make install never writes: nothing removed" % (
+            entry.replace(" ", "\\ ")) in out.stderr, out.stderr
+        assert (staged / "bin" / "coredns-multipass").exists()
+        assert (tmp_path / "victim").read_text() == "keep\n"
+    manifest.write_text(original)
+    sh(uninstall)
+    assert [f for f in files_under(tmp_path) if (tmp_path / f).is_file()] == ["victim"]
+
+
+def test_root_writes_no_prefix_another_user_controls(tmp_path, installed):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    destdir = tmp_path / "theirs"
+    destdir.mkdir()
+    os.chown(destdir, 65534, 65534)  # nobody's
+    out = sh(["make", "-s", "install", "PREFIX=%s" % installed, "DESTDIR=%s" % destdir],
+             check=False)
+    assert out.returncode != 0
+    assert "%s is owned by nobody: root writes and deletes nothing through it" % destdir \
+        in out.stderr, out.stderr
+    assert files_under(destdir) == []
+    for prefix, why in (("/opt/a b", "PREFIX /opt/a\\ b holds a control character, white space"),
+                        ("/opt/%h", "PREFIX /opt/%h holds"), ("opt", "PREFIX opt is not an absolute path")):
+        out = sh(["make", "-s", "install", "PREFIX=%s" % prefix], check=False)
+        assert out.returncode != 0 and why in out.stderr, out.stderr

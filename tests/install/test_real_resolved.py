@@ -17,8 +17,10 @@ restart, resume, delete --purge and a relaunch, a VM that never gets an
 address) run here too, played by the stand-in's timeline (e2e.Timeline)."""
 
 import contextlib
+import getpass
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -26,11 +28,11 @@ import pytest
 from conftest import FAKE_CLI, ROOT, STANDIN, e2e, files_under
 import resolved_ns
 from resolved_ns import ResolvedNamespace
-from unit import Unit
+from unit import Unit, UnitFailed
 
 SCRIPT = ROOT / "scripts" / "install-service.sh"
 UNIT = "etc/systemd/system/coredns-multipass.service"
-PORT = 1053  # the installer's default: the namespace is the test's own
+ADDRESS, PORT = resolved_ns.ADDRESS, 53  # the installer's default on Linux
 PRIMARY = "10.110.24.87"  # primary in list-mixed.json
 REVERSE = "24.110.10.in-addr.arpa"  # the /24 of the VMs' first addresses there
 FOREIGN = "example.com"
@@ -68,13 +70,15 @@ class Service:
         self.calls_log = tmp_path / "calls.log"
         self.calls_log.touch()
         self.calls_done = 0
-        self.install_args = ["--prefix", str(prefix), "--zone", zone, "--multipass", str(FAKE_CLI)]
+        # The tests run as root: the unit runs CoreDNS as root when asked by name.
+        self.install_args = ["--prefix", str(prefix), "--zone", zone, "--multipass", str(FAKE_CLI),
+                             "--user", getpass.getuser()]
         self.unit = None
         self.main = None
         self.output = tmp_path / "coredns.log"
         self.ns = ResolvedNamespace(tmp_path / "ns", dnssec=dnssec)
         try:
-            self.capture = self.ns.capture(PORT)
+            self.capture = self.ns.capture(ADDRESS, PORT)
         except BaseException:
             self.ns.close()
             raise
@@ -123,7 +127,7 @@ class Service:
             else:
                 self.main = self.unit.start(self.ns, self.env, output, self.ask_foreign)
         e2e.eventually(lambda: self.loaded() > loaded, 15, "CoreDNS's first VM list")
-        self.ns.wait_listening(PORT, proc=self.main)
+        self.ns.wait_listening(ADDRESS, PORT, proc=self.main)
 
     def loaded(self):
         assert self.main is None or self.main.poll() is None, "CoreDNS exited"
@@ -206,7 +210,7 @@ def check_foreign(svc):
     svc.ns.stub(FOREIGN)
     outside = [n for n in svc.capture.names()
                if not n.endswith(("." + svc.zone + ".", "." + REVERSE + "."))]
-    assert outside == [], "questions outside the zones reached 127.0.0.1:%d: %s" % (PORT, outside)
+    assert outside == [], "questions outside the zones reached %s:%d: %s" % (ADDRESS, PORT, outside)
 
 
 def check_recovers(svc):
@@ -254,10 +258,12 @@ def check_uninstall(svc):
 
 # -------------------------------------------------------------------- tests
 
+# vm.example: a zone outside resolved's built-in negative trust anchors
+# (internal, test, lan, home, ...), as a zone under a domain of one's own is.
 @pytest.mark.parametrize("zone,dnssec", [
     ("vm.internal", "allow-downgrade"),
-    ("multipass", "allow-downgrade"),
-    ("multipass", "yes"),
+    ("vm.example", "allow-downgrade"),
+    ("vm.example", "yes"),
     ("vm.internal", "yes"),
 ])
 def test_the_installed_unit_routes_the_zone_through_real_resolved(tmp_path, record_property,
@@ -301,7 +307,7 @@ NEGATIVES = {
                        lambda u: u.moved_first("resolvectl dns "), [check_foreign]),
     "no-stop-line": ("vm.internal", "allow-downgrade", lambda u: u.without("ExecStopPost"),
                      [check_stop, check_uninstall]),
-    "no-dnssec-lines": ("multipass", "allow-downgrade",
+    "no-dnssec-lines": ("vm.example", "allow-downgrade",
                         lambda u: u.without("resolvectl dnssec", "resolvectl nta"),
                         [check_a, check_nodata, check_nxdomain]),
 }
@@ -318,6 +324,64 @@ def test_each_check_fails_without_the_units_route_lines(tmp_path, variant):
             with pytest.raises(AssertionError) as failed:
                 check(svc)
             print("%s without the lines: %s" % (check.__name__, str(failed.value).splitlines()[0]))
+
+
+SQUATTER = r"""
+import socket, sys, time
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind((sys.argv[1], int(sys.argv[2])))
+tcp = socket.socket()
+tcp.bind((sys.argv[1], int(sys.argv[2])))
+tcp.listen()
+print("bound", flush=True)
+time.sleep(3600)
+"""
+
+
+# (the server that runs, whether the unit keeps its wait line)
+SQUATTED = {
+    "coredns-exits": ("coredns", True),
+    "never-listens": ("/bin/sleep 600", True),
+    "never-listens-without-the-wait-line": ("/bin/sleep 600", False),
+}
+
+
+@pytest.mark.parametrize("case", list(SQUATTED))
+def test_a_squatted_port_never_receives_the_route(tmp_path, case):
+    """Another process holds CoreDNS's address and port when the unit starts
+    (in production it would need root or CAP_NET_BIND_SERVICE: port 53).
+    CoreDNS cannot bind and exits: the start fails (systemd stops the wait
+    line), the route is never set, and no question for the zone reaches the
+    squatter. A server that never listens: the wait line holds the route back
+    until the start times out. Without the wait line the route is set at once
+    and the squatter gets the zone's names."""
+    server, wait_line = SQUATTED[case]
+    with installed_service(tmp_path) as svc:
+        svc.stop()
+        squatter = svc.ns.popen([sys.executable, "-c", SQUATTER, ADDRESS, str(PORT)],
+                                stdout=subprocess.PIPE)
+        assert squatter.stdout.readline() == "bound\n"
+        unit = svc.unit if server == "coredns" else svc.unit.with_main(server)
+        unit = unit if wait_line else unit.without("ss -Hlnup")
+        started, before = None, len(unit.ran)
+        with open(svc.output, "a") as output:
+            try:
+                started = unit.start(svc.ns, svc.env, output, timeout=3)
+            except UnitFailed as failed:
+                print("the start failed: %s" % failed)
+        name = "primary." + svc.zone
+        # A squatter answers nothing: what matters is where the question went.
+        svc.ns.run(["dig", "@127.0.0.53", "+tries=1", "+time=2", name])
+        reached = [n for n in svc.capture.names() if n.endswith("." + svc.zone + ".")]
+        routed = [r for r in unit.ran[before:] if "resolvectl dns " in r[1]]
+        if wait_line:
+            assert started is None, "the unit started although its server does not listen"
+            assert routed == [], routed
+            assert reached == [], "the squatter got %s" % reached
+            assert svc.ns.link("mp-dns0").returncode != 0, "the route's link is left"
+        else:
+            assert routed and reached == [name + "."], (routed, reached)
+            unit.stop(svc.ns, started)
 
 
 def test_a_vm_launched_stopped_and_deleted_through_real_resolved(tmp_path, record_property):

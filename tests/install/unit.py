@@ -4,15 +4,21 @@ stand-in for systemd itself, so that what runs is what the unit file says.
 
 Supported: the `-` (a failure is ignored) and `+` (full privileges: the tests
 run as root) prefixes, ExecStartPre, ExecStart, ExecStartPost, ExecStopPost,
-User= of the user the tests run as. Anything else in an Exec line fails loudly.
+User= of the user the tests run as, `$MAINPID` (the main process, in the lines
+after ExecStart) and `$$` (a dollar sign). Anything else in an Exec line (other
+variables, % specifiers) fails loudly. The sandbox (AmbientCapabilities=,
+ProtectSystem=, IPAddressDeny=, ...) is not applied: systemd-analyze reads it
+(tests/install/test_service_script.py).
 """
 
 import getpass
+import re
 import shlex
 import subprocess
 import time
 
 RESTART_SEC = 0.1  # systemd's default RestartSec
+LINE_TIMEOUT = 60  # a liveness bound for one line
 
 
 class UnitFailed(AssertionError):
@@ -38,33 +44,56 @@ class Unit:
         assert user == getpass.getuser(), "User=%s: the tests run the unit as %s" % (
             user, getpass.getuser())
 
-    def lines(self, key):
-        """[(failure ignored, argv)] of an Exec key, in order."""
+    def lines(self, key, mainpid=None):
+        """[(failure ignored, argv)] of an Exec key, in order; $MAINPID is mainpid."""
         result = []
         for value in self.service.get(key, []):
             prefix = value[:len(value) - len(value.lstrip("-+@:!"))]
             assert set(prefix) <= set("-+"), "%s=%s: prefix not supported here" % (key, value)
-            assert "%" not in value and "$" not in value, \
-                "%s=%s: specifiers and variables are not supported here" % (key, value)
-            result.append(("-" in prefix, shlex.split(value[len(prefix):])))
+            assert "%" not in value, "%s=%s: specifiers are not supported here" % (key, value)
+
+            def variable(m):
+                if m.group(0) == "$$":
+                    return "$"
+                assert m.group(1) == "MAINPID" and mainpid is not None, \
+                    "%s=%s: %s is not supported here" % (key, value, m.group(0))
+                return str(mainpid)
+            line = re.sub(r"\$\$|\$\{?(\w*)\}?", variable, value[len(prefix):])
+            result.append(("-" in prefix, shlex.split(line)))
         return result
 
-    def run_lines(self, ns, key, between=None):
-        """Runs the key's lines inside ns; between(argv) after each line."""
-        for ignore, argv in self.lines(key):
-            out = ns.run(argv)
-            self.ran.append((key, " ".join(argv), out.returncode))
-            if out.returncode != 0 and not ignore:
+    def run_lines(self, ns, key, between=None, main=None, timeout=LINE_TIMEOUT):
+        """Runs the key's lines inside ns; between(argv) after each line.
+        With main (the main process; its pid is $MAINPID): as systemd does, a
+        line still running when main exits is killed and the start fails. A
+        line still running after timeout seconds fails too (TimeoutStartSec=)."""
+        for ignore, argv in self.lines(key, main.pid if main else None):
+            line = ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + timeout
+            while line.poll() is None:
+                exited = main is not None and main.poll() is not None
+                if exited or time.monotonic() > deadline:
+                    line.kill()
+                    line.wait()
+                    self.ran.append((key, " ".join(argv), "killed"))
+                    raise UnitFailed("%s while %s=%s ran" % (
+                        "the main process exited (%s)" % main.returncode if exited
+                        else "%g s passed" % timeout, key, " ".join(argv)))
+                time.sleep(0.02)
+            stderr = line.stderr.read()
+            self.ran.append((key, " ".join(argv), line.returncode))
+            if line.returncode != 0 and not ignore:
                 raise UnitFailed("%s=%s failed (exit %d): %s" % (
-                    key, " ".join(argv), out.returncode, out.stderr.strip()))
+                    key, " ".join(argv), line.returncode, stderr.strip()))
             if between:
                 between(argv)
 
-    def start(self, ns, env, output, between=None):
+    def start(self, ns, env, output, between=None, timeout=LINE_TIMEOUT):
         """systemctl start: the ExecStartPre lines, ExecStart (the main
         process, returned; output is its stdout and stderr), then the
         ExecStartPost lines at once; between(argv) after each line. When a
-        line fails, the unit is stopped as systemd stops it, and UnitFailed
+        line fails, the main process exits while one runs, or one runs longer
+        than timeout, the unit is stopped as systemd stops it, and UnitFailed
         is raised."""
         self.run_lines(ns, "ExecStartPre", between)
         [(_, argv)] = self.lines("ExecStart")
@@ -72,7 +101,7 @@ class Unit:
         self.started = time.monotonic()
         self.ran.append(("ExecStart", " ".join(argv), None))
         try:
-            self.run_lines(ns, "ExecStartPost", between)
+            self.run_lines(ns, "ExecStartPost", between, main=main, timeout=timeout)
         except UnitFailed:
             self.stop(ns, main)
             raise
@@ -98,6 +127,12 @@ class Unit:
         self.run_lines(ns, "ExecStopPost")
         time.sleep(RESTART_SEC)
         return self.start(ns, env, output, between)
+
+    def with_main(self, command):
+        """This unit with ExecStart=command."""
+        lines = [("ExecStart=" + command) if l.startswith("ExecStart=") else l
+                 for l in self.text.splitlines()]
+        return Unit("\n".join(lines) + "\n")
 
     def without(self, *words):
         """This unit without the Exec lines that contain any of words."""
