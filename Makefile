@@ -6,7 +6,8 @@
 #   make soak   60 s of dnsperf load while the CLI flaps and CoreDNS reloads
 #   make sanitize, make fuzz-smoke   the C++ tests under ASan+UBSan and TSan; 30 s per fuzzer
 #   make install [PREFIX=/usr/local] [DESTDIR=]   bin/coredns-multipass, the library, header,
-#                pkg-config and CMake files, share/coredns-multipass/ (scripts/install-tree.sh)
+#                pkg-config and CMake files, share/coredns-multipass/ (scripts/install-tree.sh);
+#                installs only what building and installing need (install-deps.sh build)
 #   make uninstall   removes what make install wrote (its manifest)
 #   make install-service   make install, then scripts/install-service.sh (service + resolver route)
 
@@ -27,13 +28,18 @@ PYTEST = $(if $(PYTHON),$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup,
 # $(call timed,PART,COMMAND): runs COMMAND, then prints how long PART took.
 timed = start=$$(date +%s); $(2); rc=$$?; echo "==> $(1): $$(($$(date +%s) - start)) s"; exit $$rc
 
-.PHONY: all deps core coredns test test-core test-go test-e2e test-install run bench soak sanitize fuzz-smoke \
+.PHONY: all deps deps-build core coredns test test-core test-go test-e2e test-install run bench soak sanitize fuzz-smoke \
         install uninstall install-service clean
 
 all: coredns
 
+# What make test needs (and make run, make core: the core's own tests build
+# with it); deps-build: only what building and installing need.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
+
+deps-build:
+	@scripts/install-deps.sh build
 
 # The C++ core: shared + static library, header and pkg-config files in build/prefix.
 core: deps
@@ -63,7 +69,7 @@ test-e2e: coredns
 test-install: coredns
 	@$(call timed,test-install,$(PYTEST) -q tests/install)
 
-install: deps
+install: deps-build
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" JOBS=$(JOBS) scripts/install-tree.sh install
 
 uninstall:

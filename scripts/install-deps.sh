@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Installs what building and testing coredns-multipass needs, and only what is
-# missing. Debian/Ubuntu: apt-get (as root, or through sudo). macOS: prints the
-# Homebrew command. Usage: scripts/install-deps.sh [test|bench]
-# (test: build + make test, incl. pytest-xdist (the suites run in parallel),
-# dnssec-keygen, ip netns, the libFuzzer
-# smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
-# systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
-# runs its own; the package's service is kept from starting and disabled),
-# dbus-daemon and systemd-resolved for tests/install/test_real_resolved.py:
-# resolved is only unpacked, into ~/.cache/coredns-multipass/systemd-resolved,
-# never installed (its package replaces /etc/resolv.conf);
-# bench adds dnsperf and Google Benchmark.)
+# Installs what building, installing and testing coredns-multipass need, and
+# only what is missing. Debian/Ubuntu: apt-get (as root, or through sudo).
+# macOS: prints the Homebrew command.
+#
+#   scripts/install-deps.sh [build|test|bench] [--list]
+#
+# build (make install): the compiler, CMake, pkg-config, Boost, spdlog,
+#   nlohmann_json, Go, and publicsuffix (scripts/install-service.sh refuses
+#   a zone that is a public suffix). Nothing else goes onto the machine.
+# test (the default: make test, make run): build, plus GoogleTest,
+#   pytest-xdist (the suites run in parallel), dig and dnssec-keygen, ip
+#   netns, the libFuzzer smoke, clang's libc++ and a venv for a recent CMake
+#   (scripts/check-portability.sh), systemd-analyze and readelf
+#   (tests/install), unbound (tests/e2e/test_probe.py runs its own; the
+#   package's service is kept from starting and disabled), dbus-daemon and
+#   systemd-resolved for tests/install/test_real_resolved.py: resolved is only
+#   unpacked, into ~/.cache/coredns-multipass/systemd-resolved, never
+#   installed (its package replaces /etc/resolv.conf).
+# bench: test, plus dnsperf and Google Benchmark.
+# --list: prints the mode's Debian packages, one a line, and installs nothing.
 set -euo pipefail
 
 what=${1:-test}
+list=0
+[ "${2:-}" != --list ] || list=1
+case "$what" in
+  build|test|bench) ;;
+  *) echo "usage: install-deps.sh [build|test|bench] [--list]" >&2; exit 2 ;;
+esac
 
 # Debian package=a file that shows it is installed (bash 3 has no maps).
 debian=(
@@ -25,25 +39,34 @@ debian=(
   libboost-filesystem-dev=/usr/include/boost/filesystem.hpp
   libspdlog-dev=/usr/include/spdlog/spdlog.h
   nlohmann-json3-dev=/usr/include/nlohmann/json.hpp
-  libgtest-dev=/usr/include/gtest/gtest.h
-  dnsutils=/usr/bin/dig
-  python3-pytest=pytest
-  python3-pytest-xdist=xdist
-  curl=/usr/bin/curl
-  bind9-utils=/usr/bin/dnssec-keygen
-  iproute2=/usr/sbin/ip
-  clang=/usr/bin/clang++
-  libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
-  libc++-dev=/usr/lib/llvm-*/include/c++/v1/vector
-  libc++abi-dev=/usr/lib/llvm-*/include/c++/v1/cxxabi.h
-  python3-venv=venv
-  systemd=/usr/bin/systemd-analyze
-  binutils=/usr/bin/readelf
-  unbound=/usr/sbin/unbound
-  dbus-daemon=/usr/bin/dbus-daemon
+  publicsuffix=/usr/share/publicsuffix/public_suffix_list.dat
 )
+if [ "$what" != build ]; then
+  debian+=(
+    libgtest-dev=/usr/include/gtest/gtest.h
+    dnsutils=/usr/bin/dig
+    python3-pytest=pytest
+    python3-pytest-xdist=xdist
+    curl=/usr/bin/curl
+    bind9-utils=/usr/bin/dnssec-keygen
+    iproute2=/usr/sbin/ip
+    clang=/usr/bin/clang++
+    libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
+    libc++-dev=/usr/lib/llvm-*/include/c++/v1/vector
+    libc++abi-dev=/usr/lib/llvm-*/include/c++/v1/cxxabi.h
+    python3-venv=venv
+    systemd=/usr/bin/systemd-analyze
+    binutils=/usr/bin/readelf
+    unbound=/usr/sbin/unbound
+    dbus-daemon=/usr/bin/dbus-daemon
+  )
+fi
 if [ "$what" = bench ]; then
   debian+=(dnsperf=/usr/bin/dnsperf libbenchmark-dev=/usr/include/benchmark/benchmark.h)
+fi
+if [ "$list" = 1 ]; then
+  printf '%s\n' "${debian[@]%%=*}"
+  exit 0
 fi
 
 have() {  # have PATH-or-python-module
@@ -92,19 +115,28 @@ unpack_resolved() {
 case "$(uname -s)" in
   Darwin)
     missing=()
-    for tool in cmake pkg-config go python3 dig; do
+    brew_prefix=$(brew --prefix 2>/dev/null || echo /opt/homebrew)
+    for tool in cmake pkg-config go; do
       command -v "$tool" >/dev/null || missing+=("$tool")
     done
-    python3 -c 'import pytest, xdist' 2>/dev/null || missing+=(pytest-xdist)
-    brew_prefix=$(brew --prefix 2>/dev/null || echo /opt/homebrew)
-    for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp gtest/gtest.h; do
+    for h in boost/process.hpp spdlog/spdlog.h nlohmann/json.hpp; do
       [ -e "$brew_prefix/include/$h" ] || missing+=("$h")
     done
-    [ -x "$brew_prefix/sbin/unbound" ] || missing+=(unbound)
+    formulas="cmake pkg-config go boost spdlog nlohmann-json"
+    if [ "$what" != build ]; then
+      for tool in python3 dig; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+      done
+      python3 -c 'import pytest, xdist' 2>/dev/null || missing+=(pytest-xdist)
+      [ -e "$brew_prefix/include/gtest/gtest.h" ] || missing+=(gtest/gtest.h)
+      [ -x "$brew_prefix/sbin/unbound" ] || missing+=(unbound)
+      formulas="$formulas googletest bind unbound python"
+    fi
     if [ ${#missing[@]} -gt 0 ]; then
       echo "missing: ${missing[*]}" >&2
       echo "install them with:" >&2
-      echo "  brew install cmake pkg-config go boost spdlog nlohmann-json googletest bind unbound python && pip3 install pytest pytest-xdist" >&2
+      echo "  brew install $formulas" >&2
+      [ "$what" = build ] || echo "  pip3 install pytest pytest-xdist" >&2
       exit 1
     fi
     ;;
@@ -136,7 +168,7 @@ case "$(uname -s)" in
         $sudo systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
       fi
     fi
-    unpack_resolved
+    [ "$what" = build ] || unpack_resolved
     ;;
 esac
 
