@@ -673,17 +673,20 @@ def environ_of(pid):
     return dict(e.split("=", 1) for e in raw.decode().split("\0") if "=" in e)
 
 
-# Variables that CoreDNS sets in its own environment at run time (the Datadog
-# tracer linked into CoreDNS for its `trace` plugin), so that they are part of
-# CoreDNS's environment without being in /proc/PID/environ.
-SET_BY_COREDNS = {"_DD_ROOT_GO_SESSION_ID"}
+# What the CLI gets of CoreDNS's environment (src/process_runner.cc).
+PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+          "DBUS_SESSION_BUS_ADDRESS")
+PASSED_PREFIXES = ("LC_", "XDG_", "MULTIPASS_", "SNAP_", "SNAPD_")
 
 
 @pytest.mark.skipif(not HAVE_PROC, reason="reads /proc/PID/environ (Linux)")
 @pytest.mark.parametrize("address", [None, "10.11.12.13:50051"])
-def test_the_cli_gets_corednss_environment_plus_the_server_address(start_coredns, tmp_path,
-                                                                   monkeypatch, address):
-    monkeypatch.setenv("E2E_MARKER", "a b;$(c) 'd'")  # passed on verbatim
+def test_the_cli_gets_the_allowed_part_of_corednss_environment_plus_the_server_address(
+        start_coredns, tmp_path, monkeypatch, address):
+    monkeypatch.setenv("LC_E2E", "a b;$(c) 'd'")  # passed on verbatim
+    monkeypatch.setenv("SNAP_E2E", "s")
+    for kept_back in ("E2E_MARKER", "LD_PRELOAD", "https_proxy", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(kept_back, "")
     dumper = tmp_path / "multipass"
     dumper.write_text(ENV_DUMPER % (str(FAKE_CLI), str(FAKE_CLI)))
     dumper.chmod(0o755)
@@ -692,10 +695,11 @@ def test_the_cli_gets_corednss_environment_plus_the_server_address(start_coredns
         corefile = corefile.replace("refresh 1s", "refresh 1s\n        server_address " + address)
     server = start_coredns(corefile=corefile)
     cli_env = json.loads((server.cli.dir / "env.json").read_text())
-    expected = environ_of(server.proc.pid)
-    assert expected["E2E_MARKER"] == "a b;$(c) 'd'"
+    coredns_env = environ_of(server.proc.pid)
+    assert coredns_env["E2E_MARKER"] == "" and "LD_PRELOAD" in coredns_env
+    expected = {k: v for k, v in coredns_env.items()
+                if k in PASSED or k.startswith(PASSED_PREFIXES)}
+    assert expected["LC_E2E"] == "a b;$(c) 'd'" and expected["SNAP_E2E"] == "s"
     if address:
         expected["MULTIPASS_SERVER_ADDRESS"] = address
-    for name in SET_BY_COREDNS & set(cli_env) - set(expected):
-        del cli_env[name]
     assert cli_env == expected
