@@ -82,9 +82,10 @@ ExecStartPre=+$svc_ip link add $svc_link type ${svc_link_type:-dummy}
 ExecStartPre=+$svc_ip address add 169.254.53.53/32 dev $svc_link
 ExecStartPre=+$svc_ip link set $svc_link up
 # CoreDNS binds TCP, then UDP: once its own process holds $svc_address:$svc_port
-# for UDP it answers. Should anything else hold the port, CoreDNS exits,
-# systemd stops this line and the start, and the route below is never set.
-ExecStartPost=/bin/sh -c 'until $svc_ss -Hlnup "src $svc_address:$svc_port" | grep -q "pid=\$MAINPID,"; do sleep 0.2; done'
+# for UDP it answers (root's ss sees any process's sockets). Should anything
+# else hold the port, CoreDNS exits, systemd stops this line and the start,
+# and the route below is never set.
+ExecStartPost=+/bin/sh -c 'until $svc_ss -Hlnup "src $svc_address:$svc_port" | grep -q "pid=\$MAINPID,"; do sleep 0.2; done'
 ExecStartPost=+$svc_resolvectl domain $svc_link $domains
 ExecStartPost=+$svc_resolvectl default-route $svc_link false
 ExecStartPost=+$svc_resolvectl dnssec $svc_link no

@@ -63,7 +63,8 @@ def unit_of(out):
 
 
 def route_of(unit):
-    return [l.split(" ", 1)[1] for l in unit.splitlines() if l.startswith("ExecStartPost=+")]
+    return [l.split(" ", 1)[1] for l in unit.splitlines()
+            if l.startswith("ExecStartPost=+") and "resolvectl " in l]
 
 
 def test_linux_run_installs_unit_and_route_then_uninstall_removes_them(installed, standin, root):
@@ -81,7 +82,7 @@ def test_linux_run_installs_unit_and_route_then_uninstall_removes_them(installed
     # The stand-in's fleet has its VMs' first addresses in 10.110.24.0/24.
     assert "==> reverse zones: 24.110.10.in-addr.arpa (the /24 networks" in out.stdout
     # The route waits for CoreDNS itself on 127.0.0.153:53, then names it.
-    assert re.search(r'^ExecStartPost=/bin/sh -c .*"src 127\.0\.0\.153:53".*"pid=\$MAINPID,"',
+    assert re.search(r'^ExecStartPost=\+/bin/sh -c .*"src 127\.0\.0\.153:53".*"pid=\$MAINPID,"',
                      unit, re.M), unit
     assert route_of(unit) == ["domain mp-dns0 ~vm.test ~24.110.10.in-addr.arpa",
                               "default-route mp-dns0 false", "dnssec mp-dns0 no",
