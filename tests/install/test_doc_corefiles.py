@@ -2,11 +2,12 @@
 
 Each `~~~ corefile` snippet of README.md, go-shim/README.md and docs/*.md
 runs with build/coredns (its paths pointed at the stand-in CLI and the test's
-files) in a network namespace of its own, where port 53 and any address are
-free. What it listens on must be the loopback alone, unless the paragraph
-before the snippet says it "listens on every interface on purpose" (and then
-it does); *ready* and *prometheus* listen on the loopback in every snippet. A
-snippet that serves vm.internal answers primary.vm.internal."""
+files) in a network namespace of its own (as root, or in a user namespace of
+its own), where port 53 and any address are free. What it listens on must be
+the loopback alone, unless the paragraph before the snippet says it "listens
+on every interface on purpose" (and then it does); *ready* and *prometheus*
+listen on the loopback in every snippet. A snippet that serves vm.internal
+answers primary.vm.internal."""
 
 import os
 import re
@@ -48,10 +49,27 @@ def loopback(address):
     return address.startswith(("127.", "[::1]", "localhost"))
 
 
+def namespace():
+    """(the command that makes a network namespace of the test's own, the
+    command that enters that of a process): as root, or else inside a user
+    namespace of its own (where port 53 is the test's too); None when
+    neither is permitted."""
+    if os.geteuid() == 0:
+        make = ["unshare", "--net"]
+        enter = lambda pid: ["nsenter", "--net=/proc/%d/ns/net" % pid, "--"]  # noqa: E731
+    else:
+        make = ["unshare", "--user", "--map-root-user", "--net"]
+        enter = lambda pid: ["nsenter", "-t", str(pid), "--user", "--net",  # noqa: E731
+                             "--preserve-credentials", "--"]
+    return (make, enter) if subprocess.run(make + ["true"]).returncode == 0 else None
+
+
 @pytest.mark.parametrize("corefile,before", list(snippets()))
 def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefile, before):
-    if os.geteuid() != 0 or subprocess.run(["unshare", "--net", "true"]).returncode != 0:
-        pytest.skip("a network namespace of its own needs root")
+    ns = namespace()
+    if ns is None:
+        pytest.skip("no network namespace of its own: not root, and no user namespace permitted")
+    make_namespace, enter = ns
     assert e2e.COREDNS.exists(), "no %s: run make coredns" % e2e.COREDNS
     for plugin, args in re.findall(r"^\s*(ready|prometheus)\b(.*)$", corefile, re.M):
         assert args.strip() and loopback(args.strip()), \
@@ -65,10 +83,10 @@ def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefil
     env = dict(os.environ, MULTIPASS_FAKE_DIR=str(tmp_path / "fake"),
                PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]))
     log = open(tmp_path / "coredns.log", "w")
-    proc = subprocess.Popen(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-                             str(e2e.COREDNS), "-conf", str(path)],
+    proc = subprocess.Popen(make_namespace + ["sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                                              str(e2e.COREDNS), "-conf", str(path)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-    inside = ["nsenter", "--net=/proc/%d/ns/net" % proc.pid, "--"]
+    inside = enter(proc.pid)
     dns_port = int((re.search(r"^\S*?:(\d+)", corefile, re.M) or [None, 53])[1])
     try:
         def listeners():
