@@ -22,7 +22,6 @@ debian=(
   make=/usr/bin/make
   pkg-config=/usr/bin/pkg-config
   libboost-dev=/usr/include/boost/process.hpp
-  libboost-filesystem-dev=/usr/include/boost/filesystem.hpp
   libspdlog-dev=/usr/include/spdlog/spdlog.h
   nlohmann-json3-dev=/usr/include/nlohmann/json.hpp
   libgtest-dev=/usr/include/gtest/gtest.h
