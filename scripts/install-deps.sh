@@ -4,7 +4,9 @@
 # Homebrew command. Usage: scripts/install-deps.sh [test|bench]
 # (test: build + make test, incl. pytest-xdist (the suites run in parallel),
 # dnssec-keygen, ip netns, the libFuzzer
-# smoke, clang's libc++ and a venv for a recent CMake (scripts/check-portability.sh),
+# smoke, a venv, llvm-nm/llvm-objdump and Debian's archive key for
+# scripts/check-macos.sh (which fetches its own Zig, CMake and Debian
+# unstable's Boost headers into build/),
 # systemd-analyze and readelf (tests/install), unbound (tests/e2e/test_probe.py
 # runs its own; the package's service is kept from starting and disabled),
 # dbus-daemon and systemd-resolved for tests/install/test_real_resolved.py:
@@ -33,8 +35,8 @@ debian=(
   iproute2=/usr/sbin/ip
   clang=/usr/bin/clang++
   libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
-  libc++-dev=/usr/lib/llvm-*/include/c++/v1/vector
-  libc++abi-dev=/usr/lib/llvm-*/include/c++/v1/cxxabi.h
+  llvm=/usr/bin/llvm-objdump
+  debian-archive-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
   python3-venv=venv
   systemd=/usr/bin/systemd-analyze
   binutils=/usr/bin/readelf
