@@ -15,21 +15,24 @@
 #            names it (an absolute install name), against macOS's libSystem
 #            (Zig's stub of it): every symbol binds to libSystem except the C++
 #            runtime's, left to the loader (macOS's libc++, which no package
-#            here has); no Boost library is needed; it exports exactly the
-#            functions the header declares.
+#            here has); no Boost library is needed. (Which symbols it exports
+#            is CMake's -exported_symbol, on a Mac only: Zig's linker has none.)
 #   go       with the dylib, the header and CMake's coredns-multipass.pc in a
 #            prefix, go-shim builds for GOOS=darwin with cgo through pkg-config,
 #            and a probe program that references every function of the header
 #            links through the same .pc file (a darwin executable): its load
 #            command names the installed file by its absolute path (no @rpath),
-#            which is what a user's `go build` of CoreDNS finds.
+#            which is what a user's `go build` of CoreDNS finds. (The probe is
+#            the link proof: `go build` of a package that is not main lets the
+#            link of its cgo part fail silently.)
 #
 # Everything it fetches goes into build/; nothing is installed on the machine:
 # Zig (the `ziglang` package from PyPI: clang, libc++ and macOS's libc headers
 # and libSystem stub) into build/zig-venv, CMake into build/cmake-venv, and the
 # newest libboost1.N-dev (N >= 88) of Debian's unstable suite, through a private
-# apt list in build/macos/apt (the machine's own apt sources are neither read
-# for it nor changed), unpacked with dpkg -x into build/macos/boost-new.
+# apt list in build/macos/apt (only the machine's mirror address is read; its
+# own apt lists are neither used nor changed), unpacked with dpkg -x into
+# build/macos/boost-new, once (remove that folder to take a newer Boost).
 #
 # Stubs for this check only, in build/macos/stubs (never in what users build):
 # <mach/mach_vm.h>, which prometheus/client_golang's process collector includes
