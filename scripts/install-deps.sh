@@ -5,15 +5,16 @@
 #
 #   scripts/install-deps.sh [build|test|bench] [--list]
 #
-# build (make install): the compiler, CMake, pkg-config, Boost, spdlog,
-#   nlohmann_json, Go, and publicsuffix (scripts/install-service.sh refuses
-#   a zone that is a public suffix). Nothing else goes onto the machine.
+# build (make install): the compiler, CMake, pkg-config, Boost's headers,
+#   spdlog, nlohmann_json, Go, and publicsuffix (scripts/install-service.sh
+#   refuses a zone that is a public suffix). Nothing else goes onto the machine.
 # test (the default: make test, make run): build, plus GoogleTest,
 #   pytest-xdist (the suites run in parallel), dig and dnssec-keygen, ip
-#   netns, the libFuzzer smoke, clang's libc++ and a venv for a recent CMake
-#   (scripts/check-portability.sh), systemd-analyze and readelf
-#   (tests/install), unbound (tests/e2e/test_probe.py runs its own; the
-#   package's service is kept from starting and disabled), dbus-daemon and
+#   netns, the libFuzzer smoke, a venv, llvm-nm/llvm-objdump and Debian's
+#   archive key for scripts/check-macos.sh (which fetches its own Zig, CMake
+#   and Debian unstable's Boost headers into build/), systemd-analyze and
+#   readelf (tests/install), unbound (tests/e2e/test_probe.py runs its own;
+#   the package's service is kept from starting and disabled), dbus-daemon and
 #   systemd-resolved for tests/install/test_real_resolved.py: resolved is only
 #   unpacked, into ~/.cache/coredns-multipass/systemd-resolved, never
 #   installed (its package replaces /etc/resolv.conf).
@@ -36,7 +37,6 @@ debian=(
   make=/usr/bin/make
   pkg-config=/usr/bin/pkg-config
   libboost-dev=/usr/include/boost/process.hpp
-  libboost-filesystem-dev=/usr/include/boost/filesystem.hpp
   libspdlog-dev=/usr/include/spdlog/spdlog.h
   nlohmann-json3-dev=/usr/include/nlohmann/json.hpp
   publicsuffix=/usr/share/publicsuffix/public_suffix_list.dat
@@ -52,8 +52,8 @@ if [ "$what" != build ]; then
     iproute2=/usr/sbin/ip
     clang=/usr/bin/clang++
     libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
-    libc++-dev=/usr/lib/llvm-*/include/c++/v1/vector
-    libc++abi-dev=/usr/lib/llvm-*/include/c++/v1/cxxabi.h
+    llvm=/usr/bin/llvm-objdump
+    debian-archive-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     python3-venv=venv
     systemd=/usr/bin/systemd-analyze
     binutils=/usr/bin/readelf

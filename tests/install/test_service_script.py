@@ -590,3 +590,17 @@ def test_coredns_starts_without_the_users_groups_or_capabilities(installed, stan
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [str(NOBODY), "CapPrm:\t0000000000000400",
                                        "CapAmb:\t0000000000000400"], out.stdout
+
+def test_macos_resolver_files_have_no_search_line(installed, standin, tmp_path):
+    # A `search` line puts the zone on the Mac's search list for every bare
+    # name, and bare-name lookups hang once CoreDNS stops (apple/container#1917).
+    env, log = standin
+    root = tmp_path / "root"
+    out = run(env, root, "--prefix", str(installed), "--zone", "vm.test", "--port", "1054",
+              "--reverse", "192.168.64.0/24", os_name="Darwin")
+    assert out.returncode == 0, out.stderr
+    files = sorted((root / "etc/resolver").iterdir())
+    assert [f.name for f in files] == ["64.168.192.in-addr.arpa", "vm.test"]
+    for f in files:
+        keys = [line.split()[0] for line in f.read_text().splitlines() if line.strip()]
+        assert keys == ["nameserver", "port"], (f.name, f.read_text())
