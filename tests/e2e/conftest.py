@@ -145,9 +145,10 @@ DIG_OPTIONS = ["+noall", "+comments", "+answer", "+authority", "+additional",
                "+tries=1", "+time=5"]
 
 
-def dig(port, name, rrtype="A", tcp=False):
-    """Asks 127.0.0.1:port one question with dig; returns the Reply."""
-    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
+def dig(port, name, rrtype="A", tcp=False, options=()):
+    """Asks 127.0.0.1:port one question with dig; returns the Reply.
+    options: more of dig's, such as ["-c", "CH"] or ["+opcode=notify"]."""
+    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS + list(options)
     cmd += ["+tcp"] if tcp else []
     cmd += [name, rrtype]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
@@ -530,8 +531,8 @@ class CoreDNS:
             self.stdout_path.read_text(errors="replace"),
             self.stderr_path.read_text(errors="replace"))
 
-    def dig(self, name, rrtype="A", tcp=False):
-        return dig(self.port, name, rrtype, tcp)
+    def dig(self, name, rrtype="A", tcp=False, options=()):
+        return dig(self.port, name, rrtype, tcp, options)
 
     def dig_batch(self, questions):
         return dig_batch(self.port, questions)
