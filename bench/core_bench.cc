@@ -273,7 +273,7 @@ void BM_resolve_mixed_case(benchmark::State& s) {
 void BM_c_api_resolve_hit(benchmark::State& state) {
   fleet& f = get_fleet(static_cast<size_t>(state.range(0)));
   multipass_source_options_t so;
-  multipass_source_options_init(&so);
+  multipass_source_options_init_sized(&so, sizeof so);
   so.binary = f.cli.c_str();
   so.miss_wait_ms = 0;
   so.refresh_ms = 3600 * 1000;
@@ -285,7 +285,7 @@ void BM_c_api_resolve_hit(benchmark::State& state) {
     return;
   }
   multipass_resolver_options_t ro;
-  multipass_resolver_options_init(&ro);
+  multipass_resolver_options_init_sized(&ro, sizeof ro);
   const char* zones[] = {zone_name};
   ro.zones = zones;
   ro.zone_count = 1;
