@@ -147,10 +147,11 @@ DIG_OPTIONS = ["+noall", "+comments", "+answer", "+authority", "+additional",
 
 def dig(port, name, rrtype="A", tcp=False, options=()):
     """Asks 127.0.0.1:port one question with dig; returns the Reply.
-    options: more of dig's, such as ["-c", "CH"] or ["+opcode=notify"]."""
-    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS + list(options)
+    options: more of dig's after the question, such as ["CH"] (a class) or
+    ["+opcode=notify"]."""
+    cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
     cmd += ["+tcp"] if tcp else []
-    cmd += [name, rrtype]
+    cmd += [name, rrtype] + list(options)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     replies = parse_replies(out.stdout)
     assert len(replies) == 1, "dig %s %s: no reply (exit %d)\n%s%s" % (
