@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <utility>
 
 namespace multipass {
@@ -129,15 +128,11 @@ class thread_cached {
 
   // A new holder of the current value; nullptr when out of memory.
   holder* fetch() const noexcept {
-    holder* fresh = new (std::nothrow) holder();
-    if (!fresh) return nullptr;
     try {
-      fresh->value = load();
+      return new holder{load()};
     } catch (...) {
-      delete fresh;
       return nullptr;
     }
-    return fresh;
   }
 
   // The slot of reader `index`, its chunk allocated on first use; nullptr
@@ -147,8 +142,12 @@ class thread_cached {
     std::atomic<slot*>& chunk = chunks_[index / slots_per_chunk];
     slot* slots = chunk.load(std::memory_order_acquire);
     if (!slots) {
-      slot* fresh = new (std::nothrow) slot[slots_per_chunk];
-      if (!fresh) return nullptr;
+      slot* fresh;
+      try {
+        fresh = new slot[slots_per_chunk];
+      } catch (...) {
+        return nullptr;
+      }
       if (chunk.compare_exchange_strong(slots, fresh, std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
         slots = fresh;
