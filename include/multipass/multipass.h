@@ -454,7 +454,11 @@ typedef struct multipass_answer_t {
  * from the current snapshot; only a name that the inventory lacks may wait, up
  * to the source's miss_wait_ms, for one rate-limited refresh. Returns
  * MULTIPASS_ERROR only for invalid arguments. Thread-safe: any number of
- * threads may resolve at once while the source refreshes. */
+ * threads may resolve at once while the source refreshes; a question for a
+ * name the inventory settles takes no lock shared with other questions
+ * (apart from a thread's first question after the inventory changed, which
+ * takes a mutex held only for a pointer swap), and a refresh never waits
+ * for one. */
 MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
                                     const char *qname, size_t qname_len,
                                     uint16_t qtype, multipass_answer_t *out);
