@@ -28,6 +28,7 @@ TARGET_FOREIGN_SLACK = 0.01  # names outside the zones: the plugin (probe off) >
 TARGET_IDLE_SWITCHES = 10    # context switches per second of an idle CoreDNS, default intervals
 TARGET_IDLE_SESSIONS_RATIO = 10  # guest sessions at idle: polling full listings / defaults
 TARGET_LAUNCH_SLACK_S = 1.0  # a launch is seen within the probe (or refresh) + one listing
+TARGET_READER_SCALING = 1.2  # time per resolve, 2 reader threads / 1 (no lock shared by queries)
 
 
 def sh(cmd):
@@ -262,6 +263,16 @@ def core_section(r, core):
           "iteration); `slowest_batch_us` the slowest batch of 64; `swaps` the snapshots "
           "published meanwhile by a second thread running `refresh_now()` in a loop.")
     r.add()
+    r.add("`threads:N` rows: N threads resolve hits at once. Google Benchmark's time per "
+          "iteration of such a row is the wall time over the iterations of all threads (the "
+          "inverse of their joint rate): with a core for each thread and nothing shared, 2 "
+          "threads show half the time of 1; a lock that serialises them shows the same time or "
+          "more. Their CPU time is the CPU of all threads over all iterations, what one resolve "
+          "costs: it grows when threads contend (a cache line that moves between cores, a "
+          "mutex that sleeps), not when another process takes the CPU, so it is the steadier "
+          "figure on a busy machine. 4 threads on 2 cores share them.")
+    r.add()
+    threads = {n: med.get("BM_resolve_hit/vms:10000/real_time/threads:%d" % n) for n in (1, 2, 4)}
 
     def ns(name):
         b = med.get(name)
@@ -295,6 +306,16 @@ def core_section(r, core):
             r.summary.append(("core resolve %s median <= %d ns" % (kind.replace("_", " "),
                                                                     TARGET_RESOLVE_NS),
                               measured, verdict(max(vals) <= TARGET_RESOLVE_NS)))
+    if threads[1] and threads[2]:
+        real = threads[2]["real_time"] / threads[1]["real_time"]
+        cpu = threads[2]["cpu_time"] / threads[1]["cpu_time"]
+        four = " / %.0f" % threads[4]["real_time"] if threads[4] else ""
+        r.summary.append((
+            "reads scale with cores: time per resolve with 2 reader threads <= %.1f x 1 thread's"
+            % TARGET_READER_SCALING,
+            "%.2f x (%.0f / %.0f%s ns with 1 / 2 / 4 threads; CPU per resolve %.2f x)"
+            % (real, threads[1]["real_time"], threads[2]["real_time"], four, cpu),
+            verdict(real <= TARGET_READER_SCALING)))
     p = ns("BM_parse/vms:10000")
     if p is not None:
         r.summary.append(("parse 10,000-VM listing <= %d ms" % TARGET_PARSE_MS, "%.2f ms" % (p / 1e6),

@@ -17,8 +17,8 @@ package multipass
 #cgo noescape multipass_resolve_flags
 #cgo nocallback multipass_resolve_flags
 
-#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 3
-#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 3 or later: update core.go for the installed multipass.h"
+#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 4
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 4 or later: update core.go for the installed multipass.h"
 #endif
 */
 import "C"
@@ -88,7 +88,9 @@ func openSource(o sourceOptions) (coreSource, error) {
 		return nil, err
 	}
 	var opts C.multipass_source_options_t
-	C.multipass_source_options_init(&opts)
+	if C.multipass_source_options_init_sized(&opts, C.size_t(unsafe.Sizeof(opts))) != C.MULTIPASS_OK {
+		return nil, errors.New("the multipass core refused its own source options")
+	}
 	opts.binary = C.CString(o.binary)
 	defer C.free(unsafe.Pointer(opts.binary))
 	if o.serverAddress != "" {
@@ -185,7 +187,9 @@ type resolver struct {
 
 func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, error) {
 	var opts C.multipass_resolver_options_t
-	C.multipass_resolver_options_init(&opts)
+	if C.multipass_resolver_options_init_sized(&opts, C.size_t(unsafe.Sizeof(opts))) != C.MULTIPASS_OK {
+		return nil, errors.New("the multipass core refused its own resolver options")
+	}
 
 	zones, free := cStrings(o.zones)
 	defer free()
@@ -261,7 +265,7 @@ func (r *resolver) zone(i int) (origin, mname, rname string, err error) {
 		return "", "", "", errors.New("resolver destroyed")
 	}
 	var o, m, n [C.MULTIPASS_NAME_CAP]C.char
-	if C.multipass_resolver_zone(r.p, C.int32_t(i), &o[0], &m[0], &n[0]) != C.MULTIPASS_OK {
+	if C.multipass_resolver_zone_names(r.p, C.int32_t(i), &o[0], C.size_t(len(o)), &m[0], C.size_t(len(m)), &n[0], C.size_t(len(n))) != C.MULTIPASS_OK {
 		return "", "", "", fmt.Errorf("the core has no zone %d", i)
 	}
 	return C.GoString(&o[0]), C.GoString(&m[0]), C.GoString(&n[0]), nil

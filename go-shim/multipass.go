@@ -3,7 +3,9 @@
 // "primary". It is a thin shim over the coredns-multipass core, a C++ library
 // with a C ABI (include/multipass/multipass.h) that lists the VMs and decides
 // every answer; this package parses the Corefile, asks the core for each
-// question and writes the reply. Apart from fallthrough it holds no policy.
+// question and writes the reply. Apart from fallthrough it holds no policy:
+// it only routes, handing names outside the zones, classes other than IN and
+// opcodes other than QUERY to the next plugin.
 package multipass
 
 import (
@@ -42,7 +44,12 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	// the asker's case (DNS 0x20). CoreDNS's server passes on only messages
 	// with a question.
 	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
-	if !inZones(qname, m.origins) {
+	switch {
+	case r.Opcode != dns.OpcodeQuery:
+		return m.handOn(ctx, w, r, dns.RcodeNotImplemented)
+	case r.Question[0].Qclass != dns.ClassINET:
+		return m.handOn(ctx, w, r, dns.RcodeRefused)
+	case !inZones(qname, m.origins):
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
 
@@ -73,6 +80,19 @@ func (m *Multipass) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 	w.WriteMsg(msg)
 	return dns.RcodeSuccess, nil
+}
+
+// handOn gives a message that is no class IN QUERY to the next plugin
+// (forward, chaos, file for a NOTIFY...): the VMs' names exist in class IN
+// only, and the core answers questions, nothing else. The last plugin of a
+// chain returns rcode instead, for the server to write: REFUSED for another
+// class, as CoreDNS's server itself answers one when no plugin of the
+// listener takes other classes; NOTIMP for another opcode.
+func (m *Multipass) handOn(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
+	if m.Next == nil {
+		return rcode, nil
+	}
+	return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 }
 
 // inZones tells whether qname lies in one of zones (as the core normalised

@@ -2,6 +2,7 @@ package multipass
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -209,6 +210,65 @@ func TestMultipassForeignNamesSkipTheCore(t *testing.T) {
 	m.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
 	if len(core.asked) != 1 {
 		t.Errorf("expected a name in the zones (any case) to reach the core, got %q", core.asked)
+	}
+}
+
+// Only class IN QUERY messages are answered: another class or opcode, for a
+// VM's name too, goes to the next plugin without a call of the core, or, in
+// the last plugin of a chain, is REFUSED (a class) or NOTIMP (an opcode) for
+// the server to write.
+func TestMultipassOnlyClassINQueries(t *testing.T) {
+	const nextRcode = dns.RcodeYXDomain // what the next plugin returns here
+	tests := []struct {
+		class  uint16
+		opcode int
+		last   int // what ServeDNS returns without a next plugin
+	}{
+		{dns.ClassCHAOS, dns.OpcodeQuery, dns.RcodeRefused},
+		{dns.ClassHESIOD, dns.OpcodeQuery, dns.RcodeRefused},
+		{dns.ClassANY, dns.OpcodeQuery, dns.RcodeRefused},
+		{dns.ClassNONE, dns.OpcodeQuery, dns.RcodeRefused},
+		{dns.ClassINET, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{dns.ClassINET, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+		{dns.ClassINET, dns.OpcodeStatus, dns.RcodeNotImplemented},
+		{dns.ClassCHAOS, dns.OpcodeNotify, dns.RcodeNotImplemented},
+	}
+	for _, tc := range tests {
+		for _, name := range []string{"primary.vm.test.", "vm.test.", "87.24.110.10.in-addr.arpa.", "example.org."} {
+			what := fmt.Sprintf("%s %s %s", dns.OpcodeToString[tc.opcode], dns.ClassToString[tc.class], name)
+			for _, last := range []bool{false, true} {
+				m, core := newFakeMultipass(t, fall.Root)
+				m.Next = test.NextHandler(nextRcode, nil)
+				want := nextRcode
+				if last {
+					m.Next, want = nil, tc.last
+				}
+				req := new(dns.Msg)
+				req.SetQuestion(name, dns.TypeA)
+				req.Opcode = tc.opcode
+				req.Question[0].Qclass = tc.class
+				rec := dnstest.NewRecorder(&test.ResponseWriter{})
+				rcode, err := m.ServeDNS(context.TODO(), rec, req)
+				if err != nil || rcode != want {
+					t.Errorf("%s (last plugin: %t): expected %s, got %s (%v)", what, last, dns.RcodeToString[want], dns.RcodeToString[rcode], err)
+				}
+				if rec.Msg != nil {
+					t.Errorf("%s (last plugin: %t): expected no reply written by the plugin, got\n%v", what, last, rec.Msg)
+				}
+				if len(core.asked) != 0 {
+					t.Errorf("%s (last plugin: %t): expected no question for the core, got %q", what, last, core.asked)
+				}
+			}
+		}
+	}
+
+	// Class IN QUERY for the same name: answered.
+	m, _ := newFakeMultipass(t, fall.Zero)
+	req := new(dns.Msg)
+	req.SetQuestion("primary.vm.test.", dns.TypeA)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if rcode, _ := m.ServeDNS(context.TODO(), rec, req); rcode != dns.RcodeSuccess || rec.Msg == nil || len(rec.Msg.Answer) != 1 {
+		t.Errorf("expected class IN QUERY to be answered, got %s %v", dns.RcodeToString[rcode], rec.Msg)
 	}
 }
 

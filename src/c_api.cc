@@ -59,6 +59,39 @@ int guarded(char* err, size_t err_cap, Body&& body) noexcept {
   return MULTIPASS_ERROR;
 }
 
+// Where the fields of a struct's revision 1 end (the least struct_size the
+// library takes), and the sizeof of revision 3's structs, padding included
+// (what the `_init` functions without a size write). Frozen: a later field
+// begins at or after them (see "How the ABI grows").
+#define MULTIPASS_END_OF(Struct, field) \
+  (offsetof(Struct, field) + sizeof(Struct::field))
+constexpr size_t round_up(size_t size, size_t alignment) {
+  return (size + alignment - 1) / alignment * alignment;
+}
+constexpr size_t source_options_v1 =
+    MULTIPASS_END_OF(multipass_source_options_t, max_output_bytes);
+constexpr size_t source_options_v3 =
+    round_up(MULTIPASS_END_OF(multipass_source_options_t, probe_ms),
+             alignof(multipass_source_options_t));
+constexpr size_t source_stats_v1 =
+    MULTIPASS_END_OF(multipass_source_stats_t, instances);
+constexpr size_t log_entry_v1 = MULTIPASS_END_OF(multipass_log_entry_t, text);
+constexpr size_t resolver_options_v1 =
+    MULTIPASS_END_OF(multipass_resolver_options_t, wildcard);
+constexpr size_t resolver_options_v3 =
+    round_up(resolver_options_v1, alignof(multipass_resolver_options_t));
+// multipass_resolve needs no room for the wait fields, _flags does.
+constexpr size_t answer_v1 = offsetof(multipass_answer_t, wait_seq);
+constexpr size_t answer_v1_waits = MULTIPASS_END_OF(multipass_answer_t, wait_ms);
+#undef MULTIPASS_END_OF
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+// The growth that tests/abi makes follows the rule above.
+static_assert(offsetof(multipass_source_options_t, abi_test_growth) >=
+                  source_options_v3, "a field inside revision 3's struct");
+static_assert(offsetof(multipass_resolver_options_t, abi_test_growth) >=
+                  resolver_options_v3, "a field inside revision 3's struct");
+#endif
+
 // The caller's struct as this library knows it: the fields the caller's
 // struct_size covers, the others as `defaults` has them. A struct shorter
 // than min_size (the end of the struct's revision-1 fields) is refused.
@@ -69,7 +102,81 @@ Struct known_fields(const Struct* in, size_t min_size, Struct defaults) {
   }
   std::memcpy(&defaults, in, std::min(in->struct_size, sizeof defaults));
   defaults.struct_size = sizeof defaults;
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  // A caller that predates the field never sets it: reading it would
+  // have read past its struct.
+  if (defaults.abi_test_growth != 0) {
+    throw std::invalid_argument("read past struct_size");
+  }
+#endif
   return defaults;
+}
+
+// Hands `full` to the caller as far as its struct_size reaches; the bytes
+// past it are not the library's to write.
+template <typename Struct>
+void write_known(Struct* out, const Struct& full) {
+  const size_t struct_size = out->struct_size;
+  std::memcpy(out, &full, std::min(struct_size, sizeof full));
+  out->struct_size = struct_size;
+}
+
+// Fills the caller's struct with `defaults` as far as struct_size reaches,
+// zeros past the library's own struct, and sets struct_size.
+template <typename Struct>
+int init_known(Struct* out, size_t struct_size, size_t min_size,
+               const Struct& defaults) {
+  if (!out || struct_size < min_size) return MULTIPASS_ERROR;
+  if (struct_size > sizeof defaults) std::memset(out, 0, struct_size);
+  std::memcpy(out, &defaults, std::min(struct_size, sizeof defaults));
+  out->struct_size = struct_size;
+  return MULTIPASS_OK;
+}
+
+// A struct whose every byte is zero and whose struct_size is the library's.
+template <typename Struct>
+Struct zeroed() {
+  Struct s;
+  std::memset(&s, 0, sizeof s);
+  s.struct_size = sizeof s;
+  return s;
+}
+
+// An output struct as the library fills it. The test build's growth field
+// carries a value, so that a caller's struct shows whether it was written.
+template <typename Struct>
+Struct output() {
+  Struct s = zeroed<Struct>();
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  s.abi_test_growth = ~uint64_t{0};
+#endif
+  return s;
+}
+
+multipass_source_options_t source_defaults() {
+  multipass_source_options_t opts = zeroed<multipass_source_options_t>();
+  opts.binary = "multipass";
+  opts.server_address = nullptr;
+  opts.refresh_ms = 60000;
+  opts.timeout_ms = 10000;
+  opts.miss_wait_ms = 2000;
+  opts.demand_interval_ms = 1000;
+  opts.max_output_bytes = 16u << 20;
+  opts.probe_ms = 5000;
+  return opts;
+}
+
+multipass_resolver_options_t resolver_defaults() {
+  multipass_resolver_options_t opts = zeroed<multipass_resolver_options_t>();
+  opts.zones = nullptr;
+  opts.zone_count = 0;
+  opts.ttl = 10;
+  opts.negative_ttl = 5;
+  opts.addresses_all = 0;
+  opts.networks = nullptr;
+  opts.network_count = 0;
+  opts.wildcard = 0;
+  return opts;
 }
 
 std::string string_or(const char* value, const char* fallback) {
@@ -77,7 +184,9 @@ std::string string_or(const char* value, const char* fallback) {
 }
 
 // multipass_resolve and multipass_resolve_flags: out->struct_size must be at
-// least min_struct_size.
+// least min_struct_size. A caller with the library's whole struct (or a
+// larger one) gets the answer written in place; an older, smaller one a copy
+// of the fields it knows.
 int resolve_into(const multipass_resolver_t* res, const char* qname,
                  size_t qname_len, uint16_t qtype, uint32_t flags,
                  size_t min_struct_size, multipass_answer_t* out) {
@@ -87,8 +196,14 @@ int resolve_into(const multipass_resolver_t* res, const char* qname,
       return MULTIPASS_ERROR;
     }
     std::string_view name(qname ? qname : "", qname_len);
-    return res->rep->resolve(name, qtype, out, flags) ? MULTIPASS_OK
-                                                      : MULTIPASS_ERROR;
+    if (out->struct_size >= sizeof *out) {
+      return res->rep->resolve(name, qtype, out, flags) ? MULTIPASS_OK
+                                                        : MULTIPASS_ERROR;
+    }
+    multipass_answer_t whole = output<multipass_answer_t>();
+    if (!res->rep->resolve(name, qtype, &whole, flags)) return MULTIPASS_ERROR;
+    write_known(out, whole);
+    return MULTIPASS_OK;
   });
 }
 
@@ -102,18 +217,13 @@ int multipass_abi_revision(void) { return MULTIPASS_ABI_REVISION; }
 
 const char* multipass_version(void) { return MULTIPASS_VERSION_STRING; }
 
+int multipass_source_options_init_sized(multipass_source_options_t* opts,
+                                        size_t struct_size) {
+  return init_known(opts, struct_size, source_options_v1, source_defaults());
+}
+
 void multipass_source_options_init(multipass_source_options_t* opts) {
-  if (!opts) return;
-  std::memset(opts, 0, sizeof *opts);
-  opts->struct_size = sizeof *opts;
-  opts->binary = "multipass";
-  opts->server_address = nullptr;
-  opts->refresh_ms = 60000;
-  opts->timeout_ms = 10000;
-  opts->miss_wait_ms = 2000;
-  opts->demand_interval_ms = 1000;
-  opts->max_output_bytes = 16u << 20;
-  opts->probe_ms = 5000;
+  init_known(opts, source_options_v3, source_options_v1, source_defaults());
 }
 
 multipass_source_t* multipass_source_create(
@@ -123,11 +233,10 @@ multipass_source_t* multipass_source_create(
   guarded(err, err_cap, [&]() -> int {
     if (!opts) throw std::invalid_argument("no options");
     // A caller that predates probe_ms gets no cheap listing, as it had.
-    multipass_source_options_t old_defaults;
-    multipass_source_options_init(&old_defaults);
+    multipass_source_options_t old_defaults = source_defaults();
     old_defaults.probe_ms = 0;
-    const multipass_source_options_t in = known_fields(
-        opts, offsetof(multipass_source_options_t, probe_ms), old_defaults);
+    const multipass_source_options_t in =
+        known_fields(opts, source_options_v1, old_defaults);
     if (in.max_output_bytes == 0) {
       throw std::invalid_argument("max_output_bytes must be positive");
     }
@@ -238,17 +347,12 @@ const char* multipass_state_name(int state) {
 int multipass_source_stats(const multipass_source_t* src,
                            multipass_source_stats_t* out) {
   return guarded(nullptr, 0, [&]() -> int {
-    if (!src || !out ||
-        out->struct_size < offsetof(multipass_source_stats_t, full)) {
+    if (!src || !out || out->struct_size < source_stats_v1) {
       return MULTIPASS_ERROR;
     }
-    multipass_source_stats_t all;
-    std::memset(&all, 0, sizeof all);
-    all.struct_size = sizeof all;
+    multipass_source_stats_t all = output<multipass_source_stats_t>();
     src->rep->stats(&all);
-    const size_t struct_size = out->struct_size;
-    std::memcpy(out, &all, std::min(struct_size, sizeof all));
-    out->struct_size = struct_size;
+    write_known(out, all);
     return MULTIPASS_OK;
   });
 }
@@ -256,7 +360,7 @@ int multipass_source_stats(const multipass_source_t* src,
 int multipass_log_next(multipass_source_t* src, uint32_t wait_ms,
                        multipass_log_entry_t* out) {
   return guarded(nullptr, 0, [&]() -> int {
-    if (!src || !out || out->struct_size < sizeof(multipass_log_entry_t)) {
+    if (!src || !out || out->struct_size < log_entry_v1) {
       return MULTIPASS_ERROR;
     }
     multipass::log_line line;
@@ -268,29 +372,28 @@ int multipass_log_next(multipass_source_t* src, uint32_t wait_ms,
       case multipass::log_queue::pop_result::line:
         break;
     }
-    out->level = line.level;
-    out->dropped = line.dropped;
+    multipass_log_entry_t entry = output<multipass_log_entry_t>();
+    entry.level = line.level;
+    entry.dropped = line.dropped;
     size_t length = line.text.size();
-    if (length >= sizeof out->text) length = sizeof out->text - 1;
-    std::memcpy(out->text, line.text.data(), length);
-    out->text[length] = '\0';
-    out->len = length;
+    if (length >= sizeof entry.text) length = sizeof entry.text - 1;
+    std::memcpy(entry.text, line.text.data(), length);
+    entry.text[length] = '\0';
+    entry.len = length;
+    write_known(out, entry);
     return MULTIPASS_LOG_ENTRY;
   });
 }
 
+int multipass_resolver_options_init_sized(multipass_resolver_options_t* opts,
+                                          size_t struct_size) {
+  return init_known(opts, struct_size, resolver_options_v1,
+                    resolver_defaults());
+}
+
 void multipass_resolver_options_init(multipass_resolver_options_t* opts) {
-  if (!opts) return;
-  std::memset(opts, 0, sizeof *opts);
-  opts->struct_size = sizeof *opts;
-  opts->zones = nullptr;
-  opts->zone_count = 0;
-  opts->ttl = 10;
-  opts->negative_ttl = 5;
-  opts->addresses_all = 0;
-  opts->networks = nullptr;
-  opts->network_count = 0;
-  opts->wildcard = 0;
+  init_known(opts, resolver_options_v3, resolver_options_v1,
+             resolver_defaults());
 }
 
 multipass_resolver_t* multipass_resolver_create(
@@ -301,29 +404,27 @@ multipass_resolver_t* multipass_resolver_create(
   guarded(err, err_cap, [&]() -> int {
     if (!src) throw std::invalid_argument("no source");
     if (!opts) throw std::invalid_argument("no options");
-    if (opts->struct_size < sizeof(multipass_resolver_options_t)) {
-      throw std::invalid_argument(
-          "multipass_resolver_options_t.struct_size too small");
-    }
-    if (opts->zone_count == 0 || !opts->zones) {
+    const multipass_resolver_options_t in =
+        known_fields(opts, resolver_options_v1, resolver_defaults());
+    if (in.zone_count == 0 || !in.zones) {
       throw std::invalid_argument("at least one zone is required");
     }
-    if (opts->network_count > 0 && !opts->networks) {
+    if (in.network_count > 0 && !in.networks) {
       throw std::invalid_argument("network_count set but networks is NULL");
     }
     multipass::resolver_options o;
-    for (size_t i = 0; i < opts->zone_count; ++i) {
-      if (!opts->zones[i]) throw std::invalid_argument("NULL zone");
-      o.zones.emplace_back(opts->zones[i]);
+    for (size_t i = 0; i < in.zone_count; ++i) {
+      if (!in.zones[i]) throw std::invalid_argument("NULL zone");
+      o.zones.emplace_back(in.zones[i]);
     }
-    for (size_t i = 0; i < opts->network_count; ++i) {
-      if (!opts->networks[i]) throw std::invalid_argument("NULL network");
-      o.networks.emplace_back(opts->networks[i]);
+    for (size_t i = 0; i < in.network_count; ++i) {
+      if (!in.networks[i]) throw std::invalid_argument("NULL network");
+      o.networks.emplace_back(in.networks[i]);
     }
-    o.ttl = opts->ttl;
-    o.negative_ttl = opts->negative_ttl;
-    o.addresses_all = opts->addresses_all != 0;
-    o.wildcard = opts->wildcard != 0;
+    o.ttl = in.ttl;
+    o.negative_ttl = in.negative_ttl;
+    o.addresses_all = in.addresses_all != 0;
+    o.wildcard = in.wildcard != 0;
     auto handle = std::make_unique<multipass_resolver_t>();
     handle->rep = std::make_unique<multipass::resolver>(src->rep, std::move(o));
     created = handle.release();
@@ -334,28 +435,50 @@ multipass_resolver_t* multipass_resolver_create(
 
 void multipass_resolver_destroy(multipass_resolver_t* res) { delete res; }
 
-int multipass_resolver_zone(const multipass_resolver_t* res, int32_t zone,
-                            char* origin, char* mname, char* rname) {
+int multipass_resolver_zone_names(const multipass_resolver_t* res,
+                                  int32_t zone, char* origin,
+                                  size_t origin_cap, char* mname,
+                                  size_t mname_cap, char* rname,
+                                  size_t rname_cap) {
   return guarded(nullptr, 0, [&]() -> int {
     if (!res || zone < 0 ||
         static_cast<size_t>(zone) >= res->rep->zones().size()) {
       return MULTIPASS_ERROR;
     }
     const multipass::resolver::zone& z = res->rep->zones()[zone];
-    // Each name fits MULTIPASS_NAME_CAP: normalize_zone bounds the zone.
-    if (origin) std::memcpy(origin, z.origin.c_str(), z.origin.size() + 1);
-    if (mname) std::memcpy(mname, z.mname.c_str(), z.mname.size() + 1);
-    if (rname) std::memcpy(rname, z.rname.c_str(), z.rname.size() + 1);
-    return MULTIPASS_OK;
+    const struct {
+      char* buffer;
+      size_t cap;
+      const std::string& name;
+    } names[] = {{origin, origin_cap, z.origin},
+                 {mname, mname_cap, z.mname},
+                 {rname, rname_cap, z.rname}};
+    const bool fit = std::all_of(
+        std::begin(names), std::end(names),
+        [](const auto& n) { return !n.buffer || n.name.size() < n.cap; });
+    for (const auto& n : names) {
+      if (!n.buffer || n.cap == 0) continue;
+      if (fit) {
+        std::memcpy(n.buffer, n.name.c_str(), n.name.size() + 1);
+      } else {
+        n.buffer[0] = '\0';
+      }
+    }
+    return fit ? MULTIPASS_OK : MULTIPASS_ERROR;
   });
+}
+
+int multipass_resolver_zone(const multipass_resolver_t* res, int32_t zone,
+                            char* origin, char* mname, char* rname) {
+  return multipass_resolver_zone_names(res, zone, origin, MULTIPASS_NAME_CAP,
+                                       mname, MULTIPASS_NAME_CAP, rname,
+                                       MULTIPASS_NAME_CAP);
 }
 
 int multipass_resolve(const multipass_resolver_t* res, const char* qname,
                       size_t qname_len, uint16_t qtype,
                       multipass_answer_t* out) {
-  // A caller of multipass_resolve needs no room for the wait fields.
-  return resolve_into(res, qname, qname_len, qtype, 0,
-                      offsetof(multipass_answer_t, wait_seq), out);
+  return resolve_into(res, qname, qname_len, qtype, 0, answer_v1, out);
 }
 
 int multipass_resolve_flags(const multipass_resolver_t* res, const char* qname,
@@ -363,8 +486,8 @@ int multipass_resolve_flags(const multipass_resolver_t* res, const char* qname,
                             multipass_answer_t* out) {
   if (flags & ~(MULTIPASS_RESOLVE_NO_WAIT | MULTIPASS_RESOLVE_WAITED))
     return MULTIPASS_ERROR;
-  return resolve_into(res, qname, qname_len, qtype, flags,
-                      sizeof(multipass_answer_t), out);
+  return resolve_into(res, qname, qname_len, qtype, flags, answer_v1_waits,
+                      out);
 }
 
 int multipass_zone_check(const char* zone, char* err, size_t err_cap) {

@@ -33,6 +33,7 @@ class source_feed final : public inventory_feed {
     if (!src_) throw std::invalid_argument("no source");
   }
   snapshot current() const override { return src_->current(); }
+  snapshot_read read() const override { return src_->read(); }
   bool ready() const override { return src_->ready(); }
   snapshot refresh_for_miss(const snapshot& seen,
                             std::string_view address_of) override {
@@ -190,19 +191,18 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
     return;
   }
 
-  // ready() before current(): a ready source has published its first load.
-  bool ready = feed_->ready();
-  snapshot snap = feed_->current();
-  if (!ready) {
-    if (await_refresh(flags, &snap, out)) return;
+  // ready() before read(): a ready source has published its first load.
+  if (!feed_->ready()) {
+    snapshot first = feed_->current();
+    if (await_refresh(flags, &first, out)) return;
     flags |= resolve_waited;
     if (!feed_->ready()) {
-      fill_soa(*snap, out);
+      fill_soa(*first, out);
       set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
       return;
     }
-    snap = feed_->current();
   }
+  const snapshot_read snap = feed_->read();
   fill_soa(*snap, out);
 
   if (relative.empty() && (qtype == type_soa || qtype == type_ns)) {
@@ -223,12 +223,12 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
   } else if (relative.empty()) {
     set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
   } else {
-    resolve_forward(relative, qtype, std::move(snap), flags, out);
+    resolve_forward(relative, qtype, snap.get(), flags, out);
   }
 }
 
 void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
-                               snapshot snap, uint32_t flags,
+                               const snapshot& seen, uint32_t flags,
                                multipass_answer_t* out) const {
   size_t label_offset = detail::last_label_offset(relative);
   if (label_offset != 0 && !opts_.wildcard) {
@@ -256,8 +256,8 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   // too. The memory is also set when the wait ran out (a slow CLI): the
   // refresh it asked for still runs and publishes, and the snapshot is
   // always looked at first.
-  const vm* v = snap->find(label);
-  if (v && settle(*snap, *v, qtype, out)) return;
+  const vm* v = seen->find(label);
+  if (v && settle(*seen, *v, qtype, out)) return;
   const auto left =
       missing_.remaining(label, detail::miss_memory::clock::now());
   if (left.count() > 0) {
@@ -276,9 +276,9 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   }
   // A Running VM without an address gets one only from a full listing.
   const std::string_view address_of =
-      v && serves_addresses(snap->hot_of(*v).state) ? label
+      v && serves_addresses(seen->hot_of(*v).state) ? label
                                                      : std::string_view();
-  const snapshot seen = snap;
+  snapshot snap = seen;  // counted: this question may wait
   if (await_refresh(flags, &snap, out, address_of)) return;  // asked again
   if (snap != seen) {
     fill_soa(*snap, out);

@@ -12,10 +12,14 @@
 #include "miss_memory.h"
 #include "multipass/multipass.h"
 #include "names.h"
+#include "thread_cached.h"
 
 namespace multipass {
 
 class source;
+
+// The newest snapshot for the span of one question (see thread_cached.h).
+using snapshot_read = thread_cached<inventory>::read_guard;
 
 // What the resolver needs from a source. `source` is adapted to it by
 // resolver's constructor; tests hand the resolver inventories through it.
@@ -24,6 +28,9 @@ class inventory_feed {
   virtual ~inventory_feed() = default;
   // The newest snapshot; never null.
   virtual snapshot current() const = 0;
+  // The same for one question, read without a lock or counter shared with
+  // other questions (source::read); by default a counted current().
+  virtual snapshot_read read() const { return snapshot_read(current()); }
   // True once a listing has loaded.
   virtual bool ready() const = 0;
   // May wait, bounded, for a refresh after `seen`; returns the newest
@@ -114,7 +121,7 @@ class resolver {
                        uint16_t qtype, uint32_t flags,
                        multipass_answer_t* out) const;
   void resolve_forward(std::string_view relative, uint16_t qtype,
-                       snapshot snap, uint32_t flags,
+                       const snapshot& seen, uint32_t flags,
                        multipass_answer_t* out) const;
   // Answers from `v`, one of snap's VMs, when the snapshot settles the
   // question: an address, NODATA for a type that has no records, NXDOMAIN

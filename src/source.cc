@@ -246,9 +246,9 @@ struct source::impl {
     log->set_level(spdlog::level::debug);
     auto empty = std::make_shared<inventory>();
     empty->serial = detail::unix_seconds();
-    published = std::move(empty);
     counters.struct_size = sizeof counters;
-    counters.serial = published->serial;
+    counters.serial = empty->serial;
+    published.store(std::move(empty));
   }
 
   void loop();
@@ -284,7 +284,8 @@ struct source::impl {
   wakeup_pipe wake;  // before log, whose sink notifies it
   std::shared_ptr<spdlog::logger> log;
 
-  snapshot published;  // only through std::atomic_load / std::atomic_store
+  // The inventory: read() by questions, load() by the rest.
+  thread_cached<inventory> published;
 
   std::mutex run_mu;               // one CLI at a time; guards the report state
   std::atomic<bool> abort{false};  // raised by stop(): kills the CLI in flight
@@ -559,11 +560,11 @@ void source::impl::apply_cheap(parsed_listing parsed) {
   if (!loaded || !parsed.inv) return;
   applied_set = std::move(parsed.listed);
   cheap_applied = true;
-  snapshot now = std::atomic_load(&published);
+  snapshot now = published.load();
   if (!publish(detail::apply_cheap_listing(*now, std::move(parsed.inv))))
     return;
   note_inventory(detail::clock::now());
-  now = std::atomic_load(&published);
+  now = published.load();
   log->debug(
       "names and states from list --no-ipv4 applied while full listings "
       "fail: {} instances, serial {}",
@@ -572,7 +573,7 @@ void source::impl::apply_cheap(parsed_listing parsed) {
 
 detail::clock::time_point source::impl::note_inventory(
     detail::clock::time_point now) {
-  snapshot inv = std::atomic_load(&published);
+  snapshot inv = published.load();
   {
     std::lock_guard<std::mutex> lock(counters_mu);
     counters.serial = inv->serial;
@@ -585,16 +586,16 @@ detail::clock::time_point source::impl::note_inventory(
 }
 
 bool source::impl::publish(std::unique_ptr<inventory> fresh) {
-  snapshot old = std::atomic_load(&published);
+  snapshot old = published.load();
   if (detail::same_content(*old, *fresh)) return false;  // keep the serial
   fresh->serial = std::max(old->serial + 1, detail::unix_seconds());
-  std::atomic_store(&published, snapshot(std::move(fresh)));
+  published.store(snapshot(std::move(fresh)));
   return true;
 }
 
 void source::impl::report_success(const parsed_listing& parsed,
                                   const run_result& run, bool changed) {
-  snapshot now = std::atomic_load(&published);
+  snapshot now = published.load();
   if (!loaded) {
     log->info("loaded {} instances from {}", now->vms.size(), opts.binary);
   } else if (!failure.empty()) {
@@ -660,7 +661,7 @@ void source::impl::report_failure(const std::string& kind,
   }
   reported.push_back({kind, now_time, 0});
   announced = true;
-  snapshot now = std::atomic_load(&published);
+  snapshot now = published.load();
   if (loaded && cheap_keeps_up) {
     // Names and states stay current: a warning, not an error.
     log->warn(
@@ -732,7 +733,11 @@ void source::set_intervals(std::chrono::milliseconds probe,
 
 int source::event_fd() const { return impl_->wake.reader(); }
 
-snapshot source::current() const { return std::atomic_load(&impl_->published); }
+snapshot source::current() const { return impl_->published.load(); }
+
+thread_cached<inventory>::read_guard source::read() const {
+  return impl_->published.read();
+}
 
 uint64_t source::request_refresh(std::string_view address_of) {
   std::lock_guard<std::mutex> lock(impl_->mu);

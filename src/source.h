@@ -15,6 +15,7 @@
 #include "inventory.h"
 #include "log_queue.h"
 #include "multipass/multipass.h"
+#include "thread_cached.h"
 
 namespace spdlog {
 class logger;
@@ -53,9 +54,14 @@ class source {
   // closes the log queue. Idempotent. Not concurrent with start().
   void stop();
 
-  // The current inventory (never null: empty before the first load).
-  // Lock-free for readers apart from the shared_ptr refcount.
+  // The current inventory (never null: empty before the first load), as a
+  // counted reference for a caller that keeps it: takes a mutex that the
+  // refresher holds only to swap a pointer.
   snapshot current() const;
+  // The current inventory for the span of one question: touches only the
+  // calling thread's own memory, no lock or counter shared with other
+  // questions (see thread_cached.h); the refresher never waits for it.
+  thread_cached<inventory>::read_guard read() const;
   // True once a listing has loaded.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 

@@ -12,31 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures = 0;
-
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                 \
-      ++failures;                                                     \
-    }                                                                 \
-  } while (0)
-
-static int copy_file(const char *from, const char *to) {
-  char buf[4096];
-  size_t n;
-  int ok = 1;
-  FILE *in = fopen(from, "rb");
-  FILE *out = in ? fopen(to, "wb") : NULL;
-  if (!in || !out) ok = 0;
-  while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) {
-    if (fwrite(buf, 1, n, out) != n) ok = 0;
-  }
-  if (in) fclose(in);
-  if (out && fclose(out) != 0) ok = 0;
-  return ok;
-}
+#include "c_check.h"
 
 static int write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -101,12 +77,13 @@ int main(void) {
   setenv("MULTIPASS_FAKE_DIR", dir, 1);
 
   /* Invalid options are refused with a reason. */
-  multipass_source_options_init(&sopts);
+  CHECK(multipass_source_options_init_sized(&sopts, sizeof sopts) ==
+        MULTIPASS_OK);
   sopts.struct_size = offsetof(multipass_source_options_t, probe_ms) - 1;
   err[0] = '\0';
   CHECK(multipass_source_create(&sopts, err, sizeof err) == NULL);
   CHECK(err[0] != '\0');
-  multipass_source_options_init(&sopts);
+  multipass_source_options_init_sized(&sopts, sizeof sopts);
   sopts.refresh_ms = 1000; /* not longer than the probe */
   err[0] = '\0';
   CHECK(multipass_source_create(&sopts, err, sizeof err) == NULL);
@@ -125,7 +102,41 @@ int main(void) {
                                        sizeof err) == MULTIPASS_OK);
   multipass_source_destroy(src);
 
-  multipass_source_options_init(&sopts);
+  /* The defaults, for the caller's size (since revision 4). */
+  {
+    struct {
+      multipass_source_options_t opts;
+      unsigned char after[16];
+    } wide;
+    const size_t v1 = offsetof(multipass_source_options_t, probe_ms);
+    /* Less than revision 1's fields: refused, nothing written. */
+    memset(&wide, 0xAB, sizeof wide);
+    CHECK(multipass_source_options_init_sized(&wide.opts, v1 - 1) ==
+          MULTIPASS_ERROR);
+    CHECK(wide.opts.struct_size == (size_t)0xABABABABABABABABull);
+    CHECK(multipass_source_options_init_sized(NULL, sizeof sopts) ==
+          MULTIPASS_ERROR);
+    /* Revision 1's fields: probe_ms is not written, and create gives
+     * the revision's behaviour (no cheap listing). */
+    CHECK(multipass_source_options_init_sized(&wide.opts, v1) == MULTIPASS_OK);
+    CHECK(wide.opts.struct_size == v1 && wide.opts.refresh_ms == 60000);
+    CHECK(wide.opts.probe_ms == 0xABABABABu && wide.after[0] == 0xAB);
+    /* Larger than the library's struct (a newer caller): zeros past it. */
+    memset(&wide, 0xAB, sizeof wide);
+    CHECK(multipass_source_options_init_sized(&wide.opts, sizeof wide) ==
+          MULTIPASS_OK);
+    CHECK(wide.opts.struct_size == sizeof wide && wide.opts.probe_ms == 5000);
+    CHECK(wide.after[0] == 0 && wide.after[sizeof wide.after - 1] == 0);
+    wide.opts.binary = FAKE_MULTIPASS;
+    src = multipass_source_create(&wide.opts, err, sizeof err);
+    CHECK(src != NULL);
+    multipass_source_destroy(src);
+    /* Revision 3's form writes revision 3's struct: this one. */
+    memset(&sopts, 0xAB, sizeof sopts);
+    multipass_source_options_init(&sopts);
+    CHECK(sopts.struct_size == sizeof sopts && sopts.probe_ms == 5000);
+  }
+  multipass_source_options_init_sized(&sopts, sizeof sopts);
   CHECK(sopts.struct_size == sizeof sopts);
   CHECK(sopts.probe_ms == 5000 && sopts.refresh_ms == 60000);
   CHECK(sopts.timeout_ms == 10000);
@@ -140,7 +151,12 @@ int main(void) {
   }
   CHECK(multipass_source_ready(src) == 0);
 
-  multipass_resolver_options_init(&ropts);
+  multipass_resolver_options_init(&ropts); /* revision 3's form */
+  CHECK(ropts.struct_size == sizeof ropts && ropts.ttl == 10);
+  CHECK(multipass_resolver_options_init_sized(&ropts, 8) == MULTIPASS_ERROR);
+  CHECK(multipass_resolver_options_init_sized(&ropts, sizeof ropts) ==
+        MULTIPASS_OK);
+  CHECK(ropts.struct_size == sizeof ropts);
   CHECK(ropts.ttl == 10 && ropts.negative_ttl == 5);
   CHECK(ropts.addresses_all == 0 && ropts.wildcard == 0);
   /* No zones: refused. */
@@ -166,6 +182,16 @@ int main(void) {
   CHECK(multipass_zone_check(NULL, err, sizeof err) == MULTIPASS_ERROR);
   ropts.zones = zones;
   ropts.zone_count = 2;
+  /* Every struct from revision 1's fields on is taken. */
+  ropts.struct_size = offsetof(multipass_resolver_options_t, wildcard);
+  CHECK(multipass_resolver_create(src, &ropts, err, sizeof err) == NULL);
+  CHECK(strstr(err, "struct_size") != NULL);
+  ropts.struct_size = offsetof(multipass_resolver_options_t, wildcard) +
+                      sizeof ropts.wildcard;
+  res = multipass_resolver_create(src, &ropts, err, sizeof err);
+  CHECK(res != NULL);
+  multipass_resolver_destroy(res);
+  ropts.struct_size = sizeof ropts;
   res = multipass_resolver_create(src, &ropts, err, sizeof err);
   if (!res) {
     fprintf(stderr, "multipass_resolver_create: %s\n", err);
@@ -209,6 +235,22 @@ int main(void) {
   CHECK(strcmp(rname, "hostmaster.vm.test.") == 0);
   CHECK(multipass_resolver_zone(res, 2, origin, mname, rname) ==
         MULTIPASS_ERROR);
+  /* With capacities (since revision 4): "vm.test." needs 9 bytes. */
+  memset(origin, 'x', sizeof origin);
+  CHECK(multipass_resolver_zone_names(res, 0, origin, 9, NULL, 0, rname,
+                                      sizeof rname) == MULTIPASS_OK);
+  CHECK(strcmp(origin, "vm.test.") == 0 && origin[9] == 'x');
+  CHECK(strcmp(rname, "hostmaster.vm.test.") == 0);
+  memset(origin, 'x', sizeof origin);
+  CHECK(multipass_resolver_zone_names(res, 0, origin, 8, mname, sizeof mname,
+                                      rname, sizeof rname) == MULTIPASS_ERROR);
+  CHECK(origin[0] == '\0' && mname[0] == '\0' && rname[0] == '\0');
+  CHECK(origin[1] == 'x');
+  CHECK(multipass_resolver_zone_names(res, 1, origin, sizeof origin, mname,
+                                      sizeof mname, NULL, 0) == MULTIPASS_OK);
+  CHECK(strcmp(mname, "ns1.24.110.10.in-addr.arpa.") == 0);
+  CHECK(multipass_resolver_zone_names(res, -1, origin, sizeof origin, NULL, 0,
+                                      NULL, 0) == MULTIPASS_ERROR);
 
   a = ask(res, "vm.test", 252); /* AXFR */
   CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5 && a.count == 0);
@@ -254,7 +296,12 @@ int main(void) {
   stats.struct_size = offsetof(multipass_source_stats_t, full);
   CHECK(multipass_source_stats(src, &stats) == MULTIPASS_OK);
   CHECK(stats.refreshes_ok == 1 && stats.full.ok == 0xABABABABABABABABull);
-  stats.struct_size = offsetof(multipass_source_stats_t, full) - 1;
+  /* Revision 1's fields end with `instances`: a struct that ends there is
+   * taken, one byte less is not. */
+  stats.struct_size = offsetof(multipass_source_stats_t, instances) +
+                      sizeof stats.instances;
+  CHECK(multipass_source_stats(src, &stats) == MULTIPASS_OK);
+  stats.struct_size -= 1;
   CHECK(multipass_source_stats(src, &stats) == MULTIPASS_ERROR);
 
   /* A failing CLI: the old inventory stays, the reason is reported and
@@ -303,7 +350,7 @@ int main(void) {
   /* The caller waits (MULTIPASS_RESOLVE_NO_WAIT), on a started source. */
   snprintf(path, sizeof path, "%s/mode", dir);
   CHECK(write_file(path, "ok\n"));
-  multipass_source_options_init(&sopts);
+  multipass_source_options_init_sized(&sopts, sizeof sopts);
   sopts.binary = FAKE_MULTIPASS;
   sopts.refresh_ms = 60000;
   src = multipass_source_create(&sopts, err, sizeof err);
@@ -354,6 +401,19 @@ int main(void) {
     CHECK(multipass_resolve(res, "primary.vm.test", 15, 1, &a) ==
           MULTIPASS_OK);
     CHECK(a.outcome == MULTIPASS_ANSWER);
+    /* Revision 1's answer for _flags ends with wait_ms (no tail padding);
+     * the bytes past it are not written. */
+    memset(&a, 0xAB, sizeof a);
+    a.struct_size = offsetof(multipass_answer_t, wait_ms) + sizeof a.wait_ms;
+    CHECK(multipass_resolve_flags(res, "nosuch-2.vm.test", 16, 1,
+                                  MULTIPASS_RESOLVE_NO_WAIT,
+                                  &a) == MULTIPASS_OK);
+    CHECK(a.outcome == MULTIPASS_WAIT && a.wait_ms == 2000);
+    CHECK(a.struct_size ==
+          offsetof(multipass_answer_t, wait_ms) + sizeof a.wait_ms);
+    if (sizeof a > a.struct_size) {
+      CHECK(((unsigned char *)&a)[a.struct_size] == 0xAB);
+    }
     /* Stopped: a wait returns at once with an error. */
     multipass_source_stop(src);
     CHECK(multipass_source_wait_refresh(src, finished + 5, 60000, NULL) ==
@@ -379,10 +439,5 @@ int main(void) {
   unlink(path);
   rmdir(dir);
 
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("c_abi_test: all checks passed\n");
-  return 0;
+  return check_result("c_abi_test");
 }

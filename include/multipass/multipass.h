@@ -12,7 +12,7 @@
  *    "last error": callers (goroutines) move between OS threads.
  *  - Structs that the caller fills or reads start with `size_t struct_size`,
  *    which the caller sets to sizeof(the struct) as its header declares it.
- *    Use the `_init` functions to fill defaults.
+ *    The `_init_sized` functions fill defaults and set it.
  *  - Strings passed in are read during the call only; the core keeps no
  *    pointer to caller memory after a call returns.
  *  - No C++ exception ever crosses this boundary.
@@ -23,16 +23,27 @@
  *    fields at the end of structs, new enum values. Each such change bumps
  *    MULTIPASS_ABI_REVISION, and the header marks what it added with
  *    "since revision N". Removing or changing anything bumps the version.
- *  - struct_size says which fields a caller knows. The library accepts any
- *    struct that reaches at least the end of its revision-1 fields: an input
- *    field past struct_size takes its default (the behaviour of the revision
- *    that lacked it, stated beside the field); an output field past it is
- *    not written.
+ *  - struct_size says which fields a caller knows: those that end within
+ *    it. The library accepts any struct_size that reaches at least the end
+ *    of the struct's revision-1 fields, and never reads or writes a byte
+ *    past struct_size: an input field past it takes its default (the
+ *    behaviour of the revision that lacked it, stated beside the field); an
+ *    output field past it is not written. A struct_size larger than the
+ *    library's own struct is accepted too (the bytes past it are ignored).
+ *  - A field is added only at the end of a struct, and begins at or after
+ *    the end of the struct as the previous revision declared it (its sizeof,
+ *    tail padding included), so that an older caller's struct_size never
+ *    covers it. Structs without struct_size (multipass_listing_stats_t,
+ *    multipass_soa_t) sit inside others and never change.
+ *  - A function whose arguments must change gets a new name; the old one
+ *    stays and keeps its behaviour (multipass_resolver_zone, the `_init`
+ *    functions without a size).
  *  - A library serves callers built against its own or any older revision.
  *    An embedder checks at start that multipass_abi_version() equals its
  *    MULTIPASS_ABI_VERSION and that multipass_abi_revision() is at least its
  *    MULTIPASS_ABI_REVISION: a newer library is fine, an older one lacks
- *    what the embedder calls.
+ *    what the embedder calls. tests/abi/ runs a caller built against
+ *    revision 3's header against a library whose every struct has grown.
  *
  * Two handles:
  *  - multipass_source_t runs `multipass list --format=json`, keeps the parsed
@@ -65,8 +76,10 @@ extern "C" {
  * statistics), multipass_source_set_intervals, multipass_source_event_fd,
  * MULTIPASS_REFUSED and multipass_abi_revision; revision 3 added
  * multipass_zone_check and the failure fields at the end of
- * multipass_source_stats_t. */
-#define MULTIPASS_ABI_REVISION 3
+ * multipass_source_stats_t; revision 4 added the `_init_sized` functions and
+ * multipass_resolver_zone_names, and accepts every struct from its
+ * revision-1 size on. */
+#define MULTIPASS_ABI_REVISION 4
 
 #define MULTIPASS_OK 0
 #define MULTIPASS_ERROR (-1)
@@ -118,11 +131,26 @@ typedef struct multipass_source_options_t {
    * listings every refresh_ms and on misses (a struct that ends before this
    * field gets 0). Must be shorter than refresh_ms. */
   uint32_t probe_ms;
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  /* Only in the library tests/abi builds, to grow every struct as a later
+   * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
+  uint64_t abi_test_growth;
+#endif
 } multipass_source_options_t;
 
-/* Fills *opts with the defaults: binary "multipass", no server address,
- * probe 5 s, refresh 60 s, timeout 10 s, miss wait 2 s, demand interval 1 s,
- * output cap 16 MiB. Thread-safe. */
+/* Fills the first struct_size bytes of *opts (pass sizeof *opts) with the
+ * defaults, zeros past the library's own struct, and sets
+ * opts->struct_size: binary "multipass", no server address, probe 5 s,
+ * refresh 60 s, timeout 10 s, miss wait 2 s, demand interval 1 s, output cap
+ * 16 MiB. Returns MULTIPASS_ERROR, writing nothing, when opts is NULL or
+ * struct_size ends before the revision-1 fields. Since revision 4.
+ * Thread-safe. */
+MULTIPASS_API int multipass_source_options_init_sized(
+    multipass_source_options_t *opts, size_t struct_size);
+
+/* Revisions 1 to 3's form: multipass_source_options_init_sized with the size
+ * of revision 3's struct, for embedders built against those headers. New
+ * code passes its size instead. Thread-safe. */
 MULTIPASS_API void multipass_source_options_init(multipass_source_options_t *opts);
 
 /* Creates a source. Nothing runs until multipass_source_start. Returns NULL
@@ -257,10 +285,16 @@ typedef struct multipass_source_stats_t {
                                    before the next full listing (probe_ms,
                                    doubling with each failure, up to
                                    refresh_ms); 0 otherwise */
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  /* Only in the library tests/abi builds, to grow every struct as a later
+   * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
+  uint64_t abi_test_growth;
+#endif
 } multipass_source_stats_t;
 
 /* Copies the source's counters into *out, as far as out->struct_size
- * reaches (set by the caller). Thread-safe. */
+ * reaches (set by the caller; at least to the end of `instances`).
+ * Thread-safe. */
 MULTIPASS_API int multipass_source_stats(const multipass_source_t *src,
                                          multipass_source_stats_t *out);
 
@@ -287,11 +321,17 @@ typedef struct multipass_log_entry_t {
                                 since the previous entry returned */
   size_t len;                /* length of text, without the NUL */
   char text[1024];           /* the message, NUL-terminated, truncated */
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  /* Only in the library tests/abi builds, to grow every struct as a later
+   * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
+  uint64_t abi_test_growth;
+#endif
 } multipass_log_entry_t;
 
 /* Takes the oldest line from the source's bounded log queue (1024 lines;
  * when full, new lines are dropped and counted in `dropped`). Blocks up to
- * wait_ms for one. Safe to call from one thread while others log; meant for
+ * wait_ms for one. out->struct_size (set by the caller) must reach the end
+ * of `text`. Safe to call from one thread while others log; meant for
  * exactly one drainer per source. */
 MULTIPASS_API int multipass_log_next(multipass_source_t *src, uint32_t wait_ms,
                                      multipass_log_entry_t *out);
@@ -318,10 +358,22 @@ typedef struct multipass_resolver_options_t {
   const char *const *networks;    /* CIDRs; only addresses inside count. */
   size_t network_count;           /* 0: every IPv4 address counts */
   int32_t wildcard;               /* 1: x.<vm>.ZONE answers like <vm>.ZONE */
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  /* Only in the library tests/abi builds, to grow every struct as a later
+   * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
+  uint64_t abi_test_growth;
+#endif
 } multipass_resolver_options_t;
 
-/* Defaults: no zones, ttl 10, negative_ttl 5, first address, no networks,
- * no wildcard. Thread-safe. */
+/* Fills the first struct_size bytes of *opts (pass sizeof *opts) with the
+ * defaults, as multipass_source_options_init_sized does: no zones, ttl 10,
+ * negative_ttl 5, first address, no networks, no wildcard. Since revision 4.
+ * Thread-safe. */
+MULTIPASS_API int multipass_resolver_options_init_sized(
+    multipass_resolver_options_t *opts, size_t struct_size);
+
+/* Revisions 1 to 3's form, with the size of revision 3's struct (see
+ * multipass_source_options_init). Thread-safe. */
 MULTIPASS_API void multipass_resolver_options_init(
     multipass_resolver_options_t *opts);
 
@@ -336,9 +388,19 @@ MULTIPASS_API multipass_resolver_t *multipass_resolver_create(
 MULTIPASS_API void multipass_resolver_destroy(multipass_resolver_t *res);
 
 /* The SOA names of zone `zone` (index into options.zones), in lower case with
- * a trailing dot: the zone itself, the primary server ("ns1.<zone>") and the
- * mailbox ("hostmaster.<zone>"). Each buffer needs MULTIPASS_NAME_CAP bytes.
- * Thread-safe. */
+ * a trailing dot: the zone itself (into origin), the primary server
+ * ("ns1.<zone>", mname) and the mailbox ("hostmaster.<zone>", rname). Each
+ * buffer holds its capacity in bytes, NUL included; MULTIPASS_NAME_CAP is
+ * always enough. A NULL buffer is skipped. Returns MULTIPASS_ERROR for a
+ * zone out of range, or when a name does not fit its buffer: then every
+ * buffer with room gets "". Since revision 4. Thread-safe. */
+MULTIPASS_API int multipass_resolver_zone_names(
+    const multipass_resolver_t *res, int32_t zone, char *origin,
+    size_t origin_cap, char *mname, size_t mname_cap, char *rname,
+    size_t rname_cap);
+
+/* Revisions 1 to 3's form: multipass_resolver_zone_names with
+ * MULTIPASS_NAME_CAP bytes in each buffer. Thread-safe. */
 MULTIPASS_API int multipass_resolver_zone(const multipass_resolver_t *res,
                                           int32_t zone, char *origin,
                                           char *mname, char *rname);
@@ -380,6 +442,11 @@ typedef struct multipass_answer_t {
    * of multipass_resolve may pass a struct that ends before them. */
   uint64_t wait_seq; /* the refresh to wait for */
   uint32_t wait_ms;  /* the longest to wait for it (the source's miss_wait_ms) */
+#ifdef MULTIPASS_ABI_TEST_GROWTH
+  /* Only in the library tests/abi builds, to grow every struct as a later
+   * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
+  uint64_t abi_test_growth;
+#endif
 } multipass_answer_t;
 
 /* Answers a question: qname as asked (any case, with or without the trailing
@@ -387,7 +454,11 @@ typedef struct multipass_answer_t {
  * from the current snapshot; only a name that the inventory lacks may wait, up
  * to the source's miss_wait_ms, for one rate-limited refresh. Returns
  * MULTIPASS_ERROR only for invalid arguments. Thread-safe: any number of
- * threads may resolve at once while the source refreshes. */
+ * threads may resolve at once while the source refreshes; a question for a
+ * name the inventory settles takes no lock shared with other questions
+ * (apart from a thread's first question after the inventory changed, which
+ * takes a mutex held only for a pointer swap), and a refresh never waits
+ * for one. */
 MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
                                     const char *qname, size_t qname_len,
                                     uint16_t qtype, multipass_answer_t *out);
@@ -405,7 +476,7 @@ MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
  * from any one thread serves every question waiting on the source) and asks
  * the same question again with MULTIPASS_RESOLVE_WAITED, which never waits
  * and answers as multipass_resolve does after its wait. flags 0 is
- * multipass_resolve. out->struct_size must be sizeof(multipass_answer_t).
+ * multipass_resolve. out->struct_size must reach the end of wait_ms.
  * Thread-safe, as multipass_resolve. */
 MULTIPASS_API int multipass_resolve_flags(const multipass_resolver_t *res,
                                           const char *qname, size_t qname_len,

@@ -145,11 +145,13 @@ DIG_OPTIONS = ["+noall", "+comments", "+answer", "+authority", "+additional",
                "+tries=1", "+time=5"]
 
 
-def dig(port, name, rrtype="A", tcp=False):
-    """Asks 127.0.0.1:port one question with dig; returns the Reply."""
+def dig(port, name, rrtype="A", tcp=False, options=()):
+    """Asks 127.0.0.1:port one question with dig; returns the Reply.
+    options: more of dig's after the question, such as ["CH"] (a class) or
+    ["+opcode=notify"]."""
     cmd = ["dig", "@127.0.0.1", "-p", str(port)] + DIG_OPTIONS
     cmd += ["+tcp"] if tcp else []
-    cmd += [name, rrtype]
+    cmd += [name, rrtype] + list(options)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     replies = parse_replies(out.stdout)
     assert len(replies) == 1, "dig %s %s: no reply (exit %d)\n%s%s" % (
@@ -530,8 +532,8 @@ class CoreDNS:
             self.stdout_path.read_text(errors="replace"),
             self.stderr_path.read_text(errors="replace"))
 
-    def dig(self, name, rrtype="A", tcp=False):
-        return dig(self.port, name, rrtype, tcp)
+    def dig(self, name, rrtype="A", tcp=False, options=()):
+        return dig(self.port, name, rrtype, tcp, options)
 
     def dig_batch(self, questions):
         return dig_batch(self.port, questions)
