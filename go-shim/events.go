@@ -13,8 +13,8 @@ var log = clog.NewWithPlugin("multipass")
 
 // watch is a source's event loop: it sleeps in the netpoller on the core's
 // wake-up pipe ev (holding no thread) and, each time the core writes to it,
-// prints the queued log lines, wakes the questions in w whose refresh has
-// finished, and sets loaded once the first listing has loaded (for Ready).
+// prints the queued log lines, wakes the questions in w whose look has
+// ended, and sets loaded once the first listing has loaded (for Ready).
 // It returns when the pipe reads end of file: the source stopped. A pipe
 // that fails otherwise is logged once; loaded is cleared (the source is not
 // ready any more: nothing hears the core) and the questions stop waiting.
@@ -23,13 +23,13 @@ func watch(src coreSource, ev io.ReadCloser, w *waiters, loaded *atomic.Bool) {
 	buf := make([]byte, 64)
 	for err := error(nil); ; _, err = ev.Read(buf) {
 		if err != nil && err != io.EOF {
-			log.Errorf("the core's wake-up pipe failed (%s): no more log lines or refresh waits from this source, and it reports not ready, until CoreDNS restarts", err)
+			log.Errorf("the core's wake-up pipe failed (%s): no more log lines or waits for a look from this source, and it reports not ready, until CoreDNS restarts", err)
 			loaded.Store(false)
 			w.update(0, true)
 			return
 		}
 		drainLogs(src)
-		w.update(src.refreshesFinished())
+		w.update(src.unitsFinished(), err == io.EOF)
 		if !loaded.Load() && src.ready() {
 			loaded.Store(true)
 		}
@@ -66,18 +66,23 @@ func drainLogs(src coreSource) {
 	}
 }
 
-// maxWaiters bounds the questions of one source that wait for a refresh at
-// the same time. A flood of unknown names past it is answered at once
-// (NXDOMAIN) while the refresh it asked for still runs, so it costs neither
-// memory nor, for a client with a window of outstanding questions, more than
-// this many of its slots.
-const maxWaiters = 16
+// maxWaiting bounds the questions of one source that wait for a look at the
+// same time, by the memory they hold rather than by a count a burst of
+// legitimate first questions reaches: a waiting question holds no OS thread,
+// only its goroutine (CoreDNS's, with the stack of the plugin chain it came
+// through) and its message, about 8 KiB, so this many hold at most about
+// 512 MiB. Each waits at most the core's wait bound (2 s), and the core
+// starts at most one look a second, so a flood of distinct unknown names
+// keeps about its rate in questions waiting (bench/README.md, §7, measures
+// 2,000 and 20,000 a second). A question past the bound does not wait: the
+// core answers it SERVFAIL unless the inventory settles it.
+const maxWaiting = 1 << 16
 
 // waiters park questions, each on a channel, until the event loop sees the
-// refresh they wait for finish.
+// unit they wait for end.
 type waiters struct {
 	mu       sync.Mutex
-	finished uint64        // refreshes known finished
+	finished uint64        // units known ended
 	stopped  bool          // the source has stopped: nothing more to wait for
 	changed  chan struct{} // closed, then replaced, when finished or stopped change
 	waiting  int
@@ -85,25 +90,29 @@ type waiters struct {
 
 func newWaiters() *waiters { return &waiters{changed: make(chan struct{})} }
 
-// await parks the caller until refresh seq has finished, the source has
-// stopped, or limit passes; at once when maxWaiters questions already wait.
-// The caller asks the core again afterwards in every case.
-func (w *waiters) await(seq uint64, limit time.Duration) {
+// await parks the caller until unit seq has ended, the source has stopped,
+// limit passes, or cancel is closed; at once when maxWaiting questions
+// already wait. The caller asks the core again afterwards in every case.
+func (w *waiters) await(seq uint64, limit time.Duration, cancel <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if limit <= 0 || w.finished >= seq || w.stopped || w.waiting >= maxWaiters {
+	if limit <= 0 || w.finished >= seq || w.stopped || w.waiting >= maxWaiting {
 		return
 	}
 	w.waiting++
 	defer func() { w.waiting-- }() // before the Unlock
-	expired := time.After(limit)
+	expired := time.NewTimer(limit)
+	defer expired.Stop()
 	for w.finished < seq && !w.stopped {
 		changed := w.changed
 		w.mu.Unlock()
 		select {
 		case <-changed:
 			w.mu.Lock()
-		case <-expired:
+		case <-expired.C:
+			w.mu.Lock()
+			return
+		case <-cancel:
 			w.mu.Lock()
 			return
 		}

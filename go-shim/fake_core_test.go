@@ -157,10 +157,10 @@ func (s *fakeSource) ready() bool {
 	return s.loaded
 }
 
-func (s *fakeSource) refreshesFinished() (uint64, bool) {
+func (s *fakeSource) unitsFinished() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.finished, s.stopped
+	return s.finished
 }
 
 func (s *fakeSource) stats() sourceStats {

@@ -44,13 +44,11 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-// newSourceOptions returns the defaults: a cheap listing every 5 s, a full
-// listing at least every minute.
+// newSourceOptions returns the core's defaults (coreDefaults): a cheap
+// listing every 5 s, a full listing at least every 10 minutes.
 func newSourceOptions() sourceOptions {
-	return sourceOptions{
-		daemon:    daemon{binary: "multipass"},
-		intervals: intervals{probe: 5 * time.Second, refresh: time.Minute, timeout: 10 * time.Second},
-	}
+	o, _ := coreDefaults()
+	return o
 }
 
 // A property is an option of the block: how many values it takes (max -1:
@@ -130,7 +128,8 @@ var properties = map[string]property{
 // parse reads the block. Every error names the file and the line of the
 // zone or the property at fault.
 func parse(c *caddy.Controller) (*Multipass, error) {
-	m := &Multipass{sourceOpts: newSourceOptions(), resolverOpts: resolverOptions{ttl: 10}}
+	m := new(Multipass)
+	m.sourceOpts, m.resolverOpts = coreDefaults()
 	set := map[string]caddyfile.Dispenser{} // where each property was last set
 
 	for i := 0; c.Next(); i++ {
