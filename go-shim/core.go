@@ -195,8 +195,8 @@ type resolver struct {
 	p     *C.multipass_resolver_t
 	await waitFunc // parks a question until a look has ended
 
-	gone     chan struct{} // closed by destroy: parked questions stop waiting
-	goneOnce sync.Once
+	waitsMu sync.Mutex
+	noWaits chan struct{} // closed while questions must not wait (stopWaiting)
 }
 
 func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, error) {
@@ -218,7 +218,7 @@ func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, e
 	if p == nil {
 		return nil, check(C.MULTIPASS_ERROR, &buf)
 	}
-	return &resolver{p: p, await: await, gone: make(chan struct{})}, nil
+	return &resolver{p: p, await: await, noWaits: make(chan struct{})}, nil
 }
 
 func (r *resolver) resolve(qname string, qtype uint16) answer {
@@ -233,7 +233,7 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 		// A name the inventory lacks: park this goroutine until the look
 		// the core asked for has ended, then ask again with the same
 		// answer, whose wait_seq tells the core which look that was.
-		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond, r.gone)
+		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond, r.cancelWaits())
 		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, &out)
 	}
 	r.mu.RUnlock()
@@ -285,10 +285,38 @@ func (r *resolver) zone(i int) (origin, mname, rname string, err error) {
 	return C.GoString(&o[0]), C.GoString(&m[0]), C.GoString(&n[0]), nil
 }
 
+// cancelWaits returns what a question's wait also ends on: closed while
+// questions must not wait.
+func (r *resolver) cancelWaits() <-chan struct{} {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	return r.noWaits
+}
+
+func (r *resolver) stopWaiting() {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	select {
+	case <-r.noWaits:
+	default:
+		close(r.noWaits)
+	}
+}
+
+func (r *resolver) resumeWaiting() {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	select {
+	case <-r.noWaits:
+		r.noWaits = make(chan struct{})
+	default:
+	}
+}
+
 func (r *resolver) destroy() {
-	// Questions parked on this resolver wake at once (a reload must not
-	// wait for them); the core answers them from the newest snapshot.
-	r.goneOnce.Do(func() { close(r.gone) })
+	// Questions parked on this resolver wake at once; the core answers
+	// them from the newest snapshot.
+	r.stopWaiting()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	C.multipass_resolver_destroy(r.p) // NULL-safe

@@ -136,6 +136,11 @@ type coreResolver interface {
 	resolve(qname string, qtype uint16) answer
 	// zone returns the SOA names of zone i: origin, primary server, mailbox.
 	zone(i int) (origin, mname, rname string, err error)
+	// stopWaiting wakes the questions waiting for a look at once, and lets
+	// none wait until resumeWaiting: the core answers them from the newest
+	// snapshot (a reload is under way, or the resolver goes).
+	stopWaiting()
+	resumeWaiting()
 	// destroy releases the resolver; resolve answers serverFailure afterwards.
 	destroy()
 }

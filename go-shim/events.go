@@ -99,6 +99,11 @@ func (w *waiters) await(seq uint64, limit time.Duration, cancel <-chan struct{})
 	if limit <= 0 || w.finished >= seq || w.stopped || w.waiting >= maxWaiting {
 		return
 	}
+	select {
+	case <-cancel:
+		return
+	default:
+	}
 	w.waiting++
 	defer func() { w.waiting-- }() // before the Unlock
 	expired := time.NewTimer(limit)

@@ -34,6 +34,8 @@ func setup(c *caddy.Controller) error {
 
 	mark := instanceOf(c)
 	c.OnStartup(func() error { return m.startup(mark) })
+	c.OnRestart(m.restarting)
+	c.OnRestartFailed(m.restartFailed)
 	c.OnShutdown(m.shutdown)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
