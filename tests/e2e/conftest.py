@@ -181,24 +181,8 @@ def udp_burst(port, names, qtype=1, timeout=15.0):
     """Sends one UDP query per name all at once (a burst no sequential dig
     run can make) and returns {name: rcode} of the replies that came back
     within timeout seconds."""
-    rcodes = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(("127.0.0.1", port))
-        for qid, name in enumerate(names):
-            labels = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split("."))
-            sock.send(struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0"
-                      + struct.pack("!2H", qtype, 1))
-        deadline = time.monotonic() + timeout
-        while len(rcodes) < len(names) and time.monotonic() < deadline:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                reply = sock.recv(4096)
-            except socket.timeout:
-                break
-            qid, flags = struct.unpack("!2H", reply[:4])
-            if qid < len(names):
-                rcodes[names[qid]] = flags & 0xF
-    return rcodes
+    replies = udp_questions(port, [(name, qtype) for name in names], timeout)
+    return {name: rcode for (name, _), (rcode, _) in replies.items()}
 
 
 def _skip_name(msg, at):
