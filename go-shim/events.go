@@ -67,72 +67,85 @@ func drainLogs(src coreSource) {
 }
 
 // maxWaiting bounds the questions of one source that wait for a look at the
-// same time, by the memory they hold rather than by a count a burst of
-// legitimate first questions reaches: a waiting question holds no OS thread,
+// same time, by the memory and the wake-up they cost rather than by a count
+// that a burst of legitimate first questions reaches (issue 25: 16 turned
+// all but 16 of them into NXDOMAIN). A waiting question holds no OS thread,
 // only its goroutine (CoreDNS's, with the stack of the plugin chain it came
-// through) and its message, about 8 KiB, so this many hold at most about
-// 512 MiB. Each waits at most the core's wait bound (2 s), and the core
-// starts at most one look a second, so a flood of distinct unknown names
-// keeps about its rate in questions waiting (bench/README.md, §7, measures
-// 2,000 and 20,000 a second). A question past the bound does not wait: the
-// core answers it SERVFAIL unless the inventory settles it.
-const maxWaiting = 1 << 16
+// through) and its message: about 8-20 KiB (bench/README.md, §7), so this
+// many hold about 32-80 MiB. A question past the bound does not wait: the
+// core answers it SERVFAIL unless the inventory settles it. Only a flood
+// reaches it: each question waits at most the core's wait bound (2 s) and
+// the core starts at most one look a second, so about the flood's rate per
+// second of questions wait; and the more wait, the more answers go out at
+// once when the look ends, while the server's socket fills (§7).
+const maxWaiting = 4096
 
-// waiters park questions, each on a channel, until the event loop sees the
-// unit they wait for end.
+// waiters park questions until the event loop sees the unit they wait for
+// end: one channel per unit waited for, closed when it ends, so that a unit
+// that ends wakes its own questions only, and they go on without a lock.
 type waiters struct {
+	waiting atomic.Int64 // questions parked now
+
 	mu       sync.Mutex
-	finished uint64        // units known ended
-	stopped  bool          // the source has stopped: nothing more to wait for
-	changed  chan struct{} // closed, then replaced, when finished or stopped change
-	waiting  int
+	finished uint64                   // units known ended
+	stopped  bool                     // the source has stopped: nothing more to wait for
+	ends     map[uint64]chan struct{} // by unit: closed when it has ended or the source stopped
 }
 
-func newWaiters() *waiters { return &waiters{changed: make(chan struct{})} }
+func newWaiters() *waiters { return &waiters{ends: map[uint64]chan struct{}{}} }
 
 // await parks the caller until unit seq has ended, the source has stopped,
 // limit passes, or cancel is closed; at once when maxWaiting questions
 // already wait. The caller asks the core again afterwards in every case.
 func (w *waiters) await(seq uint64, limit time.Duration, cancel <-chan struct{}) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if limit <= 0 || w.finished >= seq || w.stopped || w.waiting >= maxWaiting {
+	if limit <= 0 {
 		return
 	}
-	select {
-	case <-cancel:
+	if w.waiting.Add(1) > maxWaiting {
+		w.waiting.Add(-1)
 		return
-	default:
 	}
-	w.waiting++
-	defer func() { w.waiting-- }() // before the Unlock
+	defer w.waiting.Add(-1)
+	ended := w.endOf(seq)
+	if ended == nil {
+		return
+	}
 	expired := time.NewTimer(limit)
 	defer expired.Stop()
-	for w.finished < seq && !w.stopped {
-		changed := w.changed
-		w.mu.Unlock()
-		select {
-		case <-changed:
-			w.mu.Lock()
-		case <-expired.C:
-			w.mu.Lock()
-			return
-		case <-cancel:
-			w.mu.Lock()
-			return
-		}
+	select {
+	case <-ended:
+	case <-expired.C:
+	case <-cancel:
 	}
 }
 
-// update records what the core said and wakes the questions if it changed.
+// endOf returns the channel closed when unit seq ends, or nil when it has
+// ended (or the source has stopped) already.
+func (w *waiters) endOf(seq uint64) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished >= seq || w.stopped {
+		return nil
+	}
+	ch, ok := w.ends[seq]
+	if !ok {
+		ch = make(chan struct{})
+		w.ends[seq] = ch
+	}
+	return ch
+}
+
+// update records what the core said and wakes the questions of every unit
+// that has ended (all of them once the source has stopped).
 func (w *waiters) update(finished uint64, stopped bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if finished <= w.finished && stopped == w.stopped {
-		return
-	}
 	w.finished = max(w.finished, finished)
 	w.stopped = w.stopped || stopped
-	close(w.changed)
-	w.changed = make(chan struct{})
+	for seq, ch := range w.ends {
+		if seq <= w.finished || w.stopped {
+			close(ch)
+			delete(w.ends, seq)
+		}
+	}
 }

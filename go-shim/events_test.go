@@ -209,11 +209,7 @@ func waitAllFor(w *waiters, n int, seq uint64, limit time.Duration, cancel <-cha
 	return done
 }
 
-func waiting(w *waiters) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.waiting
-}
+func waiting(w *waiters) int { return int(w.waiting.Load()) }
 
 func (w *waiters) known() uint64 {
 	w.mu.Lock()
@@ -270,13 +266,9 @@ func TestWaitersTakeABurstOfQuestions(t *testing.T) {
 		t.Errorf("expected the waiters to know of 1 ended unit, got %d", f)
 	}
 	// Past the bound a question does not wait.
-	s.waits.mu.Lock()
-	s.waits.waiting = maxWaiting
-	s.waits.mu.Unlock()
+	s.waits.waiting.Store(maxWaiting)
 	expectDone(t, waitAll(s.waits, 1, 2, time.Minute), "past the memory bound")
-	s.waits.mu.Lock()
-	s.waits.waiting = 0
-	s.waits.mu.Unlock()
+	s.waits.waiting.Store(0)
 }
 
 // Issue 25: a block's resolver that goes (OnShutdown, a reload) wakes its
