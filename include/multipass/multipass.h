@@ -109,10 +109,11 @@ typedef struct multipass_source_options_t {
   uint32_t timeout_ms;        /* deadline of one CLI run; then the CLI's whole
                                  process group is killed. */
   uint32_t miss_wait_ms;      /* how long a question for a name the inventory
-                                 lacks may wait for an on-demand refresh; 0
+                                 lacks may wait for a look (the next unit,
+                                 see multipass_source_wait_refresh); 0
                                  never waits. */
-  uint32_t demand_interval_ms; /* on-demand refreshes start at most once per
-                                  this interval. */
+  uint32_t demand_interval_ms; /* units that questions ask for start at
+                                  most once per this interval. */
   uint64_t max_output_bytes;  /* cap on the CLI's stdout; more is a failure. */
   /* Since revision 2. Interval of the cheap listing (`list --format=json
    * --no-ipv4`: names and states, no session into any guest); a full
@@ -134,7 +135,7 @@ MULTIPASS_API void multipass_source_options_init(multipass_source_options_t *opt
 MULTIPASS_API multipass_source_t *multipass_source_create(
     const multipass_source_options_t *opts, char *err, size_t err_cap);
 
-/* Starts the background refresher; the first refresh begins at once and
+/* Starts the background refresher; the first unit begins at once and
  * runs asynchronously (use multipass_source_ready to see when it loaded).
  * Starting a started source is a no-op. Not safe concurrently with
  * multipass_source_stop or multipass_source_destroy on the same source. */
@@ -142,7 +143,7 @@ MULTIPASS_API int multipass_source_start(multipass_source_t *src, char *err,
                                          size_t err_cap);
 
 /* Stops the refresher: kills a CLI still running (its process group), reaps
- * it, joins the thread, wakes questions waiting for a refresh and closes the
+ * it, joins the thread, wakes questions waiting for a unit and closes the
  * log queue (multipass_log_next then returns MULTIPASS_LOG_CLOSED once it is
  * empty). The inventory stays readable. Idempotent. Not safe concurrently with
  * multipass_source_start or multipass_source_destroy on the same source. */
@@ -177,7 +178,7 @@ MULTIPASS_API int multipass_source_set_intervals(multipass_source_t *src,
 MULTIPASS_API int multipass_source_event_fd(multipass_source_t *src, char *err,
                                             size_t err_cap);
 
-/* Runs one refresh now, in the calling thread, and waits for it. Returns
+/* Runs one unit now, a full listing, in the calling thread. Returns
  * MULTIPASS_OK when the listing loaded, else writes the reason. Meant for
  * tests and tools; a running refresher is not disturbed. Thread-safe. */
 MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
