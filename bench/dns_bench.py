@@ -534,7 +534,7 @@ def start_pair(args, fleet, refresh, pinned=True):
     return mp, hs
 
 
-def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
+def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None, outstanding=None):
     """The A/B machinery: after a 1 s warm-up of each server (not reported),
     `rounds` (default args.rounds) rounds of args.duration s per server, on one query file:
     A then B in odd rounds, B then A in even ones. pair: ((label_a,
@@ -543,10 +543,12 @@ def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
     QPS / the baseline's, `ratios` has every server's; alternating in one
     run cancels slow drifts of the machine, and swapping the order cancels
     what going first or second costs (an A/A run of one order gave 0.95).
-    pinned: as dnsperf takes it. Returns the rounds."""
+    pinned: as dnsperf takes it. outstanding: dnsperf's -q (default
+    args.outstanding). Returns the rounds."""
     a, b = pair[0][0], pair[-1][0]
+    outstanding = outstanding or args.outstanding
     for _, server in pair:  # warm-up, not reported
-        dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)],
+        dnsperf(args, server.port, path, ["-l", "1", "-q", str(outstanding)],
                 pinned=pinned)
     count = rounds or args.rounds
     rounds = []
@@ -555,7 +557,7 @@ def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
         for label, server in (pair if r % 2 == 0 else pair[::-1]):
             with Sampler(server) as sampler:
                 res = dnsperf(args, server.port, path,
-                              ["-l", str(args.duration), "-q", str(args.outstanding)],
+                              ["-l", str(args.duration), "-q", str(outstanding)],
                               server=server, pinned=pinned)
             res["peak_threads"] = sampler.peak.get("Threads")
             # qps: completed queries over the time limit, i.e. the rate
@@ -622,10 +624,18 @@ def measure_throughput(args, fleet, mp, hs, rng, log, mixes=None, pinned=True):
     for mix in mixes or args.mixes_for(fleet.size):
         path, comp = fleet.query_file(mix, rng)
         runs_before = fleet.runs_by_kind()
+        # A question for an unknown single label waits for a look (up to a
+        # second); with 100 outstanding, those waiting hold every slot and
+        # the client stops sending (issue 25 removed the cap of 16 that
+        # answered the rest NXDOMAIN at once): a mix with unknown names
+        # keeps args.outstanding_unknown outstanding, for both servers.
+        outstanding = args.outstanding_unknown if "unknown" in mix else args.outstanding
         rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
                            "%-6s %-18s" % (fleet.size, mix if pinned else mix + " unpinned"),
-                           pinned=pinned, rounds=None if pinned else args.unpinned_rounds)
-        result = {"fleet": fleet.size, "mix": mix, "composition": comp}
+                           pinned=pinned, rounds=None if pinned else args.unpinned_rounds,
+                           outstanding=outstanding)
+        result = {"fleet": fleet.size, "mix": mix, "composition": comp,
+                  "outstanding": outstanding}
         if not pinned:
             result["unpinned"] = "no taskset, default GOMAXPROCS; dnsperf -T %d -c %d" % (
                 args.unpinned_threads, args.unpinned_clients)
@@ -886,9 +896,12 @@ def measure_daemon_cost(args, rng, log):
 
         # A flood of distinct unknown names, to both servers at once.
         def flood_load(server, c):
+            at_server = server_socket_drops(server.port)
             c["flood_dnsperf"] = dnsperf(args, server.port, flood,
                                          ["-n", "1", "-Q", str(args.daemon_flood_rate),
                                           "-q", "20000"])
+            c["flood_dnsperf"]["server_socket_drops"] = \
+                server_socket_drops(server.port) - at_server
         seconds, counts = window(load=flood_load)
         for c, n in zip(configs, counts):
             periodic = seconds / c["refresh_s"]
@@ -897,9 +910,10 @@ def measure_daemon_cost(args, rng, log):
                               beyond_periodic=max(0, n["full"] - math.ceil(periodic)),
                               dnsperf=c.pop("flood_dnsperf"))
             log("  daemon cost, flood %5.1fs %-34s full %3d (periodic %.1f, beyond %d)  "
-                "cheap %3d  guest sessions %4d  lost %d" % (
+                "cheap %3d  guest sessions %4d  lost %d (at the server's socket %d)" % (
                     seconds, c["title"], n["full"], periodic, c["flood"]["beyond_periodic"],
-                    n["probe"], n["sessions"], c["flood"]["dnsperf"]["lost"] or 0))
+                    n["probe"], n["sessions"], c["flood"]["dnsperf"]["lost"] or 0,
+                    c["flood"]["dnsperf"]["server_socket_drops"]))
 
         # Launches, seen with no question asked: both configurations at once.
         def launches(server, c):
@@ -1206,10 +1220,22 @@ def measure_latency(args, fleet, mp, hs, rng, mix, log):
 
 def udp_rcvbuf_errors():
     """The kernel's count of UDP datagrams dropped because a socket's receive
-    buffer was full (all sockets: the benchmark's server is the busy one)."""
+    buffer was full, all sockets together."""
     with open("/proc/net/snmp") as f:
         rows = [line.split() for line in f if line.startswith("Udp:")]
     return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def server_socket_drops(port):
+    """Datagrams the kernel dropped at the UDP socket listening on
+    127.0.0.1:port (the server's), so far: /proc/net/udp's `drops`."""
+    local = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == local:
+                return int(fields[-1])
+    return 0
 
 
 def measure_miss_flood(args, fleet, mp, hs, log):
@@ -1229,14 +1255,16 @@ def measure_miss_flood(args, fleet, mp, hs, log):
         for label, server in (("multipass", mp), ("hosts", hs)):
             before = server.status()
             runs_before = fleet.runs_by_kind()
-            dropped = udp_rcvbuf_errors()
+            dropped, at_server = udp_rcvbuf_errors(), server_socket_drops(server.port)
             with Sampler(server, 0.02) as sampler:
                 res = dnsperf(args, server.port, path,
                               ["-n", "1", "-Q", str(rate), "-q", str(max(20000, 3 * rate))],
                               verbose=True, server=server)
             summary = latency_summary(res.pop("responses"))
+            at_server = server_socket_drops(server.port) - at_server
             row[label] = {"before": before, "peak": dict(sampler.peak),
                           "rcvbuf_errors": udp_rcvbuf_errors() - dropped,
+                          "server_socket_drops": at_server,
                           "after": server.status(), "dnsperf": res, "percentiles": summary,
                           "cli_runs_by_kind": Fleet.kinds_between(runs_before, fleet.runs_by_kind())
                           if label == "multipass" else None}
@@ -1244,12 +1272,12 @@ def measure_miss_flood(args, fleet, mp, hs, log):
                 if label == "multipass" else 0
             a = summary.get("all", {})
             log("  %-6s unknown-name flood %5d qps %-9s threads %s -> peak %s  RssAnon %s -> "
-                "peak %s KiB  p50 %.0f us  max %.0f us  lost %d (socket drops %d)  server CPU "
-                "%.0f%%  rcodes %s" % (
+                "peak %s KiB  p50 %.0f us  max %.0f us  lost %d (socket drops %d, at the "
+                "server's %d)  server CPU %.0f%%  rcodes %s" % (
                     fleet.size, rate, label, before.get("Threads"), sampler.peak.get("Threads"),
                     before.get("RssAnon"), sampler.peak.get("RssAnon"), a.get("p50_us") or 0,
                     a.get("max_us") or 0, res["lost"] or 0, row[label]["rcvbuf_errors"],
-                    res["server_cpu_pct"] or 0, res["rcodes"]))
+                    at_server, res["server_cpu_pct"] or 0, res["rcodes"]))
         out["rates"].append(row)
     return out
 
@@ -1352,6 +1380,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=3)
     ap.add_argument("--outstanding", type=int, default=100)
+    ap.add_argument("--outstanding-unknown", type=int, default=5000,
+                    help="dnsperf -q of the A/B mixes with unknown names, whose questions "
+                    "for unknown single labels wait for a look")
     ap.add_argument("--latency-rate", type=int, default=5000)
     ap.add_argument("--latency-duration", type=int, default=5)
     ap.add_argument("--memory-load-s", type=int, default=4)
@@ -1442,7 +1473,8 @@ def main():
         "server": "GOMAXPROCS=%d, taskset -c %s" % (args.server_procs, args.server_cpus),
         "client": "dnsperf -T 1 -c 1, taskset -c %s" % args.client_cpus,
         "rounds": args.rounds, "unpinned_rounds": args.unpinned_rounds, "duration_s": args.duration,
-        "outstanding": args.outstanding, "latency_rate_qps": args.latency_rate,
+        "outstanding": args.outstanding, "outstanding_unknown": args.outstanding_unknown,
+        "latency_rate_qps": args.latency_rate,
         "latency_duration_s": args.latency_duration,
         "memory_load_s": args.memory_load_s,
         "multipass_refresh_throughput": "1h", "zone": ZONE, "quick": args.quick}}

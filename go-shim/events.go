@@ -67,17 +67,16 @@ func drainLogs(src coreSource) {
 }
 
 // maxWaiting bounds the questions of one source that wait for a look at the
-// same time, by the memory and the wake-up they cost rather than by a count
-// that a burst of legitimate first questions reaches (issue 25: 16 turned
-// all but 16 of them into NXDOMAIN). A waiting question holds no OS thread,
-// only its goroutine (CoreDNS's, with the stack of the plugin chain it came
-// through) and its message: about 8-20 KiB (bench/README.md, §7), so this
-// many hold about 32-80 MiB. A question past the bound does not wait: the
-// core answers it SERVFAIL unless the inventory settles it. Only a flood
-// reaches it: each question waits at most the core's wait bound (2 s) and
-// the core starts at most one look a second, so about the flood's rate per
-// second of questions wait; and the more wait, the more answers go out at
-// once when the look ends, while the server's socket fills (§7).
+// same time, by the memory they hold rather than by a count that a burst of
+// legitimate first questions reaches (issue 25: 16 turned all but 16 of
+// them into NXDOMAIN; 40 VMs launched and connected to at once ask 80). A
+// waiting question holds no OS thread, only its goroutine (CoreDNS's, with
+// the stack of the plugin chain it came through) and its message: about
+// 8-20 KiB (bench/README.md, §7), so this many hold about 32-80 MiB. Each
+// waits at most the core's wait bound (2 s) and the core starts at most one
+// look a second, so a flood of distinct unknown names keeps about its rate
+// in questions waiting; past the bound a question does not wait: the core
+// answers it SERVFAIL at once unless the inventory settles it.
 const maxWaiting = 4096
 
 // waiters park questions until the event loop sees the unit they wait for
