@@ -508,7 +508,7 @@ def latency_summary(responses):
         if key.startswith("rcode "):
             continue
         values.sort()
-        out[key] = {"n": len(values),
+        out[key] = {"n": len(values), "mean_us": sum(values) / len(values),
                     "p50_us": percentile(values, 50),
                     "p90_us": percentile(values, 90),
                     "p99_us": percentile(values, 99),
@@ -534,7 +534,7 @@ def start_pair(args, fleet, refresh, pinned=True):
     return mp, hs
 
 
-def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
+def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None, outstanding=None):
     """The A/B machinery: after a 1 s warm-up of each server (not reported),
     `rounds` (default args.rounds) rounds of args.duration s per server, on one query file:
     A then B in odd rounds, B then A in even ones. pair: ((label_a,
@@ -543,10 +543,12 @@ def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
     QPS / the baseline's, `ratios` has every server's; alternating in one
     run cancels slow drifts of the machine, and swapping the order cancels
     what going first or second costs (an A/A run of one order gave 0.95).
-    pinned: as dnsperf takes it. Returns the rounds."""
+    pinned: as dnsperf takes it. outstanding: dnsperf's -q (default
+    args.outstanding). Returns the rounds."""
     a, b = pair[0][0], pair[-1][0]
+    outstanding = outstanding or args.outstanding
     for _, server in pair:  # warm-up, not reported
-        dnsperf(args, server.port, path, ["-l", "1", "-q", str(args.outstanding)],
+        dnsperf(args, server.port, path, ["-l", "1", "-q", str(outstanding)],
                 pinned=pinned)
     count = rounds or args.rounds
     rounds = []
@@ -555,7 +557,7 @@ def ab_rounds(args, pair, path, log, tag, pinned=True, rounds=None):
         for label, server in (pair if r % 2 == 0 else pair[::-1]):
             with Sampler(server) as sampler:
                 res = dnsperf(args, server.port, path,
-                              ["-l", str(args.duration), "-q", str(args.outstanding)],
+                              ["-l", str(args.duration), "-q", str(outstanding)],
                               server=server, pinned=pinned)
             res["peak_threads"] = sampler.peak.get("Threads")
             # qps: completed queries over the time limit, i.e. the rate
@@ -622,10 +624,18 @@ def measure_throughput(args, fleet, mp, hs, rng, log, mixes=None, pinned=True):
     for mix in mixes or args.mixes_for(fleet.size):
         path, comp = fleet.query_file(mix, rng)
         runs_before = fleet.runs_by_kind()
+        # A question for an unknown single label waits for a look (up to a
+        # second); with 100 outstanding, those waiting hold every slot and
+        # the client stops sending (issue 25 removed the cap of 16 that
+        # answered the rest NXDOMAIN at once): a mix with unknown names
+        # keeps args.outstanding_unknown outstanding, for both servers.
+        outstanding = args.outstanding_unknown if "unknown" in mix else args.outstanding
         rounds = ab_rounds(args, (("multipass", mp), ("hosts", hs)), path, log,
                            "%-6s %-18s" % (fleet.size, mix if pinned else mix + " unpinned"),
-                           pinned=pinned, rounds=None if pinned else args.unpinned_rounds)
-        result = {"fleet": fleet.size, "mix": mix, "composition": comp}
+                           pinned=pinned, rounds=None if pinned else args.unpinned_rounds,
+                           outstanding=outstanding)
+        result = {"fleet": fleet.size, "mix": mix, "composition": comp,
+                  "outstanding": outstanding}
         if not pinned:
             result["unpinned"] = "no taskset, default GOMAXPROCS; dnsperf -T %d -c %d" % (
                 args.unpinned_threads, args.unpinned_clients)
@@ -686,19 +696,33 @@ def process_cpu(pid):
     return (stat[0] + stat[1]) / TICK, (stat[2] + stat[3]) / TICK
 
 
+# The plugin's default `refresh` (multipass_source_options_init), seconds.
+DEFAULT_REFRESH_S = 600
+
+
+def parse_seconds(text):
+    """'60s', '10m', '1h' -> seconds."""
+    return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]]
+
+
 def measure_probe_cost(args, log):
-    """What the probe costs a host at rest: three CoreDNS processes, idle
+    """What the probe costs a host at rest: four CoreDNS processes, idle
     together as a user runs them (no pinning, default GOMAXPROCS), nothing
     asked after their first answer, each with its own stand-in directory
     holding args.probe_cost_vms Running VMs: the plugin at the default
-    intervals (a cheap listing every 5 s, a full one at least every 60 s),
-    the plugin with `probe off` (full listings every 60 s only), and whoami
-    alone. Over the same window (args.probe_cost_s), the CPU of each process
-    and, apart, of its CLI children (the stand-in: Python, whose start-up
-    is most of a run; the real CLI's costs otherwise), per hour."""
+    intervals (a cheap listing every 5 s, a full one at least every 10 min),
+    the same with the old default `refresh 60s`, the plugin with `probe off`
+    (full listings every 10 min only), and whoami alone. Over the same window
+    (args.probe_cost_s), the CPU of each process and, apart, of its CLI
+    children (the stand-in: Python, whose start-up is most of a run; the
+    real CLI's costs otherwise), per hour, and the guest sessions its full
+    listings opened (one per Running VM each), per hour: measured in the
+    window, and by the schedule (a full listing every `refresh` at rest)."""
     make_fleet = load_fixture(args, "make_fleet")
     listing = make_fleet.render(make_fleet.fleet(args.probe_cost_vms))
-    cases = [("multipass, default intervals", []), ("multipass, probe off", ["probe off"]),
+    cases = [("multipass, default intervals", []),
+             ("multipass, old default refresh 60s", ["refresh 60s"]),
+             ("multipass, probe off", ["probe off"]),
              ("whoami only", None)]
     servers = []
     try:
@@ -723,19 +747,26 @@ def measure_probe_cost(args, log):
         after, seconds = snapshot(), time.monotonic() - t0
         per_hour = 3600.0 / seconds
         out = {"seconds": seconds, "vms": args.probe_cost_vms, "quick": args.quick, "cases": []}
-        for server, (title, _), b, a in zip(servers, cases, before, after):
+        for server, (title, options), b, a in zip(servers, cases, before, after):
             kinds = Fleet.kinds_between(b[1], a[1])
             own, children = a[0][0] - b[0][0], a[0][1] - b[0][1]
+            refresh = [o.split()[1] for o in options or [] if o.startswith("refresh ")]
+            refresh_s = parse_seconds(refresh[0]) if refresh else DEFAULT_REFRESH_S
             case = {"title": title, "coredns_cpu_s": own, "cli_cpu_s": children,
                     "coredns_cpu_s_per_hour": own * per_hour,
                     "cli_cpu_s_per_hour": children * per_hour,
                     "cli_runs_by_kind": kinds, "cli_runs": kinds["runs"],
+                    "sessions_per_hour": kinds["sessions"] * per_hour,
+                    "sessions_per_hour_schedule": args.probe_cost_vms * 3600.0 / refresh_s
+                    if options is not None else 0,
                     "corefile": open(server.conf).read()}
             out["cases"].append(case)
-            log("  probe cost, at rest %5.1fs %-30s CoreDNS %6.1f CPU s/h  CLI children "
-                "%6.1f CPU s/h  CLI runs %d (%d full, %d cheap)" % (
+            log("  probe cost, at rest %5.1fs %-36s CoreDNS %6.1f CPU s/h  CLI children "
+                "%6.1f CPU s/h  CLI runs %d (%d full, %d cheap)  guest sessions/h %.0f "
+                "(schedule %.0f)" % (
                     seconds, title, case["coredns_cpu_s_per_hour"], case["cli_cpu_s_per_hour"],
-                    kinds["runs"], kinds["full"], kinds["probe"]))
+                    kinds["runs"], kinds["full"], kinds["probe"], case["sessions_per_hour"],
+                    case["sessions_per_hour_schedule"]))
     finally:
         for server in servers:
             server.stop()
@@ -801,7 +832,7 @@ def measure_daemon_cost(args, rng, log):
     """What the plugin costs multipassd and the guests: a fleet of
     args.daemon_vms Running VMs whose full listings open one guest session
     per VM (the stand-in's guest-delay-ms each), served by two CoreDNS at
-    once (their windows overlap): the defaults (probe 5s, refresh 60s) and
+    once (their windows overlap): the defaults (probe 5s, refresh 10m) and
     the old behaviour (probe off, refresh 5s). Per configuration, from the
     run logs: an idle window, a flood of distinct unknown names, then VMs
     launched into list.json with no question asked, each seen when the SOA
@@ -810,8 +841,8 @@ def measure_daemon_cost(args, rng, log):
     make_fleet = load_fixture(args, "make_fleet")
     vms = make_fleet.fleet(args.daemon_vms)
     configs = [
-        {"title": "defaults (probe 5s, refresh 60s)", "refresh": None, "options": [],
-         "probe_s": 5, "refresh_s": 60},
+        {"title": "defaults (probe 5s, refresh 10m)", "refresh": None, "options": [],
+         "probe_s": 5, "refresh_s": DEFAULT_REFRESH_S},
         {"title": "old: probe off, refresh 5s", "refresh": "5s", "options": ["probe off"],
          "probe_s": None, "refresh_s": 5},
     ]
@@ -865,9 +896,12 @@ def measure_daemon_cost(args, rng, log):
 
         # A flood of distinct unknown names, to both servers at once.
         def flood_load(server, c):
+            at_server = server_socket_drops(server.port)
             c["flood_dnsperf"] = dnsperf(args, server.port, flood,
                                          ["-n", "1", "-Q", str(args.daemon_flood_rate),
                                           "-q", "20000"])
+            c["flood_dnsperf"]["server_socket_drops"] = \
+                server_socket_drops(server.port) - at_server
         seconds, counts = window(load=flood_load)
         for c, n in zip(configs, counts):
             periodic = seconds / c["refresh_s"]
@@ -876,9 +910,10 @@ def measure_daemon_cost(args, rng, log):
                               beyond_periodic=max(0, n["full"] - math.ceil(periodic)),
                               dnsperf=c.pop("flood_dnsperf"))
             log("  daemon cost, flood %5.1fs %-34s full %3d (periodic %.1f, beyond %d)  "
-                "cheap %3d  guest sessions %4d  lost %d" % (
+                "cheap %3d  guest sessions %4d  lost %d (at the server's socket %d)" % (
                     seconds, c["title"], n["full"], periodic, c["flood"]["beyond_periodic"],
-                    n["probe"], n["sessions"], c["flood"]["dnsperf"]["lost"] or 0))
+                    n["probe"], n["sessions"], c["flood"]["dnsperf"]["lost"] or 0,
+                    c["flood"]["dnsperf"]["server_socket_drops"]))
 
         # Launches, seen with no question asked: both configurations at once.
         def launches(server, c):
@@ -901,7 +936,11 @@ def measure_daemon_cost(args, rng, log):
                         seen = time.monotonic() - t0
                         break
                     time.sleep(0.1)
-                answer = dns_query(server.port, "%s.%s" % (name, ZONE), "A")
+                # The serial grows at the cheap listing that shows the VM
+                # (its names and states are served at once); its address
+                # comes with the full listing that follows: the question
+                # waits for it (up to the wait bound, 2 s).
+                answer = dns_query(server.port, "%s.%s" % (name, ZONE), "A", timeout=3)
                 c["launches"].append({"name": name, "seen_s": seen,
                                       "answers": bool(answer and answer[0] == 0 and answer[1])})
         for c in configs:  # the same random phases for both
@@ -1179,34 +1218,67 @@ def measure_latency(args, fleet, mp, hs, rng, mix, log):
     return out
 
 
+def udp_rcvbuf_errors():
+    """The kernel's count of UDP datagrams dropped because a socket's receive
+    buffer was full, all sockets together."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def server_socket_drops(port):
+    """Datagrams the kernel dropped at the UDP socket listening on
+    127.0.0.1:port (the server's), so far: /proc/net/udp's `drops`."""
+    local = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == local:
+                return int(fields[-1])
+    return 0
+
+
 def measure_miss_flood(args, fleet, mp, hs, log):
-    """Only unknown single-label names at a fixed rate: each such question
-    may wait for an on-demand refresh; the peak OS thread count of each
-    server shows what that wait holds meanwhile."""
-    path = os.path.join(fleet.dir, "queries-unknown.txt")
-    with open(path, "w") as f:
-        for i in range(args.flood_rate * args.flood_s):
-            f.write("flood-%06d.%s A\n" % (i, ZONE))
-    out = {"fleet": fleet.size, "rate_qps": args.flood_rate, "seconds": args.flood_s}
-    for label, server in (("multipass", mp), ("hosts", hs)):
-        before = server.status().get("Threads")
-        runs_before = fleet.runs_by_kind()
-        with Sampler(server, 0.02) as sampler:
-            res = dnsperf(args, server.port, path,
-                          ["-n", "1", "-Q", str(args.flood_rate), "-q", "20000"], verbose=True)
-        summary = latency_summary(res.pop("responses"))
-        out[label] = {"threads_before": before, "peak_threads": sampler.peak.get("Threads"),
-                      "threads_after": server.status().get("Threads"),
-                      "dnsperf": res, "percentiles": summary,
-                      "cli_runs_by_kind": Fleet.kinds_between(runs_before, fleet.runs_by_kind())
-                      if label == "multipass" else None}
-        out[label]["cli_runs"] = out[label]["cli_runs_by_kind"]["runs"] \
-            if label == "multipass" else 0
-        a = summary.get("all", {})
-        log("  %-6s unknown-name flood %d qps %-9s threads %s -> peak %s  p50 %.0f us  "
-            "max %.0f us  lost %d" % (fleet.size, args.flood_rate, label, before,
-                                      sampler.peak.get("Threads"), a.get("p50_us") or 0,
-                                      a.get("max_us") or 0, res["lost"] or 0))
+    """Only distinct unknown single-label names, at each rate of
+    args.flood_rates for args.flood_s: every such question waits for a look
+    (a cheap listing, at most one a second), up to the wait bound (2 s),
+    and is then answered NXDOMAIN. What that costs each server while the
+    flood lasts: its OS threads and memory (VmRSS, RssAnon; sampled every
+    20 ms), the listings it runs, the answer times and rcodes."""
+    out = {"fleet": fleet.size, "seconds": args.flood_s, "rates": []}
+    for rate in args.flood_rates:
+        path = os.path.join(fleet.dir, "queries-unknown-%d.txt" % rate)
+        with open(path, "w") as f:
+            for i in range(rate * args.flood_s):
+                f.write("flood-%d-%06d.%s A\n" % (rate, i, ZONE))
+        row = {"rate_qps": rate}
+        for label, server in (("multipass", mp), ("hosts", hs)):
+            before = server.status()
+            runs_before = fleet.runs_by_kind()
+            dropped, at_server = udp_rcvbuf_errors(), server_socket_drops(server.port)
+            with Sampler(server, 0.02) as sampler:
+                res = dnsperf(args, server.port, path,
+                              ["-n", "1", "-Q", str(rate), "-q", str(max(20000, 3 * rate))],
+                              verbose=True, server=server)
+            summary = latency_summary(res.pop("responses"))
+            at_server = server_socket_drops(server.port) - at_server
+            row[label] = {"before": before, "peak": dict(sampler.peak),
+                          "rcvbuf_errors": udp_rcvbuf_errors() - dropped,
+                          "server_socket_drops": at_server,
+                          "after": server.status(), "dnsperf": res, "percentiles": summary,
+                          "cli_runs_by_kind": Fleet.kinds_between(runs_before, fleet.runs_by_kind())
+                          if label == "multipass" else None}
+            row[label]["cli_runs"] = row[label]["cli_runs_by_kind"]["runs"] \
+                if label == "multipass" else 0
+            a = summary.get("all", {})
+            log("  %-6s unknown-name flood %5d qps %-9s threads %s -> peak %s  RssAnon %s -> "
+                "peak %s KiB  p50 %.0f us  max %.0f us  lost %d (socket drops %d, at the "
+                "server's %d)  server CPU %.0f%%  rcodes %s" % (
+                    fleet.size, rate, label, before.get("Threads"), sampler.peak.get("Threads"),
+                    before.get("RssAnon"), sampler.peak.get("RssAnon"), a.get("p50_us") or 0,
+                    a.get("max_us") or 0, res["lost"] or 0, row[label]["rcvbuf_errors"],
+                    at_server, res["server_cpu_pct"] or 0, res["rcodes"]))
+        out["rates"].append(row)
     return out
 
 
@@ -1308,6 +1380,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=3)
     ap.add_argument("--outstanding", type=int, default=100)
+    ap.add_argument("--outstanding-unknown", type=int, default=5000,
+                    help="dnsperf -q of the A/B mixes with unknown names, whose questions "
+                    "for unknown single labels wait for a look")
     ap.add_argument("--latency-rate", type=int, default=5000)
     ap.add_argument("--latency-duration", type=int, default=5)
     ap.add_argument("--memory-load-s", type=int, default=4)
@@ -1317,12 +1392,14 @@ def main():
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--client-cpus", default="1")
     ap.add_argument("--server-procs", type=int, default=1)
-    ap.add_argument("--flood-rate", type=int, default=2000)
+    ap.add_argument("--flood-rates", type=lambda v: [int(x) for x in v.split(",")],
+                    default=[2000, 20000],
+                    help="distinct unknown names per second in the flood of §7, one row each")
     ap.add_argument("--flood-s", type=int, default=2)
     ap.add_argument("--foreign-names", type=int, default=2000,
                     help="distinct names outside the zones in the foreign-names A/B")
     ap.add_argument("--probe-cost-s", type=float, default=120,
-                    help="the window of the probe-cost measure (two default refreshes)")
+                    help="the window of the probe-cost measure (two refreshes of the old default, 60 s)")
     ap.add_argument("--probe-cost-vms", type=int, default=12,
                     help="Running VMs of the probe-cost fleet")
     ap.add_argument("--unpinned-size", type=int, default=1000,
@@ -1353,8 +1430,9 @@ def main():
                     help="another CoreDNS build (today's) measured beside build/coredns in "
                          "the lifecycle measure (default: $BENCH_BASELINE_COREDNS, or none)")
     ap.add_argument("--lifecycle-settle-s", type=float, default=65,
-                    help="lifecycle: the pause after start-up, longer than the default "
-                         "refresh, so that the VM without an address is no longer new")
+                    help="lifecycle: the pause after start-up, longer than a VM counts as "
+                         "new to lacking an address (a minute), so that the VM without one "
+                         "is no longer new")
     ap.add_argument("--lifecycle-limit-s", type=float, default=75,
                     help="lifecycle: how long a question is repeated for the right answer")
     ap.add_argument("--quick", action="store_true",
@@ -1395,7 +1473,8 @@ def main():
         "server": "GOMAXPROCS=%d, taskset -c %s" % (args.server_procs, args.server_cpus),
         "client": "dnsperf -T 1 -c 1, taskset -c %s" % args.client_cpus,
         "rounds": args.rounds, "unpinned_rounds": args.unpinned_rounds, "duration_s": args.duration,
-        "outstanding": args.outstanding, "latency_rate_qps": args.latency_rate,
+        "outstanding": args.outstanding, "outstanding_unknown": args.outstanding_unknown,
+        "latency_rate_qps": args.latency_rate,
         "latency_duration_s": args.latency_duration,
         "memory_load_s": args.memory_load_s,
         "multipass_refresh_throughput": "1h", "zone": ZONE, "quick": args.quick}}

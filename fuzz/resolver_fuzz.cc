@@ -51,9 +51,6 @@ class fixed_feed final : public inventory_feed {
   }
   snapshot current() const override { return snap_; }
   bool ready() const override { return true; }
-  snapshot refresh_for_miss(const snapshot&, std::string_view) override {
-    return snap_;
-  }
 
  private:
   snapshot snap_;

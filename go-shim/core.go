@@ -75,6 +75,22 @@ func checkZone(zone string) error {
 	return check(C.multipass_zone_check(z, &buf[0], errCap), &buf)
 }
 
+// coreDefaults returns the core's defaults for what a Corefile may set:
+// those of multipass_source_options_init and
+// multipass_resolver_options_init, the one place they are written.
+func coreDefaults() (sourceOptions, resolverOptions) {
+	var so C.multipass_source_options_t
+	C.multipass_source_options_init(&so)
+	var ro C.multipass_resolver_options_t
+	C.multipass_resolver_options_init(&ro)
+	millis := func(n C.uint32_t) time.Duration { return time.Duration(n) * time.Millisecond }
+	return sourceOptions{
+			daemon:    daemon{binary: C.GoString(so.binary)},
+			intervals: intervals{probe: millis(so.probe_ms), refresh: millis(so.refresh_ms), timeout: millis(so.timeout_ms)},
+		},
+		resolverOptions{ttl: uint32(ro.ttl)}
+}
+
 // source wraps a multipass_source_t. No call may follow destroy: the
 // registry destroys a source only once no block, query or goroutine uses it.
 type source struct {
@@ -135,11 +151,8 @@ func (s *source) stop()       { C.multipass_source_stop(s.p) }
 func (s *source) destroy()    { C.multipass_source_destroy(s.p); s.p = nil }
 func (s *source) ready() bool { return C.multipass_source_ready(s.p) == 1 }
 
-func (s *source) refreshesFinished() (finished uint64, stopped bool) {
-	var done C.uint64_t
-	// A refresh that never comes, with no time to wait: never blocks.
-	rc := C.multipass_source_wait_refresh(s.p, ^C.uint64_t(0), 0, &done)
-	return uint64(done), rc == C.MULTIPASS_ERROR
+func (s *source) unitsFinished() uint64 {
+	return uint64(C.multipass_source_units_finished(s.p))
 }
 
 func (s *source) stats() sourceStats {
@@ -182,7 +195,10 @@ func (s *source) nextLog() (logLine, bool) {
 type resolver struct {
 	mu    sync.RWMutex // Lock for destroy, RLock for every other use of p
 	p     *C.multipass_resolver_t
-	await waitFunc // parks a question until a refresh has run
+	await waitFunc // parks a question until a look has ended
+
+	waitsMu sync.Mutex
+	noWaits chan struct{} // closed while questions must not wait (stopWaiting)
 }
 
 func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, error) {
@@ -206,20 +222,22 @@ func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, e
 	if p == nil {
 		return nil, check(C.MULTIPASS_ERROR, &buf)
 	}
-	return &resolver{p: p, await: await}, nil
+	return &resolver{p: p, await: await, noWaits: make(chan struct{})}, nil
 }
 
 func (r *resolver) resolve(qname string, qtype uint16) answer {
 	var out C.multipass_answer_t
 	out.struct_size = C.size_t(unsafe.Sizeof(out))
 
-	// The RLock spans a wait too: destroy waits for the question to end.
+	// The RLock spans a wait too: destroy wakes the question, then waits
+	// for it to end.
 	r.mu.RLock()
 	rc := r.ask(qname, qtype, C.MULTIPASS_RESOLVE_NO_WAIT, &out)
 	if rc == C.MULTIPASS_OK && out.outcome == C.MULTIPASS_WAIT {
-		// A name the inventory lacks: park this goroutine until the
-		// refresh the core asked for has run, then ask again.
-		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond)
+		// A name the inventory lacks: park this goroutine until the look
+		// the core asked for has ended, then ask again with the same
+		// answer, whose wait_seq tells the core which look that was.
+		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond, r.cancelWaits())
 		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, &out)
 	}
 	r.mu.RUnlock()
@@ -271,7 +289,38 @@ func (r *resolver) zone(i int) (origin, mname, rname string, err error) {
 	return C.GoString(&o[0]), C.GoString(&m[0]), C.GoString(&n[0]), nil
 }
 
+// cancelWaits returns what a question's wait also ends on: closed while
+// questions must not wait.
+func (r *resolver) cancelWaits() <-chan struct{} {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	return r.noWaits
+}
+
+func (r *resolver) stopWaiting() {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	select {
+	case <-r.noWaits:
+	default:
+		close(r.noWaits)
+	}
+}
+
+func (r *resolver) resumeWaiting() {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	select {
+	case <-r.noWaits:
+		r.noWaits = make(chan struct{})
+	default:
+	}
+}
+
 func (r *resolver) destroy() {
+	// Questions parked on this resolver wake at once; the core answers
+	// them from the newest snapshot.
+	r.stopWaiting()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	C.multipass_resolver_destroy(r.p) // NULL-safe

@@ -105,9 +105,9 @@ type sourceStats struct {
 	fullBackoff time.Duration     // the pause before the next full listing while they fail and cheap ones work; 0 otherwise
 }
 
-// waitFunc parks a question until refresh seq has finished, the source has
-// stopped, or limit has passed.
-type waitFunc func(seq uint64, limit time.Duration)
+// waitFunc parks a question until unit seq has ended, the source has
+// stopped, limit has passed, or cancel is closed (its resolver goes).
+type waitFunc func(seq uint64, limit time.Duration, cancel <-chan struct{})
 
 // coreSource is one refresher of the multipass inventory.
 type coreSource interface {
@@ -121,9 +121,9 @@ type coreSource interface {
 	// destroy releases the source; call it once, after stop.
 	destroy()
 	ready() bool
-	// refreshesFinished tells, without blocking, how many refreshes have
-	// finished and whether the source has stopped.
-	refreshesFinished() (finished uint64, stopped bool)
+	// unitsFinished tells, without blocking, how many units of work (looks
+	// questions wait for) have ended.
+	unitsFinished() uint64
 	stats() sourceStats
 	// nextLog takes one queued log line without blocking.
 	nextLog() (logLine, bool)
@@ -136,6 +136,11 @@ type coreResolver interface {
 	resolve(qname string, qtype uint16) answer
 	// zone returns the SOA names of zone i: origin, primary server, mailbox.
 	zone(i int) (origin, mname, rname string, err error)
+	// stopWaiting wakes the questions waiting for a look at once, and lets
+	// none wait until resumeWaiting: the core answers them from the newest
+	// snapshot (a reload is under way, or the resolver goes).
+	stopWaiting()
+	resumeWaiting()
 	// destroy releases the resolver; resolve answers serverFailure afterwards.
 	destroy()
 }

@@ -152,11 +152,11 @@ type countingSource struct {
 	calls int
 }
 
-func (c *countingSource) refreshesFinished() (uint64, bool) {
+func (c *countingSource) unitsFinished() uint64 {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
-	return c.fakeSource.refreshesFinished()
+	return c.fakeSource.unitsFinished()
 }
 
 func (c *countingSource) count() int {
@@ -190,24 +190,26 @@ func TestEventsDoNotPoll(t *testing.T) {
 	}
 }
 
-// waitAll starts n questions waiting for refresh seq and returns a channel
+// waitAll starts n questions waiting for unit seq and returns a channel
 // closed when they have all returned.
 func waitAll(w *waiters, n int, seq uint64, limit time.Duration) <-chan struct{} {
+	return waitAllFor(w, n, seq, limit, nil)
+}
+
+// waitAllFor is waitAll for questions of a resolver that closes cancel
+// when it goes.
+func waitAllFor(w *waiters, n int, seq uint64, limit time.Duration, cancel <-chan struct{}) <-chan struct{} {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); w.await(seq, limit) }()
+		go func() { defer wg.Done(); w.await(seq, limit, cancel) }()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done
 }
 
-func waiting(w *waiters) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.waiting
-}
+func waiting(w *waiters) int { return int(w.waiting.Load()) }
 
 func (w *waiters) known() uint64 {
 	w.mu.Lock()
@@ -251,13 +253,39 @@ func TestWaitersGiveUpAtTheLimit(t *testing.T) {
 	}
 }
 
-func TestWaitersPastTheCapReturnAtOnce(t *testing.T) {
+// Issue 25: a burst of first questions all wait for the look (a cap of 16
+// turned the rest into NXDOMAIN); only the memory bound turns one away.
+func TestWaitersTakeABurstOfQuestions(t *testing.T) {
 	s, fake, _ := watched(t)
-	parked := waitAll(s.waits, maxWaiters, 1, time.Minute)
-	eventually(t, "the cap reached", func() bool { return waiting(s.waits) == maxWaiters })
-	expectDone(t, waitAll(s.waits, 5, 1, time.Minute), "past the cap")
+	const burst = 2000
+	parked := waitAll(s.waits, burst, 1, time.Minute)
+	eventually(t, "the whole burst waiting", func() bool { return waiting(s.waits) == burst })
 	fake.finishRefresh()
-	expectDone(t, parked, "after the refresh finished")
+	expectDone(t, parked, "after the look ended")
+	if f := s.waits.known(); f != 1 {
+		t.Errorf("expected the waiters to know of 1 ended unit, got %d", f)
+	}
+	// Past the bound a question does not wait.
+	s.waits.waiting.Store(maxWaiting)
+	expectDone(t, waitAll(s.waits, 1, 2, time.Minute), "past the memory bound")
+	s.waits.waiting.Store(0)
+}
+
+// Issue 25: a block's resolver that goes (OnShutdown, a reload) wakes its
+// parked questions at once; those of other blocks keep waiting.
+func TestWaitersStopWaitingWhenTheirResolverGoes(t *testing.T) {
+	s, fake, _ := watched(t)
+	gone, stays := make(chan struct{}), make(chan struct{})
+	mine := waitAllFor(s.waits, 300, 1, time.Hour, gone)
+	others := waitAllFor(s.waits, 5, 1, time.Hour, stays)
+	eventually(t, "305 questions waiting", func() bool { return waiting(s.waits) == 305 })
+	close(gone)
+	expectDone(t, mine, "after their resolver went")
+	if n := waiting(s.waits); n != 5 {
+		t.Errorf("expected the other block's 5 questions still waiting, got %d", n)
+	}
+	fake.finishRefresh()
+	expectDone(t, others, "after the look ended")
 }
 
 func TestWaitersEndWhenTheSourceStops(t *testing.T) {

@@ -22,6 +22,7 @@ type fakeCore struct {
 
 	mu        sync.Mutex // resolve runs on the server's goroutines
 	asked     []string   // every qname, exactly as resolve got it
+	waits     []string   // "stop" and "resume", in order
 	destroyed bool
 }
 
@@ -45,6 +46,19 @@ func (f *fakeCore) resolve(qname string, qtype uint16) answer {
 func (f *fakeCore) zone(i int) (origin, mname, rname string, err error) {
 	z := fakeZones[i]
 	return z, "ns1." + z, "hostmaster." + z, nil
+}
+
+// stopWaiting and resumeWaiting record what was done, in waits.
+func (f *fakeCore) stopWaiting() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waits = append(f.waits, "stop")
+}
+
+func (f *fakeCore) resumeWaiting() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waits = append(f.waits, "resume")
 }
 
 func (f *fakeCore) destroy() {
@@ -157,10 +171,10 @@ func (s *fakeSource) ready() bool {
 	return s.loaded
 }
 
-func (s *fakeSource) refreshesFinished() (uint64, bool) {
+func (s *fakeSource) unitsFinished() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.finished, s.stopped
+	return s.finished
 }
 
 func (s *fakeSource) stats() sourceStats {

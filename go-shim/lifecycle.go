@@ -66,6 +66,28 @@ func (m *Multipass) shutdown() error {
 	return nil
 }
 
+// restarting runs in OnRestart, when a reload of the block's instance
+// begins: the block's questions waiting for a look wake at once and no new
+// one waits, so that neither the old server's graceful stop (which waits
+// for the questions it is serving) nor this block's OnShutdown waits for
+// them. The core answers them from the newest snapshot; the new instance
+// serves what comes after.
+func (m *Multipass) restarting() error {
+	if m.lease.Load() != nil {
+		m.resolver.stopWaiting()
+	}
+	return nil
+}
+
+// restartFailed runs in OnRestartFailed: the reload failed, and the block
+// serves on, its questions waiting for looks again.
+func (m *Multipass) restartFailed() error {
+	if m.lease.Load() != nil {
+		m.resolver.resumeWaiting()
+	}
+	return nil
+}
+
 // hookRestartFailed covers a reload that fails after this OnStartup (a
 // server that cannot listen, another plugin's OnStartup): caddy then drops
 // the new instance without its OnShutdown and runs OnRestartFailed of the

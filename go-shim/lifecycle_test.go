@@ -1,3 +1,7 @@
+//go:build cgo
+
+// The defaults these tests parse come from the core (coreDefaults).
+
 package multipass
 
 import (
@@ -192,12 +196,57 @@ func TestFailedReloadsInARowAddNoHooks(t *testing.T) {
 		want = append(want, fmt.Sprint("open new", i), fmt.Sprint("start new", i),
 			fmt.Sprint("stop new", i), fmt.Sprint("destroy new", i))
 	}
-	if n := len(inst.OnRestartFailed); n != 1 {
-		t.Errorf("expected one OnRestartFailed hook after 10 failed reloads, got %d", n)
+	// The block's own (its questions wait again) and releaseOrphans.
+	if n := len(inst.OnRestartFailed); n != 2 {
+		t.Errorf("expected two OnRestartFailed hooks after 10 failed reloads, got %d", n)
 	}
 	expectCalls(t, calls, "every failed instance released", want...)
 	if n := len(sources.sources); n != 1 {
 		t.Errorf("expected one source, got %d", n)
 	}
 	expectAnswer(t, port, "after 10 failed reloads")
+}
+
+// blockCores returns the fake cores of the blocks that have started and
+// not shut down.
+func blockCores() []*fakeCore {
+	var cores []*fakeCore
+	started.Range(func(m, _ any) bool {
+		cores = append(cores, m.(*Multipass).resolver.(*fakeCore))
+		return true
+	})
+	return cores
+}
+
+func (f *fakeCore) waitEvents() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.waits...)
+}
+
+// Issue 25: a reload stops the old block's waits for looks when it begins
+// (OnRestart), before the old server's graceful stop, which waits for the
+// questions it serves, and before the block's OnShutdown; a reload that
+// fails lets the block's questions wait again.
+func TestReloadStopsTheOldBlocksWaitsFirst(t *testing.T) {
+	reloads(t)
+	port := freePort(t)
+	inst := start(t, port, corefile(port, "old"))
+	old := blockCores()
+	if len(old) != 1 {
+		t.Fatalf("expected one block, got %d", len(old))
+	}
+	if _, err := inst.Restart(failing(t, port, "new")); err == nil {
+		t.Fatal("expected the reload onto a taken port to fail")
+	}
+	if got, want := old[0].waitEvents(), []string{"stop", "resume"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a failed reload: expected %q, got %q", want, got)
+	}
+	if _, err := inst.Restart(corefile(port, "old")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := old[0].waitEvents(), []string{"stop", "resume", "stop"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a reload: expected %q, got %q", want, got)
+	}
+	expectAnswer(t, port, "the new instance")
 }

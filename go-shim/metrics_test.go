@@ -1,3 +1,7 @@
+//go:build cgo
+
+// The defaults these tests parse come from the core (coreDefaults).
+
 package multipass
 
 import (

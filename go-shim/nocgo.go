@@ -15,3 +15,6 @@ func checkCore() error { return errNoCgo }
 func checkZone(string) error { return nil }
 
 func openSource(sourceOptions) (coreSource, error) { return nil, errNoCgo }
+
+// coreDefaults has no core to ask: setup has failed before it parses.
+func coreDefaults() (sourceOptions, resolverOptions) { return sourceOptions{}, resolverOptions{} }

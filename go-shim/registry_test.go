@@ -1,3 +1,7 @@
+//go:build cgo
+
+// The defaults these tests parse come from the core (coreDefaults).
+
 package multipass
 
 import (
@@ -159,7 +163,7 @@ func TestBlocksShareSourceWithTheShortestIntervalsAndTheLongestTimeout(t *testin
 		t.Errorf("expected %+v, got %+v", want, src.intervals)
 	}
 	m3.shutdown()
-	if want := (intervals{probe: 2 * time.Second, refresh: time.Minute, timeout: 30 * time.Second}); src.intervals != want {
+	if want := (intervals{probe: 2 * time.Second, refresh: 10 * time.Minute, timeout: 30 * time.Second}); src.intervals != want {
 		t.Errorf("after the 1s block left: expected %+v, got %+v", want, src.intervals)
 	}
 	m2.shutdown()

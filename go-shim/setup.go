@@ -34,6 +34,8 @@ func setup(c *caddy.Controller) error {
 
 	mark := instanceOf(c)
 	c.OnStartup(func() error { return m.startup(mark) })
+	c.OnRestart(m.restarting)
+	c.OnRestartFailed(m.restartFailed)
 	c.OnShutdown(m.shutdown)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -44,13 +46,11 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-// newSourceOptions returns the defaults: a cheap listing every 5 s, a full
-// listing at least every minute.
+// newSourceOptions returns the core's defaults (coreDefaults): a cheap
+// listing every 5 s, a full listing at least every 10 minutes.
 func newSourceOptions() sourceOptions {
-	return sourceOptions{
-		daemon:    daemon{binary: "multipass"},
-		intervals: intervals{probe: 5 * time.Second, refresh: time.Minute, timeout: 10 * time.Second},
-	}
+	o, _ := coreDefaults()
+	return o
 }
 
 // A property is an option of the block: how many values it takes (max -1:
@@ -135,7 +135,8 @@ var properties = map[string]property{
 // parse reads the block. Every error names the file and the line of the
 // zone or the property at fault.
 func parse(c *caddy.Controller) (*Multipass, error) {
-	m := &Multipass{sourceOpts: newSourceOptions(), resolverOpts: resolverOptions{ttl: 10}}
+	m := new(Multipass)
+	m.sourceOpts, m.resolverOpts = coreDefaults()
 	set := map[string]caddyfile.Dispenser{} // where each property was last set
 
 	for i := 0; c.Next(); i++ {

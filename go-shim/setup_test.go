@@ -1,3 +1,7 @@
+//go:build cgo
+
+// The defaults these tests parse come from the core (coreDefaults).
+
 package multipass
 
 import (
@@ -14,7 +18,7 @@ func TestSetupParse(t *testing.T) {
 	src := func(binary, serverAddress string, probe, refresh, timeout time.Duration) sourceOptions {
 		return sourceOptions{daemon{binary, serverAddress}, intervals{probe, refresh, timeout}}
 	}
-	defaultSource := src("multipass", "", 5*time.Second, time.Minute, 10*time.Second)
+	defaultSource := src("multipass", "", 5*time.Second, 10*time.Minute, 10*time.Second)
 
 	tests := []struct {
 		input     string
@@ -77,9 +81,9 @@ func TestSetupParse(t *testing.T) {
 		// probe: a duration, or off; shorter than refresh.
 		{input: block("probe 1s\nrefresh 2s"), zones: []string{"vm.test."},
 			source: src("multipass", "", time.Second, 2*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
-		{input: block("probe 1h"), zones: []string{"vm.test."}, shouldErr: "probe (1h0m0s) must be shorter than refresh (1m0s), or off"},
+		{input: block("probe 1h"), zones: []string{"vm.test."}, shouldErr: "probe (1h0m0s) must be shorter than refresh (10m0s), or off"},
 		{input: block("probe 59s"), zones: []string{"vm.test."},
-			source: src("multipass", "", 59*time.Second, time.Minute, 10*time.Second), resolver: resolverOptions{ttl: 10}},
+			source: src("multipass", "", 59*time.Second, 10*time.Minute, 10*time.Second), resolver: resolverOptions{ttl: 10}},
 		{input: block("probe off\nrefresh 5s"), zones: []string{"vm.test."},
 			source: src("multipass", "", 0, 5*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
 		{input: block("refresh 6s"), zones: []string{"vm.test."},

@@ -157,7 +157,7 @@ multipass_source_options_t source_defaults() {
   multipass_source_options_t opts = zeroed<multipass_source_options_t>();
   opts.binary = "multipass";
   opts.server_address = nullptr;
-  opts.refresh_ms = 60000;
+  opts.refresh_ms = 600000;
   opts.timeout_ms = 10000;
   opts.miss_wait_ms = 2000;
   opts.demand_interval_ms = 1000;
@@ -179,10 +179,6 @@ multipass_resolver_options_t resolver_defaults() {
   return opts;
 }
 
-std::string string_or(const char* value, const char* fallback) {
-  return value && *value ? std::string(value) : std::string(fallback);
-}
-
 // multipass_resolve and multipass_resolve_flags: out->struct_size must be at
 // least min_struct_size. A caller with the library's whole struct (or a
 // larger one) gets the answer written in place; an older, smaller one a copy
@@ -200,7 +196,11 @@ int resolve_into(const multipass_resolver_t* res, const char* qname,
       return res->rep->resolve(name, qtype, out, flags) ? MULTIPASS_OK
                                                         : MULTIPASS_ERROR;
     }
+    // The fields the caller knows go in too (wait_seq, read back with
+    // MULTIPASS_RESOLVE_WAITED).
     multipass_answer_t whole = output<multipass_answer_t>();
+    std::memcpy(&whole, out, out->struct_size);
+    whole.struct_size = sizeof whole;
     if (!res->rep->resolve(name, qtype, &whole, flags)) return MULTIPASS_ERROR;
     write_known(out, whole);
     return MULTIPASS_OK;
@@ -240,15 +240,7 @@ multipass_source_t* multipass_source_create(
     if (in.max_output_bytes == 0) {
       throw std::invalid_argument("max_output_bytes must be positive");
     }
-    multipass::source_options o;
-    o.binary = string_or(in.binary, "multipass");
-    o.server_address = string_or(in.server_address, "");
-    o.probe = std::chrono::milliseconds(in.probe_ms);
-    o.refresh = std::chrono::milliseconds(in.refresh_ms);
-    o.timeout = std::chrono::milliseconds(in.timeout_ms);
-    o.miss_wait = std::chrono::milliseconds(in.miss_wait_ms);
-    o.demand_interval = std::chrono::milliseconds(in.demand_interval_ms);
-    o.max_output_bytes = in.max_output_bytes;
+    multipass::source_options o(in);
     auto handle = std::make_unique<multipass_source_t>();
     handle->rep = std::make_shared<multipass::source>(std::move(o));
     created = handle.release();
@@ -321,6 +313,10 @@ int multipass_source_refresh(multipass_source_t* src, char* err,
 
 int multipass_source_ready(const multipass_source_t* src) {
   return src && src->rep->ready() ? 1 : 0;
+}
+
+uint64_t multipass_source_units_finished(const multipass_source_t* src) {
+  return src ? src->rep->units_finished() : 0;
 }
 
 int multipass_source_wait_refresh(const multipass_source_t* src, uint64_t seq,

@@ -35,13 +35,13 @@ class source_feed final : public inventory_feed {
   snapshot current() const override { return src_->current(); }
   snapshot_read read() const override { return src_->read(); }
   bool ready() const override { return src_->ready(); }
-  snapshot refresh_for_miss(const snapshot& seen,
-                            std::string_view address_of) override {
-    return src_->refresh_for_miss(seen, address_of);
-  }
   uint64_t request_refresh(std::string_view address_of) override {
     return src_->request_refresh(address_of);
   }
+  void wait_refresh(uint64_t seq, std::chrono::milliseconds timeout) override {
+    src_->wait_refresh(seq, timeout);
+  }
+  bool finished(uint64_t seq) const override { return src_->finished(seq); }
   void request_probe() override { src_->request_probe(); }
   uint32_t miss_wait_ms() const override {
     return static_cast<uint32_t>(src_->options().miss_wait.count());
@@ -50,17 +50,6 @@ class source_feed final : public inventory_feed {
  private:
   std::shared_ptr<source> src_;
 };
-
-// Waits for a refresh; a failure to wait counts as "nothing new".
-snapshot wait_for_refresh(inventory_feed& feed, const snapshot& seen,
-                          std::string_view address_of) {
-  try {
-    snapshot fresh = feed.refresh_for_miss(seen, address_of);
-    return fresh ? fresh : seen;
-  } catch (...) {
-    return seen;
-  }
-}
 
 void set_outcome(multipass_answer_t* out, multipass_outcome outcome,
                  int32_t rcode) {
@@ -158,26 +147,29 @@ bool resolver::resolve(std::string_view qname, uint16_t qtype,
   return true;
 }
 
-bool resolver::await_refresh(uint32_t flags, snapshot* snap,
-                             multipass_answer_t* out,
-                             std::string_view address_of) const {
-  if (flags & resolve_waited) return false;  // the caller has waited
-  if (!(flags & resolve_no_wait)) {
-    *snap = wait_for_refresh(*feed_, *snap, address_of);
-    return false;
-  }
-  // The caller waits its own way: ask for the refresh, say which one.
+resolver::look resolver::await_look(uint32_t flags,
+                                   std::string_view address_of,
+                                   multipass_answer_t* out) const {
   uint64_t seq = 0;
   try {
     seq = feed_->request_refresh(address_of);
   } catch (...) {
-    return false;  // a failure to ask counts as "nothing to wait for"
+    // A failure to ask counts as "no look will come".
   }
-  if (seq == 0) return false;
-  set_outcome(out, MULTIPASS_WAIT, rcode_noerror);
-  out->wait_seq = seq;
-  out->wait_ms = feed_->miss_wait_ms();
-  return true;
+  if (seq == 0) return look::none;
+  if (flags & resolve_no_wait) {
+    // The caller waits its own way: say for which unit.
+    set_outcome(out, MULTIPASS_WAIT, rcode_noerror);
+    out->wait_seq = seq;
+    out->wait_ms = feed_->miss_wait_ms();
+    return look::waiting;
+  }
+  try {
+    feed_->wait_refresh(seq, std::chrono::milliseconds(feed_->miss_wait_ms()));
+    return feed_->finished(seq) ? look::ended : look::ran_out;
+  } catch (...) {
+    return look::ran_out;
+  }
 }
 
 void resolver::resolve_in_zone(int zone_index, std::string_view relative,
@@ -191,13 +183,21 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
     return;
   }
 
+  // A caller that has waited says for which unit (the struct it gets back
+  // still holds the wait_seq of its MULTIPASS_WAIT answer; 0 from a caller
+  // of revision 3 or older, for which any wait counts).
+  look asked = look::not_asked;
+  if (flags & resolve_waited)
+    asked = feed_->finished(out->wait_seq) ? look::ended : look::ran_out;
+
   // ready() before read(): a ready source has published its first load.
   if (!feed_->ready()) {
-    snapshot first = feed_->current();
-    if (await_refresh(flags, &first, out)) return;
-    flags |= resolve_waited;
+    if (asked == look::not_asked) {
+      asked = await_look(flags, {}, out);
+      if (asked == look::waiting) return;
+    }
     if (!feed_->ready()) {
-      fill_soa(*first, out);
+      fill_soa(*feed_->current(), out);
       set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
       return;
     }
@@ -223,12 +223,13 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
   } else if (relative.empty()) {
     set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
   } else {
-    resolve_forward(relative, qtype, snap.get(), flags, out);
+    resolve_forward(relative, qtype, snap.get(), flags, asked, out);
   }
 }
 
 void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
                                const snapshot& seen, uint32_t flags,
+                               look asked,
                                multipass_answer_t* out) const {
   size_t label_offset = detail::last_label_offset(relative);
   if (label_offset != 0 && !opts_.wildcard) {
@@ -239,56 +240,68 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
 
   // The snapshot first: a VM it holds with an address answers at once,
   // however recently its name was missing; a Deleted one is NXDOMAIN at
-  // once (with a nudge for a cheap listing, so that a relaunch is seen
-  // soon), and a type that has no records NODATA at once. A name the
-  // snapshot lacks, and an address question for a VM that serves none
-  // (Stopped, Starting, Suspended, ..., or Running without a usable address:
-  // it may be coming up) wait for an on-demand refresh: a cheap listing, and
-  // a full one when that shows a change, or when a Running VM new to lacking
-  // an address needs one. After the wait: the address if there is one now,
-  // else NODATA (a VM) or NXDOMAIN (no VM). Unless such a wait already left
-  // the name without an answer less than negative_ttl seconds ago: then it
-  // is answered at once, with the rest of that time as its negative TTL, so
-  // that a cache in front forgets it when we do. Repeated questions (a
-  // search list, retries, a flood for stopped VMs) thus wait once per
-  // negative_ttl, and a name asked just before `multipass launch` or
-  // `start` resolves within negative_ttl after it, through a caching client
-  // too. The memory is also set when the wait ran out (a slow CLI): the
-  // refresh it asked for still runs and publishes, and the snapshot is
-  // always looked at first.
+  // once (with a nudge for a look, so that a relaunch is seen soon), and a
+  // type that has no records NODATA at once. A name the snapshot lacks, and
+  // an address question for a VM that serves none (Stopped, Starting,
+  // Suspended, ..., or Running without a usable address: it may be coming
+  // up) wait for a look: the next unit, which begins after the question (a
+  // cheap listing, and a full one when that shows a change, or when a
+  // Running VM new to lacking an address needs one). When it has ended:
+  // the address if there is one now, else NODATA (a VM) or NXDOMAIN (no
+  // VM), and the name is remembered as missing for negative_ttl: asked
+  // again meanwhile, it is answered at once, with the rest of that time as
+  // its negative TTL, so that a cache in front forgets it when we do.
+  // Repeated questions (a search list, retries, a flood for stopped VMs)
+  // thus wait once per negative_ttl, and a name asked just before
+  // `multipass launch` or `start` resolves within negative_ttl after it,
+  // through a caching client too. A question whose wait ends before its
+  // look (a slow CLI, a reload) learns nothing: it gets what the snapshot
+  // settles, else SERVFAIL ("could not look", as CoreDNS's kubernetes
+  // plugin answers before its first sync), and nothing is remembered. No
+  // look coming at all (not running, miss_wait 0): the snapshot's answer,
+  // not remembered.
   const vm* v = seen->find(label);
   if (v && settle(*seen, *v, qtype, out)) return;
-  const auto left =
-      missing_.remaining(label, detail::miss_memory::clock::now());
-  if (left.count() > 0) {
-    if (v) nudge();
-    // Whole seconds, rounded up: a cache never forgets before we do
-    // (by at most a second later), and never below 1 s.
-    const auto seconds = static_cast<uint32_t>((left.count() + 999) / 1000);
-    out->soa.minimum = out->soa.ttl =
-        std::min(std::max<uint32_t>(seconds, 1), opts_.negative_ttl);
-    if (v) {
-      set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
-    } else {
-      set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+  if (asked == look::not_asked) {
+    const auto left =
+        missing_.remaining(label, detail::miss_memory::clock::now());
+    if (left.count() > 0) {
+      if (v) nudge();
+      // Whole seconds, rounded up: a cache never forgets before we do
+      // (by at most a second later), and never below 1 s.
+      const auto seconds = static_cast<uint32_t>((left.count() + 999) / 1000);
+      out->soa.minimum = out->soa.ttl =
+          std::min(std::max<uint32_t>(seconds, 1), opts_.negative_ttl);
+      if (v) {
+        set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+      } else {
+        set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+      }
+      return;
     }
-    return;
+    // A Running VM without an address gets one only from a full listing.
+    const std::string_view address_of =
+        v && serves_addresses(seen->hot_of(*v).state) ? label
+                                                       : std::string_view();
+    asked = await_look(flags, address_of, out);
+    if (asked == look::waiting) return;
   }
-  // A Running VM without an address gets one only from a full listing.
-  const std::string_view address_of =
-      v && serves_addresses(seen->hot_of(*v).state) ? label
-                                                     : std::string_view();
-  snapshot snap = seen;  // counted: this question may wait
-  if (await_refresh(flags, &snap, out, address_of)) return;  // asked again
+  const snapshot snap = feed_->current();
   if (snap != seen) {
     fill_soa(*snap, out);
     v = snap->find(label);
     if (v && settle(*snap, *v, qtype, out)) return;
   }
-  try {
-    missing_.remember(label, detail::miss_memory::clock::now());
-  } catch (...) {
-    // Out of memory: the next question for it waits again.
+  if (asked == look::ran_out) {
+    set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
+    return;
+  }
+  if (asked == look::ended) {
+    try {
+      missing_.remember(label, detail::miss_memory::clock::now());
+    } catch (...) {
+      // Out of memory: the next question for it waits again.
+    }
   }
   if (v) {
     set_outcome(out, MULTIPASS_NODATA, rcode_noerror);

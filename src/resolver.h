@@ -2,6 +2,7 @@
 // current inventory snapshot (DESIGN.md, "DNS behaviour we promise").
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,33 +34,36 @@ class inventory_feed {
   virtual snapshot_read read() const { return snapshot_read(current()); }
   // True once a listing has loaded.
   virtual bool ready() const = 0;
-  // May wait, bounded, for a refresh after `seen`; returns the newest
-  // snapshot. `address_of`: the key of a Running VM whose address the
-  // question wants (empty otherwise). See source::refresh_for_miss.
-  virtual snapshot refresh_for_miss(const snapshot& seen,
-                                    std::string_view address_of) = 0;
-  // For a caller that waits its own way: asks for the refresh that
-  // refresh_for_miss would wait for and returns its sequence number, 0 when
-  // there is nothing to wait for. See source::request_refresh.
+  // Asks for a look (a unit that begins after this call) and returns its
+  // number, 0 when none will come to wait for. `address_of`: the key of a
+  // Running VM whose address the question wants (empty otherwise). See
+  // source::request_refresh.
   virtual uint64_t request_refresh(std::string_view /*address_of*/) {
     return 0;
   }
+  // Blocks until unit `seq` has ended, the source stops, or `timeout`
+  // passes. See source::wait_refresh.
+  virtual void wait_refresh(uint64_t /*seq*/,
+                            std::chrono::milliseconds /*timeout*/) {}
+  // Whether unit `seq` has ended (any seq > 0 has, for a feed that never
+  // looks).
+  virtual bool finished(uint64_t /*seq*/) const { return true; }
   // For a question answered at once for a known VM that serves no address
-  // (Deleted, or asked again while remembered): asks for a cheap listing in
-  // the background, never waits. See source::request_probe.
+  // (Deleted, or asked again while remembered): asks for a look in the
+  // background, never waits. See source::request_probe.
   virtual void request_probe() {}
-  // The longest such a wait should last (source_options::miss_wait).
+  // The longest a question waits for a look (source_options::miss_wait).
   virtual uint32_t miss_wait_ms() const { return 0; }
 };
 
 // How resolve() may wait; values match MULTIPASS_RESOLVE_* of the C ABI.
 enum resolve_flags : uint32_t {
   resolve_may_block = 0,
-  // Never block: where resolve would wait for a refresh, answer
-  // MULTIPASS_WAIT with the refresh to wait for instead.
+  // Never block: where resolve would wait for a look, answer
+  // MULTIPASS_WAIT with the unit to wait for (wait_seq) instead.
   resolve_no_wait = MULTIPASS_RESOLVE_NO_WAIT,
-  // The caller has waited: decide from the current snapshot, as after a
-  // wait (a name still missing is NXDOMAIN and remembered as missing).
+  // The caller has waited for unit out->wait_seq (the same answer struct
+  // comes back): decide from the current snapshot, as after a wait.
   resolve_waited = MULTIPASS_RESOLVE_WAITED,
 };
 
@@ -105,11 +109,12 @@ class resolver {
   // bytes. Returns false (and leaves *out untouched) only when qname is too
   // long to be a domain name. Only a forward name missing from the snapshot,
   // an address question for a VM that serves no address (yet), or a source
-  // that has not loaded yet, waits (bounded) for a refresh; a name that such
-  // a wait left without an answer less than negative_ttl seconds ago is
-  // answered at once (see resolve_forward). `flags` (resolve_flags)
-  // lets the caller do that wait itself; a MULTIPASS_WAIT answer also fills
-  // wait_seq and wait_ms, which needs the whole v1 answer struct.
+  // that has not loaded yet, waits (bounded) for a look; a name that such a
+  // look left without an answer less than negative_ttl seconds ago is
+  // answered at once (see resolve_forward). `flags` (resolve_flags) lets
+  // the caller do that wait itself; a MULTIPASS_WAIT answer also fills
+  // wait_seq and wait_ms, which needs the whole v1 answer struct, and so
+  // does resolve_waited, which reads wait_seq back.
   bool resolve(std::string_view qname, uint16_t qtype, multipass_answer_t* out,
                uint32_t flags = resolve_may_block) const;
 
@@ -117,11 +122,22 @@ class resolver {
   const resolver_options& options() const { return opts_; }
 
  private:
+  // How a question's look went: the unit that begins after the question,
+  // and ends before it is answered as missing.
+  enum class look {
+    not_asked,  // none yet
+    waiting,    // MULTIPASS_WAIT answered: the caller waits its own way
+    ended,      // the unit ended: the snapshot is the truth, remember a miss
+    none,       // no unit will come (not running, or miss_wait 0): the
+                // snapshot's answer, not remembered
+    ran_out,    // the wait ended first (a slow CLI, a stop, a reload):
+                // only what the snapshot settles, else SERVFAIL
+  };
   void resolve_in_zone(int zone_index, std::string_view relative,
                        uint16_t qtype, uint32_t flags,
                        multipass_answer_t* out) const;
   void resolve_forward(std::string_view relative, uint16_t qtype,
-                       const snapshot& seen, uint32_t flags,
+                       const snapshot& seen, uint32_t flags, look asked,
                        multipass_answer_t* out) const;
   // Answers from `v`, one of snap's VMs, when the snapshot settles the
   // question: an address, NODATA for a type that has no records, NXDOMAIN
@@ -129,16 +145,14 @@ class resolver {
   // a VM that serves no address: it may have one after a look.
   bool settle(const inventory& snap, const vm& v, uint16_t qtype,
               multipass_answer_t* out) const;
-  // Asks the feed for a cheap listing in the background (never fails).
+  // Asks the feed for a look in the background (never fails).
   void nudge() const;
-  // Where a question needs a refresh that starts after it, per `flags`:
-  // resolve_waited, nothing (the caller has waited); resolve_no_wait, asks
-  // for the refresh and answers MULTIPASS_WAIT (true; false, with nothing
-  // written, when there is nothing to wait for); otherwise waits here,
-  // bounded, and sets *snap to the newest snapshot. `address_of`: see
-  // inventory_feed::refresh_for_miss.
-  bool await_refresh(uint32_t flags, snapshot* snap, multipass_answer_t* out,
-                     std::string_view address_of = {}) const;
+  // Asks for a look (a unit that begins after the question) and, per
+  // `flags`, answers MULTIPASS_WAIT with it (resolve_no_wait: the caller
+  // waits) or waits here, up to miss_wait. `address_of`: see
+  // inventory_feed::request_refresh.
+  look await_look(uint32_t flags, std::string_view address_of,
+                  multipass_answer_t* out) const;
   void resolve_reverse(const zone& z, std::string_view relative,
                        uint16_t qtype, const inventory& inv,
                        multipass_answer_t* out) const;
@@ -162,8 +176,8 @@ class resolver {
   std::vector<zone> zones_;
   std::vector<detail::ipv4_network> networks_;
   int first_forward_ = -1;  // index of the first forward zone
-  // VM labels that an on-demand refresh left without an answer (missing,
-  // or a VM without an address), for negative_ttl.
+  // VM labels that a look left without an answer (missing, or a VM
+  // without an address), for negative_ttl.
   mutable detail::miss_memory missing_;
 };
 

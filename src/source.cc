@@ -1,6 +1,7 @@
-// The source: runs the CLI (one run at a time), publishes immutable
-// snapshots, refreshes in a background thread and on demand, and logs into
-// its bounded queue through a private spdlog logger.
+// The source: runs the listings its refresh plan asks for (one CLI at a
+// time, in a background thread or in refresh_now), publishes immutable
+// snapshots, tells the questions waiting for a unit that it ended, and
+// counts (listing_stats) and logs (listing_log) what the listings did.
 #include "source.h"
 
 #include <pthread.h>
@@ -8,23 +9,21 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
-#include <unordered_map>
-#include <unordered_set>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "listing_log.h"
 #include "listing_merge.h"
 #include "listing_parser.h"
-#include "listing_schedule.h"
+#include "listing_stats.h"
 #include "process_runner.h"
+#include "refresh_plan.h"
 #include "wakeup_pipe.h"
 
 namespace multipass {
@@ -45,71 +44,11 @@ void return_free_memory() {
 #endif
 }
 
-// A failure of a kind already logged (at ERROR, or at WARNING for a full
-// listing failing while cheap ones work) less than this long ago (a CLI that
-// flaps between working and failing) is logged at DEBUG, and so is its
-// recovery: at most one such line per kind per quiet period.
-constexpr std::chrono::minutes repeat_quiet{5};
-constexpr size_t reported_kinds_max = 16;  // kinds remembered for that
-
-// Pushes the bare message (no time, no level prefix) into the log queue and
-// wakes the embedder.
-class queue_sink final
-    : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
- public:
-  queue_sink(log_queue& queue, wakeup_pipe& wake)
-      : queue_(queue), wake_(wake) {}
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    queue_.push(level_of(msg.level),
-                std::string(msg.payload.data(), msg.payload.size()));
-    wake_.notify();
-  }
-  void flush_() override {}
-
- private:
-  static int level_of(spdlog::level::level_enum level) {
-    switch (level) {
-      case spdlog::level::trace:
-      case spdlog::level::debug:
-        return MULTIPASS_LOG_DEBUG;
-      case spdlog::level::info:
-        return MULTIPASS_LOG_INFO;
-      case spdlog::level::warn:
-        return MULTIPASS_LOG_WARNING;
-      default:
-        return MULTIPASS_LOG_ERROR;
-    }
-  }
-
-  log_queue& queue_;
-  wakeup_pipe& wake_;
-};
-
-int64_t unix_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-uint32_t unix_seconds() { return static_cast<uint32_t>(unix_ms() / 1000); }
-
-double seconds_between(clock::time_point from, clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-// Counts one listing of a kind: its result and its duration's bucket.
-void count_listing(multipass_listing_stats_t& kind, bool ok, double seconds) {
-  ++(ok ? kind.ok : kind.failed);
-  kind.seconds_sum += seconds;
-  int bucket = 0;
-  double bound = 0.01;
-  while (bucket < MULTIPASS_DURATION_BUCKETS - 1 && seconds > bound) {
-    ++bucket;
-    bound *= 2;
-  }
-  ++kind.buckets[bucket];
+uint32_t unix_seconds() {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 // Throws for intervals a source cannot run with.
@@ -148,23 +87,13 @@ std::string describe_failure(const run_result& run, const char* command) {
   return text;
 }
 
-// Failures of one kind are logged at ERROR once, then at DEBUG.
-std::string failure_kind(const run_result& run) {
-  std::string kind = std::to_string(static_cast<int>(run.status));
-  if (run.status == run_status::exited)
-    kind += " " + std::to_string(run.exit_code) + " " + run.err_line;
-  if (run.status == run_status::killed)
-    kind += " " + std::to_string(run.signal);
-  return kind;
-}
-
 // Parses what `command` printed into *parsed. False, with the failure's kind
-// and text for report_failure, when it failed or printed no listing.
+// and text for the log, when it failed or printed no listing.
 bool read_listing(const run_result& run, const char* command,
                   parsed_listing* parsed, std::string* kind,
                   std::string* text) {
   if (!run.ok()) {
-    *kind = failure_kind(run);
+    *kind = listing_log::failure_kind(run);
     *text = describe_failure(run, command);
     return false;
   }
@@ -173,6 +102,24 @@ bool read_listing(const run_result& run, const char* command,
   *kind = "unusable output";  // parse errors differ only in their position
   *text = std::string(command) + " printed unusable output: " + parsed->error;
   return false;
+}
+
+// The text an old CLI prints for the cheap listing's flag.
+constexpr const char* no_ipv4_rejected = "Unknown option 'no-ipv4'";
+
+bool rejects_no_ipv4(const run_result& run) {
+  return run.status == run_status::exited && run.exit_code == 1 &&
+         run.err_line.find(no_ipv4_rejected) != std::string::npos;
+}
+
+// The keys of the Running VMs of `inv` without an address.
+std::vector<std::string> unaddressed(const inventory& inv) {
+  std::vector<std::string> keys;
+  for (const vm& machine : inv.vms) {
+    if (serves_addresses(machine.state) && machine.ipv4.empty())
+      keys.push_back(machine.key);
+  }
+  return keys;
 }
 
 // Blocks the asynchronous signals in the calling thread while alive, so that
@@ -195,236 +142,200 @@ class async_signals_blocked {
   sigset_t old_;
 };
 
-// The text an old CLI prints for the cheap listing's flag.
-constexpr const char* no_ipv4_rejected = "Unknown option 'no-ipv4'";
-
-bool rejects_no_ipv4(const run_result& run) {
-  return run.status == run_status::exited && run.exit_code == 1 &&
-         run.err_line.find(no_ipv4_rejected) != std::string::npos;
-}
-
-// Running VMs without a usable address (booting, "N/A"), by key, with
-// since when each has been so.
-using unaddressed_vms = std::unordered_map<std::string, clock::time_point>;
-
-// The Running VMs of `inv` without an address: those already in `since`
-// keep their time, the others get `now`. Returns the youngest time, or
-// listing_schedule::never when every Running VM has an address.
-clock::time_point track_unaddressed(const inventory& inv, clock::time_point now,
-                                    unaddressed_vms& since) {
-  unaddressed_vms next;
-  clock::time_point youngest = listing_schedule::never;
-  for (const vm& machine : inv.vms) {
-    if (!serves_addresses(machine.state) || !machine.ipv4.empty()) continue;
-    auto before = since.find(machine.key);
-    const clock::time_point at = before == since.end() ? now : before->second;
-    next.emplace(machine.key, at);
-    youngest = std::max(youngest, at);
-  }
-  since = std::move(next);
-  return youngest;
-}
-
-// How long ago `since` was, in seconds; 0 for never.
-double seconds_since(clock::time_point since, clock::time_point now) {
-  return since == listing_schedule::never ? 0.0 : seconds_between(since, now);
+multipass_source_options_t c_defaults() {
+  multipass_source_options_t c;
+  multipass_source_options_init_sized(&c, sizeof c);
+  return c;
 }
 
 }  // namespace
 }  // namespace detail
 
+source_options::source_options() : source_options(detail::c_defaults()) {}
+
+source_options::source_options(const multipass_source_options_t& c)
+    : binary(c.binary && *c.binary ? c.binary : "multipass"),
+      server_address(c.server_address ? c.server_address : ""),
+      probe(c.probe_ms),
+      refresh(c.refresh_ms),
+      timeout(c.timeout_ms),
+      miss_wait(c.miss_wait_ms),
+      demand_interval(c.demand_interval_ms),
+      max_output_bytes(c.max_output_bytes) {}
+
 struct source::impl {
+  using unit = detail::refresh_plan::unit;
+  using listing_kind = detail::listing_kind;
+
   impl(const source_options& options, log_queue& logs,
-       std::atomic<bool>& ready_flag)
+       std::atomic<bool>& ready_flag, std::atomic<uint64_t>& finished)
       : opts(options),
         ready(ready_flag),
-        log(std::make_shared<spdlog::logger>(
-            "multipass", std::make_shared<detail::queue_sink>(logs, wake))),
-        probe(options.probe),
-        refresh_interval(options.refresh),
-        timeout(options.timeout) {
-    log->set_level(spdlog::level::debug);
+        finished_seq(finished),
+        log(logs, wake),
+        published(empty_inventory()),
+        stats(published.load()->serial),
+        plan({options.probe, options.refresh, options.demand_interval}),
+        timeout(options.timeout) {}
+
+  static snapshot empty_inventory() {
     auto empty = std::make_shared<inventory>();
     empty->serial = detail::unix_seconds();
-    counters.struct_size = sizeof counters;
-    counters.serial = empty->serial;
-    published.store(std::move(empty));
+    return empty;
   }
 
   void loop();
-  // One unit of work (requires run_mu): a full listing, or a cheap listing
-  // followed by a full one when it saw a change (and the schedule lets it:
-  // otherwise, or when the full one fails, the cheap listing is applied).
-  // Numbered; misses wait for it by its number.
-  bool run_unit(detail::listing_kind kind, std::string* error);
-  // The listings themselves (require run_mu).
-  enum class cheap_result { unchanged, changed, failed, rejected };
-  cheap_result cheap_listing(parsed_listing* parsed);
-  bool refresh(std::string* error);  // a full listing
+  // Begins the unit the plan says is due, if one still is, and runs it
+  // (requires run_mu).
+  void run_due_unit();
+  // Runs unit `seq` (requires run_mu): its cheap listing and what follows
+  // (a full listing that follows is numbered seq + 1), or its full listing.
+  // Returns the full listing's result (true for a unit without one).
+  bool run_unit(const unit& u, uint64_t seq, std::string* error);
+  // The listings (require run_mu). cheap_listing fills *parsed and says
+  // what follows it.
+  detail::refresh_plan::after_cheap cheap_listing(const unit& u,
+                                                  parsed_listing* parsed);
+  bool full_listing(std::string* error);
+  // Records a listing's end in the plan, then runs the test hook.
+  void ended(listing_kind kind, detail::clock::time_point end);
   // Publishes the names and states of a cheap listing, with the addresses
-  // that still apply (requires run_mu; nothing before the first load).
-  void apply_cheap(parsed_listing parsed);
-  // After a publish (requires run_mu): the counters of the inventory, and
-  // the Running VMs without an address. Returns the youngest one's time.
-  detail::clock::time_point note_inventory(detail::clock::time_point now);
-  detail::schedule_intervals intervals() const {  // requires mu
-    return {probe, refresh_interval, opts.demand_interval};
-  }
-  run_options make_run_options();
+  // that still apply (requires run_mu).
+  void apply(parsed_listing parsed);
+  // After a publish: the counters and the plan learn what is served.
+  void served(const snapshot& inv);
+  // Unit `seq` ended: tells the questions waiting for it.
+  void end_unit(uint64_t seq);
   // Publishes `fresh` when its content differs; true when it did.
   bool publish(std::unique_ptr<inventory> fresh);
-  void report_success(const parsed_listing& parsed, const run_result& run,
-                      bool changed);
-  // `cheap_keeps_up`: a full listing failed while cheap listings work.
-  void report_failure(const std::string& kind, const std::string& text,
-                      bool cheap_keeps_up);
+  snapshot current() const { return published.load(); }
+  run_options make_run_options();
 
-  const source_options& opts;  // intervals: the members below
+  const source_options& opts;  // intervals: see the plan and timeout
   std::atomic<bool>& ready;
-  wakeup_pipe wake;  // before log, whose sink notifies it
-  std::shared_ptr<spdlog::logger> log;
+  std::atomic<uint64_t>& finished_seq;  // written under mu
+  wakeup_pipe wake;  // before log, whose lines notify it
+  detail::listing_log log;  // used under run_mu
 
   // The inventory: read() by questions, load() by the rest.
   thread_cached<inventory> published;
+  detail::listing_stats stats;
 
-  std::mutex run_mu;               // one CLI at a time; guards the report state
+  std::mutex run_mu;  // one unit at a time; guards the listing state below
   std::atomic<bool> abort{false};  // raised by stop(): kills the CLI in flight
 
-  // Scheduling, guarded by mu.
-  std::mutex mu;
-  std::condition_variable cv;
-  detail::milliseconds probe, refresh_interval, timeout;  // set_intervals
+  std::mutex mu;  // guards the plan, timeout, the unit numbers, the flags
+  std::condition_variable refresher_cv;   // the plan may have changed
+  std::condition_variable unit_ended_cv;  // a unit ended, or stop()
+  detail::refresh_plan plan;
+  std::chrono::milliseconds timeout;
   bool started = false;
   bool stopped = false;
-  // What the questions waiting for a unit not yet started ask for.
-  detail::demand_kind demand = detail::demand_kind::none;
-  size_t miss_waiters = 0;    // threads waiting in refresh_for_miss
-  uint64_t started_seq = 0;   // refreshes begun
-  uint64_t finished_seq = 0;  // refreshes ended (they end in start order)
-  detail::listing_schedule schedule;
-  // Running VMs without an address, since when (for demands for one).
-  detail::unaddressed_vms unaddressed;
+  uint64_t started_seq = 0;  // units begun
+  // request_probe asked for a look for the next unit (cleared when a unit
+  // begins): later ones need not take mu.
+  std::atomic<bool> look_asked{false};
   std::thread thread;
-  // Rate limit of request_probe, in steady-clock milliseconds.
-  std::atomic<int64_t> last_nudge_ms{0};
 
-  mutable std::mutex counters_mu;
-  multipass_source_stats_t counters{};
-  // The end of the first failure of the current run of failures, by kind;
-  // never while the last listing of the kind worked.
-  detail::clock::time_point full_failing_since = detail::listing_schedule::never;
-  detail::clock::time_point probe_failing_since =
-      detail::listing_schedule::never;
-
-  // Report state, guarded by run_mu.
-  bool loaded = false;
-  std::string failure;  // kind of the failure in progress; empty when fine
-  detail::clock::time_point failing_since;
-  bool announced = false;  // the failure in progress was logged at ERROR
-  struct reported_kind {
-    std::string kind;
-    detail::clock::time_point at;  // last logged at ERROR
-    uint64_t quiet = 0;            // failures of the kind since, at DEBUG
-  };
-  std::vector<reported_kind> reported;  // most recently reported last
-  // The last loaded listing's warnings, all logged: a warning that comes
-  // again in the next listing is not logged again.
-  std::unordered_set<std::string> last_warnings;
-  std::string last_stderr;
-
-  // Cheap listing state, guarded by run_mu.
-  bool full_listed = false;  // full_set holds a full listing's instances
-  std::vector<listed_instance> full_set;  // of the last full listing loaded
-  // Of the last cheap listing applied, when one was applied after it.
-  bool cheap_applied = false;
-  std::vector<listed_instance> applied_set;
-  bool warned_old_cli = false;  // the WARNING about --no-ipv4 was logged
-  bool cheap_ok = false;        // the last cheap listing worked
-  std::string rejected_binary;  // program_identity when it was rejected
+  // Listing state, guarded by run_mu.
+  std::vector<listed_instance> full_set;    // of the last full listing loaded
+  std::vector<listed_instance> served_set;  // of what is published
+  std::string rejected_identity;  // program_identity when --no-ipv4 failed
 };
 
 void source::impl::loop() {
   std::unique_lock<std::mutex> lock(mu);
   while (!stopped) {
-    const auto plan = schedule.next(intervals(), demand);
-    if (detail::clock::now() < plan.at) {
-      cv.wait_until(lock, plan.at);
+    const auto due = plan.due();
+    if (detail::clock::now() < due) {
+      refresher_cv.wait_until(lock, due);
       continue;
     }
     lock.unlock();
     try {
       std::lock_guard<std::mutex> run(run_mu);
-      run_unit(plan.kind, nullptr);
+      run_due_unit();
     } catch (...) {
-      // Out of memory or the like: keep the thread (and the old inventory).
+      // Out of memory or the like: keep the thread and the old inventory.
+      // The plan has the listing's end: the next unit comes at its time.
     }
     detail::return_free_memory();
     lock.lock();
   }
 }
 
-bool source::impl::run_unit(detail::listing_kind kind, std::string* error) {
-  if (abort.load(std::memory_order_acquire)) {
-    if (error) *error = "the source is stopped";
-    return false;
-  }
+void source::impl::run_due_unit() {
+  unit u;
   uint64_t seq;
-  bool demanded;  // questions wait for this unit
-  bool fallback, retry_due;  // full listings for an old CLI; an hour passed
   {
     std::lock_guard<std::mutex> lock(mu);
-    seq = ++started_seq;
-    demanded = demand != detail::demand_kind::none;
-    demand = detail::demand_kind::none;  // this unit starts after them all
     const auto now = detail::clock::now();
-    schedule.unit_started(now);
-    fallback = kind == detail::listing_kind::full && probe.count() > 0 &&
-               schedule.old_cli();
-    retry_due = fallback && schedule.flag_retry_due(now);
+    if (stopped || now < plan.due()) return;  // refresh_now ran meanwhile
+    u = plan.begin(now);
+    seq = ++started_seq;
+    look_asked.store(false, std::memory_order_relaxed);
   }
-  // However this unit ends, the misses waiting for it are told.
+  run_unit(u, seq, nullptr);
+}
+
+bool source::impl::run_unit(const unit& u, uint64_t seq, std::string* error) {
+  // However this unit ends, the questions waiting for it are told.
   struct finish_guard {
     impl& self;
-    uint64_t seq;
-    ~finish_guard() {
-      {
-        std::lock_guard<std::mutex> lock(self.mu);
-        self.finished_seq = seq;
-      }
-      self.cv.notify_all();
-      self.wake.notify();
-    }
+    uint64_t& seq;
+    ~finish_guard() { self.end_unit(seq); }
   } finish{*this, seq};
 
-  // An old CLI is asked for the flag again after an hour or an upgrade.
-  if (fallback &&
-      (retry_due || program_identity(opts.binary) != rejected_binary)) {
-    log->debug("asking {} for list --no-ipv4 again", opts.binary);
-    kind = detail::listing_kind::cheap;
-  }
-  if (kind == detail::listing_kind::cheap) {
+  bool ok = true;
+  if (u.first == listing_kind::cheap) {
+    if (u.asks_flag) log.asking_again(opts.binary);
     parsed_listing cheap;
-    const cheap_result result = cheap_listing(&cheap);
-    if (result == cheap_result::unchanged || result == cheap_result::failed)
-      return result == cheap_result::unchanged;
-    if (result == cheap_result::changed) {
-      // While full listings back off, a question brings one forward only
-      // for what the inventory does not show yet (a new name, a new state).
-      const bool news =
-          cheap.listed != (cheap_applied ? applied_set : full_set);
-      bool full_may_follow;
+    const auto after = cheap_listing(u, &cheap);
+    if (after.apply) apply(std::move(cheap));
+    if (after.full) {
+      // The full listing begins after the questions that came during the
+      // cheap one: it is their unit (numbered next), so that they wait for
+      // it and not for a unit after it.
       {
         std::lock_guard<std::mutex> lock(mu);
-        full_may_follow = schedule.full_may_follow(
-            detail::clock::now(), demanded && news, intervals());
+        plan.full_follows();
+        seq = ++started_seq;
+        look_asked.store(false, std::memory_order_relaxed);
       }
-      const bool ok = full_may_follow && refresh(error);
-      // Full listings failing: the cheap one keeps names and states honest.
-      if (!ok) apply_cheap(std::move(cheap));
-      return ok || !full_may_follow;
+      ok = full_listing(error);
     }
+  } else {
+    ok = full_listing(error);
   }
-  return refresh(error);
+  // An old CLI is asked for the flag again when its binary changed.
+  bool old_cli;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    old_cli = plan.old_cli();
+  }
+  if (old_cli && program_identity(opts.binary) != rejected_identity) {
+    std::lock_guard<std::mutex> lock(mu);
+    plan.binary_changed();
+  }
+  return ok;
+}
+
+void source::impl::end_unit(uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (seq > finished_seq.load(std::memory_order_relaxed))
+      finished_seq.store(seq, std::memory_order_release);
+  }
+  unit_ended_cv.notify_all();
+  wake.notify();
+}
+
+void source::impl::ended(listing_kind kind, detail::clock::time_point end) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    plan.ended(kind, end);
+  }
+  if (opts.listing_ended_hook) opts.listing_ended_hook();
 }
 
 run_options source::impl::make_run_options() {
@@ -441,148 +352,115 @@ run_options source::impl::make_run_options() {
   return run_opts;
 }
 
-source::impl::cheap_result source::impl::cheap_listing(parsed_listing* parsed) {
+detail::refresh_plan::after_cheap source::impl::cheap_listing(
+    const unit& u, parsed_listing* parsed) {
+  run_options run_opts = make_run_options();
   const auto begin = detail::clock::now();
   run_result run = run_process(
-      opts.binary, {"list", "--format=json", "--no-ipv4"}, make_run_options());
-  cheap_result result = cheap_result::failed;
+      opts.binary, {"list", "--format=json", "--no-ipv4"}, run_opts);
+  const auto end = detail::clock::now();
+  ended(listing_kind::cheap, end);
+  if (run.started) stats.cli_started();
+  if (run.status == run_status::aborted) return {};  // stopping
+
+  detail::cheap_outcome outcome = detail::cheap_outcome::failed;
   std::string failure_kind, failure_text;
   if (detail::rejects_no_ipv4(run)) {
-    result = cheap_result::rejected;
+    outcome = detail::cheap_outcome::rejected;
   } else if (detail::read_listing(run, "multipass list --no-ipv4", parsed,
                                   &failure_kind, &failure_text)) {
-    // A source in trouble (or never loaded) lists fully to recover: the
-    // full listing logs the recovery and loads the addresses.
-    result = full_listed && failure.empty() && parsed->listed == full_set
-                 ? cheap_result::unchanged
-                 : cheap_result::changed;
-  } else if (run.status != run_status::aborted) {
-    report_failure(failure_kind, failure_text, false);
+    outcome = detail::cheap_outcome::listed;
   }
-  const bool listed =
-      result != cheap_result::failed && result != cheap_result::rejected;
-  cheap_ok = listed;
-  const auto end = detail::clock::now();
-  bool was_old = false;
+  const bool listed = outcome == detail::cheap_outcome::listed;
+  const bool differs_from_full = listed && parsed->listed != full_set;
+  const bool differs_from_served = listed && parsed->listed != served_set;
+  detail::refresh_plan::after_cheap after;
+  bool was_old, loaded;
   {
     std::lock_guard<std::mutex> lock(mu);
-    was_old = schedule.old_cli();
-    schedule.cheap_done(end, listed);
-    if (result == cheap_result::rejected) {
-      schedule.flag_rejected(end);
-    } else if (schedule.old_cli()) {
-      schedule.flag_accepted();
-    }
+    was_old = plan.old_cli();
+    after = plan.cheap_read(u, outcome, differs_from_full, differs_from_served);
+    loaded = plan.loaded();
   }
-  if (result == cheap_result::rejected) {
-    rejected_binary = program_identity(opts.binary);
-    const auto level =
-        warned_old_cli ? spdlog::level::debug : spdlog::level::warn;
-    log->log(level,
-             "{} does not know list --no-ipv4 (\"{}\"): an older multipass; "
-             "falling back to full listings every probe interval (at least "
-             "5 s); asking again after an upgrade or an hour",
-             opts.binary, run.err_line);
-    warned_old_cli = true;
-  } else if (listed && was_old) {
-    log->info("{} now takes list --no-ipv4: cheap listings resume",
-              opts.binary);
+  switch (outcome) {
+    case detail::cheap_outcome::rejected:
+      // A state, not a failure: counted as no listing at all.
+      rejected_identity = program_identity(opts.binary);
+      log.old_cli(opts.binary, run.err_line);
+      break;
+    case detail::cheap_outcome::failed:
+      stats.listed(listing_kind::cheap, false, begin, end);
+      log.failed(failure_kind, failure_text, loaded, false,
+                 current()->vms.size());
+      break;
+    case detail::cheap_outcome::listed:
+      stats.listed(listing_kind::cheap, true, begin, end);
+      if (was_old) log.new_cli(opts.binary);
+      break;
   }
-  {
-    std::lock_guard<std::mutex> lock(counters_mu);
-    if (run.started) ++counters.cli_runs;
-    detail::count_listing(counters.probe, listed,
-                          detail::seconds_between(begin, end));
-    if (listed) {
-      probe_failing_since = detail::listing_schedule::never;
-    } else if (probe_failing_since == detail::listing_schedule::never) {
-      probe_failing_since = end;
-    }
-  }
-  return result;
+  return after;
 }
 
-bool source::impl::refresh(std::string* error) {
+bool source::impl::full_listing(std::string* error) {
+  run_options run_opts = make_run_options();
   const auto begin = detail::clock::now();
   run_result run =
-      run_process(opts.binary, {"list", "--format=json"}, make_run_options());
+      run_process(opts.binary, {"list", "--format=json"}, run_opts);
+  const auto end = detail::clock::now();
+  ended(listing_kind::full, end);
+  if (run.started) stats.cli_started();
 
   std::string failure_text, failure_kind;
   parsed_listing parsed;
   const bool ok = detail::read_listing(run, "multipass list", &parsed,
                                        &failure_kind, &failure_text);
-  if (ok) {
-    full_set = std::move(parsed.listed);
-    full_listed = true;
-    cheap_applied = false;
-    bool changed = publish(std::move(parsed.inv));
-    report_success(parsed, run, changed);
-  } else if (run.status != run_status::aborted) {
-    bool probing;
+  if (!ok && error) *error = failure_text;
+  if (run.status == run_status::aborted) return false;  // stopping
+  if (!ok) {
+    bool loaded, cheap_keeps_up;
     {
       std::lock_guard<std::mutex> lock(mu);
-      probing = schedule.probing(intervals());
+      plan.full_read(false);
+      loaded = plan.loaded();
+      cheap_keeps_up = plan.cheap_works();
     }
-    report_failure(failure_kind, failure_text, probing && cheap_ok);
+    stats.listed(listing_kind::full, false, begin, end);
+    log.failed(failure_kind, failure_text, loaded, cheap_keeps_up,
+               current()->vms.size());
+    return false;
   }
-
-  const auto end = detail::clock::now();
-  const auto unaddressed_since =
-      ok ? note_inventory(end) : detail::listing_schedule::never;
+  full_set = parsed.listed;
+  served_set = std::move(parsed.listed);
+  const bool changed = publish(std::move(parsed.inv));
+  const snapshot now = current();
+  stats.listed(listing_kind::full, true, begin, end);
+  served(now);
+  bool first;
   {
     std::lock_guard<std::mutex> lock(mu);
-    schedule.full_done(end, ok, unaddressed_since);
+    first = !plan.loaded();
+    plan.full_read(true);
   }
-  {
-    std::lock_guard<std::mutex> lock(counters_mu);
-    if (run.started) ++counters.cli_runs;
-    if (ok) {
-      ++counters.refreshes_ok;
-      counters.last_success_unix_ms = detail::unix_ms();
-      full_failing_since = detail::listing_schedule::never;
-    } else {
-      ++counters.refreshes_failed;
-      if (full_failing_since == detail::listing_schedule::never)
-        full_failing_since = end;
-    }
-    counters.last_refresh_seconds = detail::seconds_between(begin, end);
-    detail::count_listing(counters.full, ok, counters.last_refresh_seconds);
-  }
-  if (ok)
-    ready.store(
-        true,
-        std::memory_order_release);  // after the counters: ready implies stats
-  if (!ok && error) *error = failure_text;
-  return ok;
+  ready.store(true, std::memory_order_release);  // after the counters
+  log.loaded(first, opts.binary, parsed, run, *now, changed);
+  return true;
 }
 
-void source::impl::apply_cheap(parsed_listing parsed) {
-  if (!loaded || !parsed.inv) return;
-  applied_set = std::move(parsed.listed);
-  cheap_applied = true;
-  snapshot now = published.load();
-  if (!publish(detail::apply_cheap_listing(*now, std::move(parsed.inv))))
+void source::impl::apply(parsed_listing parsed) {
+  served_set = std::move(parsed.listed);
+  const snapshot before = current();
+  if (!publish(detail::apply_cheap_listing(*before, std::move(parsed.inv))))
     return;
-  note_inventory(detail::clock::now());
-  now = published.load();
-  log->debug(
-      "names and states from list --no-ipv4 applied while full listings "
-      "fail: {} instances, serial {}",
-      now->vms.size(), now->serial);
+  const snapshot now = current();
+  served(now);
+  log.applied(*now);
 }
 
-detail::clock::time_point source::impl::note_inventory(
-    detail::clock::time_point now) {
-  snapshot inv = published.load();
-  {
-    std::lock_guard<std::mutex> lock(counters_mu);
-    counters.serial = inv->serial;
-    std::fill(std::begin(counters.instances), std::end(counters.instances), 0u);
-    for (const vm& machine : inv->vms)
-      ++counters.instances[static_cast<int>(machine.state)];
-  }
+void source::impl::served(const snapshot& inv) {
+  stats.served(*inv);
+  const std::vector<std::string> keys = detail::unaddressed(*inv);
   std::lock_guard<std::mutex> lock(mu);
-  return detail::track_unaddressed(*inv, now, unaddressed);
+  plan.served(keys, detail::clock::now());
 }
 
 bool source::impl::publish(std::unique_ptr<inventory> fresh) {
@@ -593,91 +471,6 @@ bool source::impl::publish(std::unique_ptr<inventory> fresh) {
   return true;
 }
 
-void source::impl::report_success(const parsed_listing& parsed,
-                                  const run_result& run, bool changed) {
-  snapshot now = published.load();
-  if (!loaded) {
-    log->info("loaded {} instances from {}", now->vms.size(), opts.binary);
-  } else if (!failure.empty()) {
-    char lasted[32];
-    std::snprintf(lasted, sizeof lasted, "%.1f",
-                  detail::seconds_between(failing_since, detail::clock::now()));
-    log->log(announced ? spdlog::level::info : spdlog::level::debug,
-             "multipass list works again after {} s of failures; {} instances "
-             "listed",
-             lasted, now->vms.size());
-  } else if (changed) {
-    log->debug("inventory changed: {} instances, serial {}", now->vms.size(),
-               now->serial);
-  }
-  loaded = true;
-  failure.clear();
-  std::unordered_set<std::string> warnings;
-  warnings.reserve(parsed.warnings.size());
-  for (const std::string& warning : parsed.warnings) {
-    const bool first_in_listing = warnings.insert(warning).second;
-    if (first_in_listing && last_warnings.count(warning) == 0)
-      log->warn("{}", warning);
-  }
-  last_warnings = std::move(warnings);
-  if (run.err_line != last_stderr) {
-    if (!run.err_line.empty())
-      log->debug("multipass list wrote to stderr: {}", run.err_line);
-    last_stderr = run.err_line;
-  }
-}
-
-void source::impl::report_failure(const std::string& kind,
-                                  const std::string& failure_text,
-                                  bool cheap_keeps_up) {
-  if (kind == failure) {
-    log->debug("{} (again)", failure_text);
-    return;
-  }
-  const auto now_time = detail::clock::now();
-  if (failure.empty()) {
-    failing_since = now_time;
-    announced = false;
-  }
-  failure = kind;
-  auto seen =
-      std::find_if(reported.begin(), reported.end(),
-                   [&](const reported_kind& r) { return r.kind == kind; });
-  if (seen != reported.end() && now_time - seen->at < detail::repeat_quiet) {
-    ++seen->quiet;
-    log->debug("{} (again; reported {:.0f} s ago)", failure_text,
-               detail::seconds_between(seen->at, now_time));
-    return;
-  }
-  std::string since;
-  if (seen != reported.end()) {
-    if (seen->quiet > 0) {
-      since = "; it failed this way " + std::to_string(seen->quiet) +
-              " more times since it was last reported";
-    }
-    reported.erase(seen);
-  } else if (reported.size() >= detail::reported_kinds_max) {
-    reported.erase(reported.begin());
-  }
-  reported.push_back({kind, now_time, 0});
-  announced = true;
-  snapshot now = published.load();
-  if (loaded && cheap_keeps_up) {
-    // Names and states stay current: a warning, not an error.
-    log->warn(
-        "{}; names and states stay current through list --no-ipv4, "
-        "addresses are those of the last listing that worked; full listings "
-        "back off, every probe interval doubling up to the refresh "
-        "interval{}",
-        failure_text, since);
-  } else if (loaded) {
-    log->error("{}; serving the last good inventory of {} instances{}",
-               failure_text, now->vms.size(), since);
-  } else {
-    log->error("{}; no inventory has loaded yet{}", failure_text, since);
-  }
-}
-
 source::source(source_options opts) : opts_(std::move(opts)) {
   if (opts_.binary.empty()) opts_.binary = "multipass";
   detail::check_intervals(opts_.probe, opts_.refresh, opts_.timeout);
@@ -685,7 +478,7 @@ source::source(source_options opts) : opts_(std::move(opts)) {
     opts_.miss_wait = std::chrono::milliseconds(0);
   if (opts_.demand_interval.count() < 0)
     opts_.demand_interval = std::chrono::milliseconds(0);
-  impl_ = std::make_unique<impl>(opts_, logs_, ready_);
+  impl_ = std::make_unique<impl>(opts_, logs_, ready_, finished_seq_);
 }
 
 source::~source() { stop(); }
@@ -693,7 +486,7 @@ source::~source() { stop(); }
 void source::start() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->started || impl_->stopped) return;
-  impl_->schedule.full_now();  // the first listing at once
+  impl_->plan.start_now();  // the first unit (a full listing) at once
   detail::async_signals_blocked blocked;  // inherited by the new thread
   impl_->thread = std::thread([this] { impl_->loop(); });
   impl_->started = true;
@@ -708,7 +501,8 @@ void source::stop() {
     thread = std::move(impl_->thread);
   }
   impl_->abort.store(true, std::memory_order_release);
-  impl_->cv.notify_all();
+  impl_->refresher_cv.notify_all();
+  impl_->unit_ended_cv.notify_all();  // waiting questions wake at once
   if (thread.joinable()) thread.join();
   {
     // A refresh_now() in another thread has been aborted; wait for it to reap.
@@ -724,16 +518,15 @@ void source::set_intervals(std::chrono::milliseconds probe,
   detail::check_intervals(probe, refresh, timeout);
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->probe = probe;
-    impl_->refresh_interval = refresh;
+    impl_->plan.set_intervals({probe, refresh, opts_.demand_interval});
     impl_->timeout = timeout;
   }
-  impl_->cv.notify_all();
+  impl_->refresher_cv.notify_all();
 }
 
 int source::event_fd() const { return impl_->wake.reader(); }
 
-snapshot source::current() const { return impl_->published.load(); }
+snapshot source::current() const { return impl_->current(); }
 
 thread_cached<inventory>::read_guard source::read() const {
   return impl_->published.read();
@@ -742,44 +535,26 @@ thread_cached<inventory>::read_guard source::read() const {
 uint64_t source::request_refresh(std::string_view address_of) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (!impl_->started || impl_->stopped) return 0;
-  if (impl_->demand == detail::demand_kind::none)
-    impl_->demand = detail::demand_kind::look;
-  if (!address_of.empty()) {
-    // An address comes only with a full listing: worth one while the VM is
-    // new to its state, not for one that has lacked an address for long.
-    auto it = impl_->unaddressed.find(std::string(address_of));
-    if (it != impl_->unaddressed.end() &&
-        detail::clock::now() - it->second <
-            detail::listing_schedule::new_for(impl_->intervals()))
-      impl_->demand = detail::demand_kind::address;
-  }
-  impl_->cv.notify_all();
+  if (impl_->plan.ask(address_of, detail::clock::now()))
+    impl_->refresher_cv.notify_all();
   if (opts_.miss_wait.count() <= 0) return 0;
-  return impl_->started_seq + 1;  // a refresh that starts from now on
+  return impl_->started_seq + 1;  // the next unit to begin
 }
 
 uint64_t source::wait_refresh(uint64_t seq,
                               std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait_for(lock, timeout, [&] {
-    return impl_->stopped || impl_->finished_seq >= seq;
-  });
-  return impl_->finished_seq;
+  impl_->unit_ended_cv.wait_for(
+      lock, timeout, [&] { return impl_->stopped || finished(seq); });
+  return units_finished();
 }
 
 void source::request_probe() {
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          detail::clock::now().time_since_epoch())
-                          .count();
-  int64_t last = impl_->last_nudge_ms.load(std::memory_order_relaxed);
-  if (last != 0 && now - last < opts_.demand_interval.count()) return;
-  if (!impl_->last_nudge_ms.compare_exchange_strong(last, now)) return;
+  if (impl_->look_asked.exchange(true, std::memory_order_acq_rel)) return;
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (!impl_->started || impl_->stopped) return;
-  // A unit of the mode's kind: a full listing without cheap ones.
-  if (impl_->demand == detail::demand_kind::none)
-    impl_->demand = detail::demand_kind::look;
-  impl_->cv.notify_all();
+  if (impl_->plan.ask({}, detail::clock::now()))
+    impl_->refresher_cv.notify_all();
 }
 
 bool source::stopped() const {
@@ -787,54 +562,30 @@ bool source::stopped() const {
   return impl_->stopped;
 }
 
-snapshot source::refresh_for_miss(const snapshot& seen,
-                                  std::string_view address_of) {
-  snapshot now = current();
-  if (now != seen) return now;
-  const uint64_t need = request_refresh(address_of);
-  if (need == 0) return current();
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  // Each waiter holds a thread of the embedder (a cgo call parks an OS
-  // thread): past max_miss_waiters a flood of unknown names is answered at
-  // once from the current snapshot, while the refresh it asked for still runs.
-  if (impl_->miss_waiters < opts_.max_miss_waiters) {
-    ++impl_->miss_waiters;
-    impl_->cv.wait_for(lock, opts_.miss_wait, [&] {
-      return impl_->stopped || impl_->finished_seq >= need;
-    });
-    --impl_->miss_waiters;
-  }
-  lock.unlock();
-  return current();
-}
-
 bool source::refresh_now(std::string* error) {
   std::lock_guard<std::mutex> run(impl_->run_mu);
-  return impl_->run_unit(detail::listing_kind::full, error);
+  impl::unit u;
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->abort.load(std::memory_order_acquire)) {
+      if (error) *error = "the source is stopped";
+      return false;
+    }
+    u = impl_->plan.begin_full(detail::clock::now());
+    seq = ++impl_->started_seq;
+    impl_->look_asked.store(false, std::memory_order_relaxed);
+  }
+  return impl_->run_unit(u, seq, error);
 }
 
 void source::stats(multipass_source_stats_t* out) const {
-  multipass_source_stats_t copy;
-  const auto now = detail::clock::now();
   uint32_t backoff_ms;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    backoff_ms = static_cast<uint32_t>(
-        impl_->schedule.full_backoff(impl_->intervals()).count());
+    backoff_ms = static_cast<uint32_t>(impl_->plan.full_backoff().count());
   }
-  {
-    std::lock_guard<std::mutex> lock(impl_->counters_mu);
-    copy = impl_->counters;
-    copy.full_backoff_ms = backoff_ms;
-    copy.full_failing_seconds =
-        detail::seconds_since(impl_->full_failing_since, now);
-    copy.probe_failing_seconds =
-        detail::seconds_since(impl_->probe_failing_since, now);
-  }
-  size_t size = out->struct_size == 0 ? sizeof copy
-                                      : std::min(out->struct_size, sizeof copy);
-  copy.struct_size = out->struct_size == 0 ? sizeof copy : out->struct_size;
-  std::memcpy(out, &copy, size);
+  impl_->stats.copy(out, backoff_ms, detail::clock::now());
 }
 
 }  // namespace multipass

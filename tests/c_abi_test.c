@@ -119,7 +119,7 @@ int main(void) {
     /* Revision 1's fields: probe_ms is not written, and create gives
      * the revision's behaviour (no cheap listing). */
     CHECK(multipass_source_options_init_sized(&wide.opts, v1) == MULTIPASS_OK);
-    CHECK(wide.opts.struct_size == v1 && wide.opts.refresh_ms == 60000);
+    CHECK(wide.opts.struct_size == v1 && wide.opts.refresh_ms == 600000);
     CHECK(wide.opts.probe_ms == 0xABABABABu && wide.after[0] == 0xAB);
     /* Larger than the library's struct (a newer caller): zeros past it. */
     memset(&wide, 0xAB, sizeof wide);
@@ -138,7 +138,7 @@ int main(void) {
   }
   multipass_source_options_init_sized(&sopts, sizeof sopts);
   CHECK(sopts.struct_size == sizeof sopts);
-  CHECK(sopts.probe_ms == 5000 && sopts.refresh_ms == 60000);
+  CHECK(sopts.probe_ms == 5000 && sopts.refresh_ms == 600000);
   CHECK(sopts.timeout_ms == 10000);
   CHECK(sopts.miss_wait_ms == 2000 && sopts.demand_interval_ms == 1000);
   CHECK(sopts.max_output_bytes == 16u << 20);
@@ -384,12 +384,18 @@ int main(void) {
     uint64_t finished = 0, seq = a.wait_seq;
     CHECK(multipass_source_wait_refresh(src, seq, 5000, &finished) == 1);
     CHECK(finished >= seq);
-    a = ask_flags(res, "nosuch.vm.test", 1, MULTIPASS_RESOLVE_WAITED);
+    CHECK(multipass_source_units_finished(src) >= seq);
+    CHECK(multipass_source_units_finished(NULL) == 0);
+    /* Asked again with the same answer struct: it holds the unit waited
+     * for, which has ended. */
+    CHECK(multipass_resolve_flags(res, "nosuch.vm.test", 14, 1,
+                                  MULTIPASS_RESOLVE_WAITED,
+                                  &a) == MULTIPASS_OK);
     CHECK(a.outcome == MULTIPASS_NXDOMAIN && a.rcode == 3);
     /* Remembered as missing: no wait asked for any more. */
     a = ask_flags(res, "NOSUCH.vm.test", 1, MULTIPASS_RESOLVE_NO_WAIT);
     CHECK(a.outcome == MULTIPASS_NXDOMAIN);
-    /* A refresh that nothing asked for: the wait times out. */
+    /* A unit that nothing asked for: the wait times out. */
     CHECK(multipass_source_wait_refresh(src, finished + 5, 50, NULL) == 0);
     /* Unknown flags, a v1 answer without the wait fields. */
     CHECK(multipass_resolve_flags(res, "x.vm.test", 9, 1, 4, &a) ==

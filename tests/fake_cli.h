@@ -173,6 +173,12 @@ class fake_cli {
     return static_cast<size_t>(std::count(all.begin(), all.end(), kind));
   }
 
+  // What each guest session of a full listing costs the stand-in (the
+  // listing sleeps that long per Running VM before it prints).
+  void set_guest_delay_ms(double ms) const {
+    write_text(dir_ + "/guest-delay-ms", std::to_string(ms) + "\n");
+  }
+
   // Makes the stand-in a CLI older than --no-ipv4 (or a current one again).
   void set_old_cli(bool old) const {
     if (old) {

@@ -267,10 +267,6 @@ class fixed_feed final : public inventory_feed {
   explicit fixed_feed(snapshot snap) : snap_(std::move(snap)) {}
   snapshot current() const override { return snap_; }
   bool ready() const override { return true; }
-  snapshot refresh_for_miss(const snapshot& seen,
-                            std::string_view) override {
-    return seen;
-  }
 
  private:
   snapshot snap_;

@@ -107,8 +107,8 @@ snapshot fleet(uint32_t serial = 7) {
       serial);
 }
 
-// Hands the resolver whatever inventory the test sets; a miss may "load"
-// the next inventory, as a refresh would.
+// Hands the resolver whatever inventory the test sets; a question that
+// waits for a look may "load" the next inventory, as a unit would.
 class fake_feed final : public inventory_feed {
  public:
   explicit fake_feed(snapshot snap, bool ready = true)
@@ -122,25 +122,29 @@ class fake_feed final : public inventory_feed {
     std::lock_guard<std::mutex> lock(mu_);
     return ready_;
   }
-  snapshot refresh_for_miss(const snapshot&,
-                            std::string_view address_of) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++misses_;
-    address_of_ = std::string(address_of);
-    if (next_) {
-      snap_ = std::move(next_);
-      ready_ = true;
-    }
-    return snap_;
-  }
-
-  // resolve_no_wait: counts the requests, answers the next sequence number
-  // (or 0 after nothing_to_wait_for()); publishes nothing.
+  // Counts the looks asked for, answers the next unit's number (or 0 after
+  // nothing_to_wait_for()); publishes nothing.
   uint64_t request_refresh(std::string_view address_of) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++requests_;
     address_of_ = std::string(address_of);
     return wait_possible_ ? ++requested_ : 0;
+  }
+  // A blocking wait (a "miss"): the unit ends at once and publishes what
+  // load_on_miss set, unless looks_hang().
+  void wait_refresh(uint64_t, std::chrono::milliseconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++misses_;
+    if (hang_) return;
+    if (next_) {
+      snap_ = std::move(next_);
+      ready_ = true;
+    }
+  }
+  // Every unit asked for has ended, unless looks_hang() (unit 0 always).
+  bool finished(uint64_t seq) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seq == 0 || (!hang_ && seq <= requested_);
   }
   uint32_t miss_wait_ms() const override { return 2000; }
   void request_probe() override {
@@ -152,7 +156,7 @@ class fake_feed final : public inventory_feed {
     return probes_;
   }
 
-  // Publishes `snap` at once, as a background refresh would.
+  // Publishes `snap` at once, as a background unit would.
   void publish(snapshot snap) {
     std::lock_guard<std::mutex> lock(mu_);
     snap_ = std::move(snap);
@@ -162,20 +166,26 @@ class fake_feed final : public inventory_feed {
     std::lock_guard<std::mutex> lock(mu_);
     wait_possible_ = false;
   }
+  // No look ends from now on (a slow CLI): waits run out (or end early).
+  void looks_hang(bool hang = true) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang_ = hang;
+  }
   int requests() const {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
   }
-  // The inventory the next refresh_for_miss publishes.
+  // The inventory the next blocking wait publishes.
   void load_on_miss(snapshot next) {
     std::lock_guard<std::mutex> lock(mu_);
     next_ = std::move(next);
   }
+  // Blocking waits so far.
   int misses() const {
     std::lock_guard<std::mutex> lock(mu_);
     return misses_;
   }
-  // The address_of of the last wait asked for.
+  // The address_of of the last look asked for.
   std::string address_of() const {
     std::lock_guard<std::mutex> lock(mu_);
     return address_of_;
@@ -191,6 +201,7 @@ class fake_feed final : public inventory_feed {
   int probes_ = 0;
   uint64_t requested_ = 0;
   bool wait_possible_ = true;
+  bool hang_ = false;
   std::string address_of_;
 };
 
@@ -229,6 +240,12 @@ class resolver_test : public ::testing::Test {
     answer out;
     EXPECT_TRUE(res_->resolve(name, type, &out, flags)) << name;
     return out;
+  }
+  // The question of a MULTIPASS_WAIT answer asked again after the wait,
+  // with the same struct (as the C ABI says: it reads wait_seq back).
+  answer ask_waited(const std::string& name, uint16_t type, answer wait) {
+    EXPECT_TRUE(res_->resolve(name, type, &wait, resolve_waited)) << name;
+    return wait;
   }
   void expect_a(const std::string& name, std::vector<std::string> addresses) {
     answer out = ask(name, A);
@@ -444,7 +461,7 @@ TEST_F(resolver_test, a_running_vm_without_an_address_asks_for_one) {
   EXPECT_EQ(feed_->address_of(), "ghost-vm");
   feed_->publish(make_inventory(
       {{"ghost-vm", vm_state::running, {"10.110.24.5"}}}, 8));
-  answer after = ask("Ghost-VM.vm.test", A, resolve_waited);
+  answer after = ask_waited("Ghost-VM.vm.test", A, wait);
   EXPECT_EQ(after.outcome, MULTIPASS_ANSWER);
   EXPECT_EQ(after.addresses_text(), std::vector<std::string>{"10.110.24.5"});
 }
@@ -975,7 +992,7 @@ TEST_F(resolver_test, no_wait_unknown_name_asks_the_caller_to_wait) {
   EXPECT_EQ(feed_->requests(), 1);
   EXPECT_EQ(feed_->misses(), 0);  // it never blocked
   // Asked again after the wait: still missing, so NXDOMAIN, remembered.
-  out = ask("nosuch.vm.test", A, resolve_waited);
+  out = ask_waited("nosuch.vm.test", A, out);
   EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
   EXPECT_EQ(out.rcode, 3);
   EXPECT_EQ(out.soa.serial, 7u);
@@ -988,10 +1005,11 @@ TEST_F(resolver_test, no_wait_unknown_name_asks_the_caller_to_wait) {
 
 TEST_F(resolver_test, no_wait_vm_launched_during_the_wait_answers) {
   make(zones({"vm.test"}));
-  EXPECT_EQ(ask("fresh.vm.test", A, resolve_no_wait).outcome, MULTIPASS_WAIT);
+  answer wait = ask("fresh.vm.test", A, resolve_no_wait);
+  EXPECT_EQ(wait.outcome, MULTIPASS_WAIT);
   feed_->publish(make_inventory(
-      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));  // the refresh
-  answer out = ask("fresh.vm.test", A, resolve_waited);
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));  // the unit
+  answer out = ask_waited("fresh.vm.test", A, wait);
   EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
   EXPECT_EQ(out.addresses_text(), std::vector<std::string>{"10.110.24.9"});
   EXPECT_EQ(out.soa.serial, 8u);
@@ -1020,7 +1038,65 @@ TEST_F(resolver_test, no_wait_with_nothing_to_wait_for_answers_at_once) {
             MULTIPASS_NXDOMAIN);
   EXPECT_EQ(ask("nosuch.vm.test", A, resolve_no_wait).outcome,
             MULTIPASS_NXDOMAIN);
-  EXPECT_EQ(feed_->requests(), 1);  // remembered after the first
+  // No look ended: nothing is remembered, each asks for one again.
+  EXPECT_EQ(feed_->requests(), 2);
+}
+
+// Issue 25: a question whose wait runs out before its look ends (a slow
+// CLI) is not answered as missing and not remembered: SERVFAIL ("could not
+// look"), unless the snapshot settles it.
+TEST_F(resolver_test, a_wait_that_runs_out_is_servfail_and_not_remembered) {
+  make(zones({"vm.test"}));
+  feed_->looks_hang();
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_SERVFAIL);
+  expect_outcome("calm-squirrel.vm.test", A, MULTIPASS_SERVFAIL);
+  EXPECT_EQ(feed_->misses(), 2);
+  // Not remembered: asked again, each waits again.
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_SERVFAIL);
+  EXPECT_EQ(feed_->misses(), 3);
+  // What needs no look answers as ever.
+  expect_a("primary.vm.test", {"10.110.24.87"});
+  expect_outcome("calm-squirrel.vm.test", AAAA, MULTIPASS_NODATA);
+  expect_outcome("old-builder-2.vm.test", A, MULTIPASS_NXDOMAIN);
+  // A unit that ends later: the name waits once more, and is missing then.
+  feed_->looks_hang(false);
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);
+  EXPECT_EQ(feed_->misses(), 4);
+}
+
+// The same for a caller that waits its own way: it asks again with the
+// struct of its MULTIPASS_WAIT answer, whose unit has not ended (its wait
+// ran out, or ended early at a reload).
+TEST_F(resolver_test, no_wait_asked_again_before_its_unit_ended) {
+  make(zones({"vm.test"}));
+  feed_->looks_hang();
+  answer wait = ask("nosuch.vm.test", A, resolve_no_wait);
+  ASSERT_EQ(wait.outcome, MULTIPASS_WAIT);
+  EXPECT_EQ(ask_waited("nosuch.vm.test", A, wait).outcome, MULTIPASS_SERVFAIL);
+  // A VM the snapshot shows meanwhile answers.
+  wait = ask("fresh.vm.test", A, resolve_no_wait);
+  ASSERT_EQ(wait.outcome, MULTIPASS_WAIT);
+  feed_->publish(make_inventory(
+      {{"fresh", vm_state::running, {"10.110.24.9"}}}, 8));
+  answer out = ask_waited("fresh.vm.test", A, wait);
+  EXPECT_EQ(out.outcome, MULTIPASS_ANSWER);
+  // Not remembered: the next question asks for a look again.
+  feed_->looks_hang(false);
+  EXPECT_EQ(ask("nosuch.vm.test", A, resolve_no_wait).outcome, MULTIPASS_WAIT);
+  EXPECT_EQ(feed_->requests(), 3);
+}
+
+// A caller of revision 3 did not pass wait_seq back (0): any wait counts.
+TEST_F(resolver_test, waited_without_a_unit_number_counts_as_looked) {
+  make(zones({"vm.test"}));
+  feed_->looks_hang();
+  answer out;
+  out.wait_seq = 0;
+  ASSERT_TRUE(res_->resolve("nosuch.vm.test", A, &out, resolve_waited));
+  EXPECT_EQ(out.outcome, MULTIPASS_NXDOMAIN);
+  expect_outcome("nosuch.vm.test", A, MULTIPASS_NXDOMAIN);  // remembered
+  EXPECT_EQ(feed_->misses(), 0);
 }
 
 TEST_F(resolver_test, no_wait_before_the_first_load) {
@@ -1029,8 +1105,12 @@ TEST_F(resolver_test, no_wait_before_the_first_load) {
             MULTIPASS_WAIT);
   EXPECT_EQ(ask("vm.test", SOA, resolve_no_wait).outcome, MULTIPASS_WAIT);
   // The wait ran out with nothing loaded.
-  EXPECT_EQ(ask("primary.vm.test", A, resolve_waited).outcome,
+  feed_->looks_hang();
+  EXPECT_EQ(ask_waited("primary.vm.test", A,
+                       ask("primary.vm.test", A, resolve_no_wait))
+                .outcome,
             MULTIPASS_SERVFAIL);
+  feed_->looks_hang(false);
   feed_->publish(fleet());
   expect_a("primary.vm.test", {"10.110.24.87"});
   EXPECT_EQ(feed_->misses(), 0);
@@ -1130,6 +1210,7 @@ TEST(resolver_source_test, servfail_until_a_listing_loads_then_answers) {
 
   source_options sopts;
   sopts.binary = FAKE_MULTIPASS;
+  sopts.probe = std::chrono::milliseconds(0);
   sopts.miss_wait = std::chrono::milliseconds(0);
   auto src = std::make_shared<source>(sopts);
   resolver res(src, zones({"vm.test"}));
@@ -1164,6 +1245,7 @@ TEST(resolver_source_test, concurrent_questions_while_the_source_refreshes) {
 
   source_options sopts;
   sopts.binary = FAKE_MULTIPASS;
+  sopts.probe = std::chrono::milliseconds(0);
   sopts.refresh = std::chrono::milliseconds(5);
   sopts.demand_interval = std::chrono::milliseconds(5);
   sopts.miss_wait = std::chrono::milliseconds(2000);

@@ -1,9 +1,10 @@
 // Test helpers for a source's log queue (take every queued line, count
-// lines) and its counters.
+// lines), its counters, and a question's wait for a look.
 #pragma once
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "source.h"
@@ -25,6 +26,14 @@ inline multipass_source_stats_t stats_of(const source& src) {
   stats.struct_size = sizeof stats;
   src.stats(&stats);
   return stats;
+}
+
+// What a question that waits does: asks for a look and waits for it (up to
+// miss_wait); returns the newest snapshot.
+inline snapshot look(source& src, std::string_view address_of = {}) {
+  const uint64_t seq = src.request_refresh(address_of);
+  if (seq > 0) src.wait_refresh(seq, src.options().miss_wait);
+  return src.current();
 }
 
 // Lines at `level` whose text contains `word`.

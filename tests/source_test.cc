@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,13 +31,16 @@ using testing_support::count_lines;
 using testing_support::drain;
 using testing_support::stats_of;
 using testing_support::listing;
+using testing_support::look;
 using testing_support::vm_json;
 
 source_options test_options() {
   source_options options;
   options.binary = fake_cli::binary();
-  options.refresh = std::chrono::hours(
-      1);  // background refreshes only when a test wants them
+  // Background units only when a test wants them: no cheap listing, a full
+  // one every hour.
+  options.probe = 0ms;
+  options.refresh = std::chrono::hours(1);
   options.timeout = 20s;
   options.miss_wait = 20s;
   options.demand_interval = 200ms;
@@ -258,92 +262,73 @@ TEST(source_test, start_and_stop_are_idempotent) {
   std::string error;
   EXPECT_FALSE(src.refresh_now(&error));  // a stopped source runs no CLI
   src.start();                            // and does not start again
-  EXPECT_EQ(src.refresh_for_miss(src.current()), src.current());
+  EXPECT_EQ(src.request_refresh(), 0u);   // nothing to wait for
   EXPECT_EQ(cli.run_count(), 1u);
 }
 
-TEST(source_test, refresh_for_miss_picks_up_a_new_vm) {
+TEST(source_test, a_look_picks_up_a_new_vm) {
   fake_cli cli;
   cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
   source src(test_options());
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
-  snapshot seen = src.current();
-  ASSERT_EQ(seen->find("fresh"), nullptr);
+  ASSERT_EQ(src.current()->find("fresh"), nullptr);
   cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
                            vm_json("fresh", "Running", "10.0.0.2")}));
-  snapshot after = src.refresh_for_miss(seen);
-  ASSERT_TRUE(after);
+  snapshot after = look(src);
   ASSERT_NE(after->find("fresh"), nullptr);
   EXPECT_EQ(after->find("fresh")->ipv4, std::vector<uint32_t>{ip("10.0.0.2")});
-  // A newer snapshot than the one seen comes back at once, without a run.
-  size_t runs = cli.run_count();
-  EXPECT_EQ(src.refresh_for_miss(seen), after);
-  EXPECT_EQ(cli.run_count(), runs);
   src.stop();
 }
 
+// Issue 25: however many questions wait at once, they share the look and
+// all see its result (no cap on waiters).
 TEST(source_test, burst_of_misses_shares_a_couple_of_cli_runs) {
   fake_cli cli;
   cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
   source_options options = test_options();
   options.demand_interval = 500ms;
-  options.max_miss_waiters = 200;  // all of them wait for the one refresh
   source src(options);
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
   const size_t runs_before = cli.run_count();
-  snapshot seen = src.current();
   cli.set_mode("slow:0.3");
   cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
                            vm_json("burst", "Running", "10.0.0.3")}));
 
-  std::atomic<int> found{0};
+  std::atomic<int> found{0}, ended{0};
   std::vector<std::thread> askers;
   for (int i = 0; i < 200; ++i) {
     askers.emplace_back([&] {
-      snapshot got = src.refresh_for_miss(seen);
-      if (got && got->find("burst")) ++found;
+      const uint64_t seq = src.request_refresh();
+      src.wait_refresh(seq, src.options().miss_wait);
+      if (src.finished(seq)) ++ended;
+      if (src.current()->find("burst")) ++found;
     });
   }
   for (auto& t : askers) t.join();
+  EXPECT_EQ(ended.load(), 200);
   EXPECT_EQ(found.load(), 200);
   const size_t runs = cli.run_count() - runs_before;
   EXPECT_GE(runs, 1u);
-  EXPECT_LE(runs, 3u);
+  EXPECT_LE(runs, 4u);  // a unit or two, each a cheap and a full listing
   src.stop();
 }
 
-TEST(source_test, misses_past_max_miss_waiters_return_at_once) {
+// A wait that runs out before the unit ends learns nothing from it.
+TEST(source_test, a_wait_that_runs_out_leaves_its_unit_unfinished) {
   fake_cli cli;
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1")}));
-  source_options options = test_options();
-  options.max_miss_waiters = 2;
-  options.miss_wait = 10s;
-  source src(options);
+  source src(test_options());
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
-  snapshot seen = src.current();
-  cli.set_mode("slow:2");  // the refresh the misses ask for takes a while
-  cli.set_listing(listing({vm_json("a", "Running", "10.0.0.1"),
-                           vm_json("late", "Running", "10.0.0.9")}));
-
-  std::atomic<int> found{0}, not_found{0};
-  auto ask = [&] {
-    snapshot got = src.refresh_for_miss(seen);
-    ++(got->find("late") ? found : not_found);
-  };
-  std::vector<std::thread> waiters;
-  for (int i = 0; i < 2; ++i) waiters.emplace_back(ask);
-  // The first two wait for the slow refresh; the next ones find no room.
-  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 2; }));
-  std::this_thread::sleep_for(300ms);  // both waiters are parked by now
-  std::vector<std::thread> others;
-  for (int i = 0; i < 6; ++i) others.emplace_back(ask);
-  for (auto& t : others) t.join();
-  EXPECT_EQ(not_found.load(), 6);  // answered from the old snapshot at once
-  for (auto& t : waiters) t.join();
-  EXPECT_EQ(found.load(), 2);
+  cli.set_mode("slow:2");
+  const uint64_t seq = src.request_refresh();
+  ASSERT_GT(seq, 0u);
+  EXPECT_LT(src.wait_refresh(seq, 50ms), seq);
+  EXPECT_FALSE(src.finished(seq));
+  EXPECT_GE(src.wait_refresh(seq, 20s), seq);
+  EXPECT_TRUE(src.finished(seq));
+  EXPECT_EQ(src.units_finished(), seq);
   src.stop();
 }
 
@@ -360,7 +345,7 @@ TEST(source_test, repeated_misses_for_an_absent_name_are_rate_limited) {
   auto begin = std::chrono::steady_clock::now();
   int asked = 0;
   while (asked < 100 && std::chrono::steady_clock::now() - begin < 900ms) {
-    src.refresh_for_miss(src.current());
+    look(src);
     ++asked;
   }
   const auto spent = std::chrono::steady_clock::now() - begin;
@@ -373,18 +358,41 @@ TEST(source_test, repeated_misses_for_an_absent_name_are_rate_limited) {
   EXPECT_LE(cli.run_count() - runs_before, allowed);
 }
 
-TEST(source_test, miss_wait_zero_or_unstarted_returns_at_once) {
+TEST(source_test, miss_wait_zero_or_unstarted_has_nothing_to_wait_for) {
   fake_cli cli;
   source_options options = test_options();
   options.miss_wait = 0ms;
   source src(options);
-  snapshot seen = src.current();
-  EXPECT_EQ(src.refresh_for_miss(seen), seen);  // not started: no CLI
+  EXPECT_EQ(src.request_refresh(), 0u);  // not started: no CLI
   EXPECT_EQ(cli.run_count(), 0u);
   src.start();
   ASSERT_TRUE(eventually([&] { return src.ready(); }));
-  snapshot loaded = src.current();
-  EXPECT_EQ(src.refresh_for_miss(loaded), loaded);
+  EXPECT_EQ(src.request_refresh(), 0u);  // the look is asked for, though
+  ASSERT_TRUE(eventually([&] { return cli.run_count() >= 2; }));
+  src.stop();
+}
+
+// Issue 25: a throw after a listing (out of memory while reading it, say)
+// never makes the next unit due at once: the plan has the listing's end
+// before anything that can throw runs. Otherwise the refresher would run
+// full listings (one guest session each) back to back.
+TEST(source_test, a_throw_after_a_listing_does_not_bring_the_next_one_forward) {
+  fake_cli cli;
+  std::atomic<int> thrown{0};
+  source_options options = test_options();
+  options.listing_ended_hook = [&thrown] {
+    ++thrown;
+    throw std::bad_alloc();
+  };
+  source src(options);
+  src.start();
+  ASSERT_TRUE(eventually([&] { return thrown.load() >= 1; }));
+  // A refresher in a tight loop would have listed again dozens of times by
+  // now; the next unit is an hour away.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(cli.run_count(), 1u);
+  EXPECT_EQ(thrown.load(), 1);
+  EXPECT_EQ(src.units_finished(), 1u);  // the unit still ended
   src.stop();
 }
 
@@ -415,20 +423,22 @@ TEST(source_test, stop_wakes_waiting_misses) {
   std::string error;
   ASSERT_TRUE(src.refresh_now(&error)) << error;
   cli.set_mode("hang");
-  src.start();  // its first refresh hangs
+  src.start();  // its first unit hangs
   ASSERT_TRUE(eventually([&] { return cli.run_count() == 2; }));
-  snapshot seen = src.current();
-  std::vector<std::future<snapshot>> waiters;
+  std::vector<std::future<bool>> waiters;
   for (int i = 0; i < 5; ++i) {
-    waiters.push_back(std::async(std::launch::async,
-                                 [&] { return src.refresh_for_miss(seen); }));
+    waiters.push_back(std::async(std::launch::async, [&] {
+      const uint64_t seq = src.request_refresh();
+      src.wait_refresh(seq, options.miss_wait);
+      return src.finished(seq);
+    }));
   }
   std::this_thread::sleep_for(50ms);
   src.stop();
   for (auto& waiter : waiters) {
     ASSERT_EQ(waiter.wait_for(30s), std::future_status::ready)
         << "a waiter was not woken";
-    EXPECT_EQ(waiter.get(), seen);
+    EXPECT_FALSE(waiter.get());  // woken by the stop, not by a look
   }
 }
 

@@ -76,9 +76,10 @@ extern "C" {
  * statistics), multipass_source_set_intervals, multipass_source_event_fd,
  * MULTIPASS_REFUSED and multipass_abi_revision; revision 3 added
  * multipass_zone_check and the failure fields at the end of
- * multipass_source_stats_t; revision 4 added the `_init_sized` functions and
- * multipass_resolver_zone_names, and accepts every struct from its
- * revision-1 size on. */
+ * multipass_source_stats_t; revision 4 added the `_init_sized` functions,
+ * multipass_resolver_zone_names and multipass_source_units_finished, accepts
+ * every struct from its revision-1 size on, and made
+ * MULTIPASS_RESOLVE_WAITED read back the answer's wait_seq. */
 #define MULTIPASS_ABI_REVISION 4
 
 #define MULTIPASS_OK 0
@@ -120,10 +121,11 @@ typedef struct multipass_source_options_t {
   uint32_t timeout_ms;        /* deadline of one CLI run; then the CLI's whole
                                  process group is killed. */
   uint32_t miss_wait_ms;      /* how long a question for a name the inventory
-                                 lacks may wait for an on-demand refresh; 0
+                                 lacks may wait for a look (the next unit,
+                                 see multipass_source_wait_refresh); 0
                                  never waits. */
-  uint32_t demand_interval_ms; /* on-demand refreshes start at most once per
-                                  this interval. */
+  uint32_t demand_interval_ms; /* units that questions ask for start at
+                                  most once per this interval. */
   uint64_t max_output_bytes;  /* cap on the CLI's stdout; more is a failure. */
   /* Since revision 2. Interval of the cheap listing (`list --format=json
    * --no-ipv4`: names and states, no session into any guest); a full
@@ -141,9 +143,10 @@ typedef struct multipass_source_options_t {
 /* Fills the first struct_size bytes of *opts (pass sizeof *opts) with the
  * defaults, zeros past the library's own struct, and sets
  * opts->struct_size: binary "multipass", no server address, probe 5 s,
- * refresh 60 s, timeout 10 s, miss wait 2 s, demand interval 1 s, output cap
- * 16 MiB. Returns MULTIPASS_ERROR, writing nothing, when opts is NULL or
- * struct_size ends before the revision-1 fields. Since revision 4.
+ * refresh 10 min, timeout 10 s, miss wait 2 s, demand interval 1 s, output
+ * cap 16 MiB. The library's own defaults are these (this is the one place
+ * they are written). Returns MULTIPASS_ERROR, writing nothing, when opts is
+ * NULL or struct_size ends before the revision-1 fields. Since revision 4.
  * Thread-safe. */
 MULTIPASS_API int multipass_source_options_init_sized(
     multipass_source_options_t *opts, size_t struct_size);
@@ -159,7 +162,7 @@ MULTIPASS_API void multipass_source_options_init(multipass_source_options_t *opt
 MULTIPASS_API multipass_source_t *multipass_source_create(
     const multipass_source_options_t *opts, char *err, size_t err_cap);
 
-/* Starts the background refresher; the first refresh begins at once and
+/* Starts the background refresher; the first unit begins at once and
  * runs asynchronously (use multipass_source_ready to see when it loaded).
  * Starting a started source is a no-op. Not safe concurrently with
  * multipass_source_stop or multipass_source_destroy on the same source. */
@@ -167,7 +170,7 @@ MULTIPASS_API int multipass_source_start(multipass_source_t *src, char *err,
                                          size_t err_cap);
 
 /* Stops the refresher: kills a CLI still running (its process group), reaps
- * it, joins the thread, wakes questions waiting for a refresh and closes the
+ * it, joins the thread, wakes questions waiting for a unit and closes the
  * log queue (multipass_log_next then returns MULTIPASS_LOG_CLOSED once it is
  * empty). The inventory stays readable. Idempotent. Not safe concurrently with
  * multipass_source_start or multipass_source_destroy on the same source. */
@@ -192,9 +195,9 @@ MULTIPASS_API int multipass_source_set_intervals(multipass_source_t *src,
 /* The wake-up path to the embedder: returns a new file descriptor, owned by
  * the caller (close it when done), non-blocking and close-on-exec, that
  * becomes readable when the source has something for the embedder: log
- * lines queued, a refresh finished. Read and discard what is readable, then
+ * lines queued, a unit ended. Read and discard what is readable, then
  * ask with the calls that never block (multipass_log_next with wait_ms 0,
- * multipass_source_wait_refresh with timeout_ms 0). Wake-ups coalesce: one
+ * multipass_source_units_finished). Wake-ups coalesce: one
  * byte may stand for many events, and the core never blocks on a full pipe.
  * Once the source has stopped and its log queue is closed, reading gives end
  * of file. Returns -1 and writes err when no descriptor can be made. Since
@@ -202,7 +205,7 @@ MULTIPASS_API int multipass_source_set_intervals(multipass_source_t *src,
 MULTIPASS_API int multipass_source_event_fd(multipass_source_t *src, char *err,
                                             size_t err_cap);
 
-/* Runs one refresh now, in the calling thread, and waits for it. Returns
+/* Runs one unit now, a full listing, in the calling thread. Returns
  * MULTIPASS_OK when the listing loaded, else writes the reason. Meant for
  * tests and tools; a running refresher is not disturbed. Thread-safe. */
 MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
@@ -212,22 +215,30 @@ MULTIPASS_API int multipass_source_refresh(multipass_source_t *src, char *err,
  * later refreshes fail), else 0. Never runs the CLI. Thread-safe, lock-free. */
 MULTIPASS_API int multipass_source_ready(const multipass_source_t *src);
 
-/* A "refresh" here is one unit of work of the source: a full listing, or
- * (with probe_ms > 0) a cheap listing followed, only when it shows a change
- * such as a new instance, by a full listing. A question for a name that is
+/* A *unit* is one unit of work of the source: a full listing, or (with
+ * probe_ms > 0) a cheap listing followed, only when it shows a change such
+ * as a new instance, by a full listing. Units are numbered from 1 in the
+ * order they begin, and end in that order. A question for a name that is
  * no instance thus waits for one cheap listing; one for a VM launched a
  * moment ago waits for the cheap and the full listing.
  *
- * Blocks until refresh number `seq` (an answer's wait_seq) has finished,
- * with success or failure, or the source is stopped, or timeout_ms pass.
- * Writes the number of refreshes finished so far to *finished (may be
- * NULL). Returns 1 when refresh seq has finished, 0 when it has not (timeout),
+ * Blocks until unit number `seq` (an answer's wait_seq) has ended, with
+ * success or failure, or the source is stopped, or timeout_ms pass.
+ * Writes the number of units ended so far to *finished (may be NULL).
+ * Returns 1 when unit seq has ended, 0 when it has not (timeout),
  * MULTIPASS_ERROR when the source is stopped or src is NULL. Never runs the
  * CLI. Thread-safe. */
 MULTIPASS_API int multipass_source_wait_refresh(const multipass_source_t *src,
                                                uint64_t seq,
                                                uint32_t timeout_ms,
                                                uint64_t *finished);
+
+/* The number of units the source has ended so far (0 for NULL): what an
+ * embedder woken through multipass_source_event_fd reads to see which
+ * waiting questions may go on. Never blocks, takes no lock. Since revision
+ * 4. Thread-safe. */
+MULTIPASS_API uint64_t multipass_source_units_finished(
+    const multipass_source_t *src);
 
 /* VM states, as indexes of multipass_source_stats_t.instances. */
 enum multipass_vm_state {
@@ -438,9 +449,10 @@ typedef struct multipass_answer_t {
   multipass_soa_t soa; /* the matched zone's SOA numbers; used for the
                           authority section of NODATA / NXDOMAIN and for an
                           apex SOA answer */
-  /* Set only with outcome MULTIPASS_WAIT (multipass_resolve_flags); a caller
-   * of multipass_resolve may pass a struct that ends before them. */
-  uint64_t wait_seq; /* the refresh to wait for */
+  /* Set only with outcome MULTIPASS_WAIT (multipass_resolve_flags), and
+   * wait_seq read back with MULTIPASS_RESOLVE_WAITED; a caller of
+   * multipass_resolve may pass a struct that ends before them. */
+  uint64_t wait_seq; /* the unit to wait for */
   uint32_t wait_ms;  /* the longest to wait for it (the source's miss_wait_ms) */
 #ifdef MULTIPASS_ABI_TEST_GROWTH
   /* Only in the library tests/abi builds, to grow every struct as a later
@@ -451,14 +463,19 @@ typedef struct multipass_answer_t {
 
 /* Answers a question: qname as asked (any case, with or without the trailing
  * dot, not NUL-terminated, qname_len bytes), qtype a DNS type code. Decides
- * from the current snapshot; only a name that the inventory lacks may wait, up
- * to the source's miss_wait_ms, for one rate-limited refresh. Returns
- * MULTIPASS_ERROR only for invalid arguments. Thread-safe: any number of
- * threads may resolve at once while the source refreshes; a question for a
- * name the inventory settles takes no lock shared with other questions
- * (apart from a thread's first question after the inventory changed, which
- * takes a mutex held only for a pointer swap), and a refresh never waits
- * for one. */
+ * from the current snapshot; only a name that the inventory lacks (or an
+ * address question for a VM that serves no address) may wait, up to the
+ * source's miss_wait_ms, for a look: the next unit, which begins after the
+ * question (at most one unit start per demand_interval_ms). It is answered
+ * as missing (NXDOMAIN, NODATA), and remembered so for the negative TTL,
+ * only once that unit has ended; a question whose wait runs out first (a
+ * slow CLI) gets what the snapshot settles, else MULTIPASS_SERVFAIL, and is
+ * not remembered. Returns MULTIPASS_ERROR only for invalid arguments.
+ * Thread-safe: any number of threads may resolve (and wait) at once while
+ * the source refreshes; a question for a name the inventory settles takes
+ * no lock shared with other questions (apart from a thread's first question
+ * after the inventory changed, which takes a mutex held only for a pointer
+ * swap), and a refresh never waits for one. */
 MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
                                     const char *qname, size_t qname_len,
                                     uint16_t qtype, multipass_answer_t *out);
@@ -468,16 +485,21 @@ MULTIPASS_API int multipass_resolve(const multipass_resolver_t *res,
 #define MULTIPASS_RESOLVE_WAITED 2u
 
 /* multipass_resolve for a caller that does the waiting itself, so that a
- * question waiting for a refresh holds none of its threads (the Go shim
- * parks a goroutine). With MULTIPASS_RESOLVE_NO_WAIT it never blocks: where
- * multipass_resolve would wait, it asks for the refresh and answers outcome
+ * question waiting for a look holds none of its threads (the Go shim parks
+ * a goroutine). With MULTIPASS_RESOLVE_NO_WAIT it never blocks: where
+ * multipass_resolve would wait, it asks for the look and answers outcome
  * MULTIPASS_WAIT with wait_seq and wait_ms; the caller then waits up to
- * wait_ms for refresh wait_seq to finish (multipass_source_wait_refresh
- * from any one thread serves every question waiting on the source) and asks
- * the same question again with MULTIPASS_RESOLVE_WAITED, which never waits
- * and answers as multipass_resolve does after its wait. flags 0 is
- * multipass_resolve. out->struct_size must reach the end of wait_ms.
- * Thread-safe, as multipass_resolve. */
+ * wait_ms for unit wait_seq to end (multipass_source_units_finished read
+ * by one thread woken through multipass_source_event_fd serves every
+ * question waiting on the source) and asks the same question again with
+ * MULTIPASS_RESOLVE_WAITED and the same answer struct, which never waits:
+ * since revision 4 it reads wait_seq back and answers as multipass_resolve
+ * does after its wait: as missing only when unit wait_seq has ended, else
+ * what the snapshot settles or MULTIPASS_SERVFAIL (a caller that stopped
+ * waiting early, at a reload, gets that too). A wait_seq of 0 counts as
+ * ended (revision 3 did not read it). flags 0 is multipass_resolve.
+ * out->struct_size must reach the end of wait_ms. Thread-safe, as
+ * multipass_resolve. */
 MULTIPASS_API int multipass_resolve_flags(const multipass_resolver_t *res,
                                           const char *qname, size_t qname_len,
                                           uint16_t qtype, uint32_t flags,

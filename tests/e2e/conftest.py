@@ -183,24 +183,60 @@ def udp_burst(port, names, qtype=1, timeout=15.0):
     """Sends one UDP query per name all at once (a burst no sequential dig
     run can make) and returns {name: rcode} of the replies that came back
     within timeout seconds."""
-    rcodes = {}
+    replies = udp_questions(port, [(name, qtype) for name in names], timeout)
+    return {name: rcode for (name, _), (rcode, _) in replies.items()}
+
+
+def _skip_name(msg, at):
+    """The offset just past the (possibly compressed) domain name at `at`."""
+    while True:
+        length = msg[at]
+        if length == 0:
+            return at + 1
+        if length & 0xC0 == 0xC0:
+            return at + 2
+        at += 1 + length
+
+
+def udp_questions(port, questions, timeout=15.0, wave=0):
+    """Sends one UDP query per (name, qtype) all at once (or, with wave > 0,
+    in waves of that many, 20 ms apart: a socket's default receive buffer
+    holds about 200 queries, fewer on a busy machine), then reads the
+    replies: {(name, qtype):
+    (rcode, [IPv4 addresses in the answer])} of those that came back within
+    timeout seconds."""
+    replies = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect(("127.0.0.1", port))
-        for qid, name in enumerate(names):
+        for qid, (name, qtype) in enumerate(questions):
+            if wave and qid and qid % wave == 0:
+                time.sleep(0.02)
             labels = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split("."))
             sock.send(struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0"
                       + struct.pack("!2H", qtype, 1))
         deadline = time.monotonic() + timeout
-        while len(rcodes) < len(names) and time.monotonic() < deadline:
+        while len(replies) < len(questions) and time.monotonic() < deadline:
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
-                reply = sock.recv(4096)
+                msg = sock.recv(4096)
             except socket.timeout:
                 break
-            qid, flags = struct.unpack("!2H", reply[:4])
-            if qid < len(names):
-                rcodes[names[qid]] = flags & 0xF
-    return rcodes
+            qid, flags, qdcount, ancount = struct.unpack("!4H", msg[:8])
+            if qid >= len(questions):
+                continue
+            at = 12
+            for _ in range(qdcount):
+                at = _skip_name(msg, at) + 4
+            addresses = []
+            for _ in range(ancount):
+                at = _skip_name(msg, at)
+                rrtype, _cls, _ttl, length = struct.unpack("!2HIH", msg[at:at + 10])
+                at += 10
+                if rrtype == 1 and length == 4:
+                    addresses.append(socket.inet_ntoa(msg[at:at + 4]))
+                at += length
+            replies[questions[qid]] = (flags & 0xF, addresses)
+    return replies
 
 
 def assert_resolves(server, name="primary.vm.test", address="10.110.24.87"):

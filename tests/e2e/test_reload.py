@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import DEFAULT_COREFILE, answered_by_whoami, eventually, free_port
+from conftest import (DEFAULT_COREFILE, answered_by_whoami, eventually, free_port,
+                      udp_questions)
 from test_faults import (FD_SLACK, HAVE_PROC, THREAD_SLACK, ProcWatch, children,
                          query_a, usage)
 
@@ -27,9 +28,10 @@ class Load(threading.Thread):
     """Asks for the known VMs over UDP, one question after another, until
     stopped; counts what a client would notice."""
 
-    def __init__(self, port, watch=None):
+    def __init__(self, port, watch=None, known=None, pause=0.0):
         super().__init__(name="load", daemon=True)
-        self.port, self.watch = port, watch
+        self.port, self.watch, self.pause = port, watch, pause
+        self.known = KNOWN if known is None else known
         self.asked = 0
         self.lost = 0          # no reply within the (generous) client timeout
         self.servfail = 0
@@ -37,7 +39,7 @@ class Load(threading.Thread):
         self._halt = threading.Event()
 
     def run(self):
-        names = list(KNOWN)
+        names = list(self.known)
         while not self._halt.is_set():
             name = names[self.asked % len(names)]
             rcode, addresses = query_a(self.port, name, timeout=3.0)
@@ -46,10 +48,11 @@ class Load(threading.Thread):
                 self.lost += 1
             elif rcode == 2:
                 self.servfail += 1
-            elif (rcode, addresses) != (0, KNOWN[name]):
+            elif (rcode, addresses) != (0, self.known[name]):
                 self.wrong.append((name, rcode, addresses))
             if self.watch and self.asked % 20 == 0:
                 self.watch.sample()
+            self._halt.wait(self.pause)
 
     def stop(self):
         self._halt.set()
@@ -202,3 +205,63 @@ def test_a_failed_reload_keeps_the_old_instance_and_leaks_no_source(start_coredn
     runs = runs_in(server, 3)
     assert runs == 0, "%d CLI runs in 3 s after a reload to a Corefile without " \
         "multipass: the failed reload's instance still refreshes\n%s" % (runs, server.logs())
+
+
+# Ten server blocks on one port, one zone each, sharing one source (one
+# daemon). The first block holds `ready`.
+TEN_BLOCKS = "".join("""\
+b%d.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        timeout 60s
+        ttl TTL
+    }}
+%s}}
+""" % (i, "    ready 127.0.0.1:{ready_port}\n" if i == 0 else "") for i in range(10))
+
+
+# Issue 25: the old instance's OnShutdown destroys each block's resolver,
+# which waited for every question parked on it (up to the core's 2 s wait
+# bound each) before the reload could go on. Now a block's shutdown wakes
+# its parked questions at once: they are answered from the newest snapshot
+# (SERVFAIL here: their look never ended), and the reload does not wait.
+def test_a_reload_does_not_wait_for_hundreds_of_parked_questions(start_coredns):
+    server = start_coredns(corefile=TEN_BLOCKS.replace("TTL", "10"))
+    known = {"primary.b%d.test" % i: ["10.110.24.87"] for i in range(10)}
+    # A question a millisecond: the parked ones must not be lost in a
+    # socket that a load at full speed fills on a busy machine.
+    load = Load(server.port, known=known, pause=0.001)
+    load.start()
+    try:
+        time.sleep(1.1)  # past the demand rate limit of the first listing
+        # Every listing from now on takes 30 s: the look the questions wait
+        # for does not end while the test runs.
+        server.cli.set_mode("slow:30")
+        questions = [("nosuch-%03d.b%d.test" % (i, i % 10), 1) for i in range(300)]
+        parked = {}
+        sender = threading.Thread(target=lambda: parked.update(
+            udp_questions(server.port, questions, timeout=10, wave=25)))
+        sent = time.monotonic()
+        sender.start()
+        time.sleep(0.5)  # they have arrived (in waves, 0.25 s) and wait
+        assert not parked, "questions answered before the reload: %r" % list(parked.items())[:5]
+        server.reload(TEN_BLOCKS.replace("TTL", "20"))
+        reloaded = time.monotonic() - sent
+        sender.join(30)
+        time.sleep(0.5)  # known names keep answering after it too
+    finally:
+        load.stop()
+    print("reload of 10 blocks with 300 questions parked: complete %.2f s after they were "
+          "sent; %d answered: %r" % (reloaded, len(parked), sorted(set(r for r, _ in parked.values()))))
+    load.check("a reload with 300 questions parked")
+    # A reload that waited for them would complete only once their wait
+    # bound (2 s from their arrival) had run out.
+    assert reloaded < 2.0, "the reload completed %.2f s after the questions were sent: it " \
+        "waited for them" % reloaded
+    rcodes = [rcode for rcode, _ in parked.values()]
+    assert len(rcodes) == len(questions), "%d of %d parked questions unanswered" % (
+        len(questions) - len(rcodes), len(questions))
+    # Their look never ended: not NXDOMAIN (nothing says the names are
+    # missing), but SERVFAIL, which a client asks again.
+    assert set(rcodes) == {2}, "rcodes of the parked questions: %r" % sorted(set(rcodes))
