@@ -17,6 +17,7 @@
 #include "names.h"
 #include "resolver.h"
 #include "source.h"
+#include "text_cut.h"
 
 #ifndef MULTIPASS_VERSION_STRING
 #error "MULTIPASS_VERSION_STRING must be defined by the build"
@@ -32,11 +33,11 @@ struct multipass_resolver_t {
 
 namespace {
 
-// Writes `message` into the caller's buffer, truncated and NUL-terminated.
+// Writes `message` into the caller's buffer, NUL-terminated, cut to fit on
+// a UTF-8 boundary.
 void set_error(char* err, size_t err_cap, const char* message) noexcept {
   if (!err || err_cap == 0) return;
-  size_t length = std::strlen(message);
-  if (length >= err_cap) length = err_cap - 1;
+  const size_t length = multipass::detail::utf8_prefix(message, err_cap - 1);
   std::memcpy(err, message, length);
   err[length] = '\0';
 }
@@ -371,8 +372,9 @@ int multipass_log_next(multipass_source_t* src, uint32_t wait_ms,
     multipass_log_entry_t entry = output<multipass_log_entry_t>();
     entry.level = line.level;
     entry.dropped = line.dropped;
-    size_t length = line.text.size();
-    if (length >= sizeof entry.text) length = sizeof entry.text - 1;
+    // The queue cut the line to fit (on a UTF-8 boundary): no cut here.
+    static_assert(multipass::log_queue::max_line_bytes < sizeof entry.text);
+    const size_t length = line.text.size();
     std::memcpy(entry.text, line.text.data(), length);
     entry.text[length] = '\0';
     entry.len = length;

@@ -37,9 +37,7 @@ constexpr state_name state_names[] = {
 };
 
 std::string shown(std::string_view name) {
-  std::string text(name.substr(0, max_shown_name + 1));
-  detail::cut_text(text, max_shown_name);
-  return '"' + text + '"';
+  return '"' + detail::cut_copy(name, max_shown_name) + '"';
 }
 
 // 119968 -> "119,968".

@@ -3,7 +3,6 @@
 
 #include <utility>
 
-#include "multipass/multipass.h"
 #include "text_cut.h"
 
 namespace multipass {

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 
+#include "multipass/multipass.h"
+
 namespace multipass {
 
 struct log_line {
@@ -20,8 +22,11 @@ struct log_line {
 
 class log_queue {
  public:
-  // A longer line is cut to this many octets, ending in "…".
-  static constexpr size_t max_line_bytes = 1024;
+  // A longer line is cut to this many octets on a UTF-8 boundary, ending in
+  // "…": what multipass_log_entry_t.text holds before its NUL, so that the
+  // C ABI hands out every line whole.
+  static constexpr size_t max_line_bytes =
+      sizeof(multipass_log_entry_t::text) - 1;
 
   explicit log_queue(size_t capacity = 1024) : capacity_(capacity) {}
 

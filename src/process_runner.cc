@@ -48,6 +48,8 @@ extern char** environ;
 #include <system_error>
 #include <thread>
 
+#include "text_cut.h"
+
 namespace multipass {
 namespace detail {
 namespace {
@@ -60,6 +62,7 @@ constexpr milliseconds term_grace{500};  // SIGTERM -> SIGKILL
 constexpr size_t read_chunk = 64 * 1024;
 // stderr beyond this is drained, not kept.
 constexpr size_t stderr_keep = 64 * 1024;
+// The stderr line a failure reports is cut to this, on a UTF-8 boundary.
 constexpr size_t err_line_max = 512;
 // Signal numbers run from 1 to signal_limit - 1.
 #if defined(NSIG)
@@ -343,7 +346,7 @@ std::string telling_line(const std::string& text) {
     if (first_not_notice.empty() && !is_notice(line)) first_not_notice = line;
   }
   const std::string_view chosen = first_not_notice.empty() ? first : first_not_notice;
-  return std::string(chosen.substr(0, err_line_max));
+  return detail::cut_copy(chosen, err_line_max);
 }
 
 // Owns the started child: whatever happens, the group is killed (if asked)

@@ -49,7 +49,8 @@ struct run_result {
   int exit_code = -1;    // when status == exited
   int signal = 0;        // when status == killed
   capture_buffer out;    // stdout (complete only when status == exited)
-  // The line of stderr that says what failed (at most 512 octets): the
+  // The line of stderr that says what failed (at most 512 octets; a longer
+  // one is cut on a UTF-8 boundary and ends in "…"): the
   // first "<command> failed: ..." line; else the first line that is no
   // notice (a "*** ... ***" banner, a [warning]/[info]/[debug]/[trace] log
   // line); else the first non-empty line. Only the first 64 KiB of stderr

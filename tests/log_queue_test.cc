@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "multipass/multipass.h"
+#include "utf8.h"
 
 namespace multipass {
 namespace {
@@ -29,8 +30,11 @@ TEST(log_queue_test, lines_come_out_in_order_with_their_levels) {
   EXPECT_EQ(queue.pop(0ms, &line), log_queue::pop_result::empty);
 }
 
-TEST(log_queue_test, long_lines_are_cut_at_1_kib_with_a_marker) {
+TEST(log_queue_test, long_lines_are_cut_to_what_an_entry_holds_with_a_marker) {
   const std::string ellipsis = "\xE2\x80\xA6";
+  // The C ABI hands out every line whole: the text and its NUL fit.
+  static_assert(log_queue::max_line_bytes + 1 ==
+                sizeof(multipass_log_entry_t::text));
   log_queue queue;
   const std::string fits(log_queue::max_line_bytes, 'a');
   queue.push(MULTIPASS_LOG_ERROR, fits);
@@ -40,21 +44,26 @@ TEST(log_queue_test, long_lines_are_cut_at_1_kib_with_a_marker) {
   ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
   EXPECT_EQ(line.text, fits);  // at the limit: whole
   ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
-  EXPECT_EQ(line.text, std::string(1021, 'a') + ellipsis);
+  EXPECT_EQ(line.text, std::string(1020, 'a') + ellipsis);
   ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
-  EXPECT_EQ(line.text, std::string(1021, 'c') + ellipsis);
-  EXPECT_EQ(line.text.size(), 1024u);
+  EXPECT_EQ(line.text, std::string(1020, 'c') + ellipsis);
+  EXPECT_EQ(line.text.size(), log_queue::max_line_bytes);
 }
 
 TEST(log_queue_test, a_cut_never_splits_a_utf8_sequence) {
-  log_queue queue;
   std::string accents;  // "é" is two octets: 0xC3 0xA9
   while (accents.size() < 2000) accents += "\xC3\xA9";
-  queue.push(MULTIPASS_LOG_WARNING, "x" + accents);
-  log_line line;
-  ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
-  // 1021 octets would end inside an "é": the last whole one is kept.
-  EXPECT_EQ(line.text, "x" + accents.substr(0, 1020) + "\xE2\x80\xA6");
+  // 1,020 octets end inside an "é" after one octet, on a boundary after two:
+  // either way only whole ones are kept.
+  for (const std::string& before : {std::string("x"), std::string("xy")}) {
+    log_queue queue;
+    queue.push(MULTIPASS_LOG_WARNING, before + accents);
+    log_line line;
+    ASSERT_EQ(queue.pop(0ms, &line), log_queue::pop_result::line);
+    const size_t whole = (1020 - before.size()) / 2 * 2;
+    EXPECT_EQ(line.text, before + accents.substr(0, whole) + "\xE2\x80\xA6");
+    EXPECT_TRUE(testing_support::valid_utf8(line.text));
+  }
 }
 
 TEST(log_queue_test, overflow_drops_new_lines_and_counts_them) {

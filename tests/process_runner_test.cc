@@ -25,6 +25,7 @@
 #endif
 
 #include "fake_cli.h"
+#include "utf8.h"
 
 namespace multipass {
 namespace {
@@ -162,6 +163,27 @@ TEST(process_runner_test, failure_reports_exit_code_and_first_stderr_line) {
   EXPECT_NE(result.err_line.find("missing port number in address 'foo'"),
             std::string::npos);
   EXPECT_TRUE(no_children_left());
+}
+
+// A long stderr line is cut to 512 octets on a UTF-8 boundary, ending in
+// "…": the log line and the error that quote it stay well-formed.
+TEST(process_runner_test, a_long_stderr_line_is_cut_on_a_utf8_boundary) {
+  fake_cli cli;
+  std::string accents;  // "é" is two octets
+  while (accents.size() < 2000) accents += "\xC3\xA9";
+  for (const std::string& before : {std::string("list failed: "),
+                                    std::string("list failed: x")}) {
+    testing_support::write_text(cli.dir() + "/stderr.txt", before + accents + "\n");
+    const std::string cli_script =
+        script(cli.dir(), "cli", "cat '" + cli.dir() + "/stderr.txt' >&2; exit 2");
+    run_result result = run_process(cli_script, list_args, quick());
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_LE(result.err_line.size(), 512u);
+    EXPECT_GE(result.err_line.size(), 511u);
+    EXPECT_EQ(result.err_line.rfind(before, 0), 0u);
+    EXPECT_EQ(result.err_line.substr(result.err_line.size() - 3), "\xE2\x80\xA6");
+    EXPECT_TRUE(testing_support::valid_utf8(result.err_line)) << result.err_line;
+  }
 }
 
 // 1.16 with the lxd or libvirt driver prints a deprecation banner before

@@ -8,8 +8,9 @@
  *  - Functions that can fail return `int`: MULTIPASS_OK (0) on success,
  *    MULTIPASS_ERROR (-1) on failure. When the caller passes a buffer
  *    `char *err, size_t err_cap` (err may be NULL), the reason is written there
- *    as a NUL-terminated string, truncated to fit. There is no thread-local
- *    "last error": callers (goroutines) move between OS threads.
+ *    as a NUL-terminated string, cut to fit on a UTF-8 sequence boundary.
+ *    There is no thread-local "last error": callers (goroutines) move
+ *    between OS threads.
  *  - Structs that the caller fills or reads start with `size_t struct_size`,
  *    which the caller sets to sizeof(the struct) as its header declares it.
  *    The `_init_sized` functions fill defaults and set it.
@@ -331,7 +332,10 @@ typedef struct multipass_log_entry_t {
   uint64_t dropped;          /* lines dropped because the queue was full,
                                 since the previous entry returned */
   size_t len;                /* length of text, without the NUL */
-  char text[1024];           /* the message, NUL-terminated, truncated */
+  char text[1024];           /* the message, NUL-terminated: at most 1023
+                                octets; a longer one is cut on a UTF-8
+                                sequence boundary and ends in an ellipsis,
+                                U+2026 */
 #ifdef MULTIPASS_ABI_TEST_GROWTH
   /* Only in the library tests/abi builds, to grow every struct as a later
    * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
