@@ -234,9 +234,11 @@ func (r *resolver) resolve(qname string, qtype uint16) answer {
 	r.mu.RLock()
 	rc := r.ask(qname, qtype, C.MULTIPASS_RESOLVE_NO_WAIT, &out)
 	if rc == C.MULTIPASS_OK && out.outcome == C.MULTIPASS_WAIT {
-		// A name the inventory lacks: park this goroutine until the look
-		// the core asked for has ended, then ask again with the same
-		// answer, whose wait_seq tells the core which look that was.
+		// A question that waits for a look (a name the inventory lacks, an
+		// A question for a VM without an address, any question before the
+		// first load): park this goroutine until the look the core asked
+		// for has ended, then ask again with the same answer, whose
+		// wait_seq tells the core which look that was.
 		r.await(uint64(out.wait_seq), time.Duration(out.wait_ms)*time.Millisecond, r.cancelWaits())
 		rc = r.ask(qname, qtype, C.MULTIPASS_RESOLVE_WAITED, &out)
 	}

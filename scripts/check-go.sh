@@ -8,8 +8,9 @@
 # which needs no core), lint (gofmt, go vet, staticcheck, installing it first
 # when missing), race, nocgo; lint, race and nocgo when none is named. Each of
 # tools, race and nocgo compiles a dependency graph of its own (staticcheck's;
-# go-shim's with -race; go-shim's without cgo), which is why CI runs them in
-# different lanes.
+# go-shim's with -race; go-shim's without cgo). CI (.ci/run) runs tools and
+# nocgo in its checks' lane, race and lint in the product's lane after
+# CoreDNS's build (which compiles the packages go vet reads).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

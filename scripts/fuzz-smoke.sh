@@ -3,7 +3,8 @@
 # each for a while from its seed corpus, then Go's FuzzResolve (go-shim,
 # through cgo and the real core): a smoke test that the fuzzers build, start
 # and find nothing quickly. Any crash, sanitizer report or broken invariant
-# fails the script and leaves the reproducer in build/fuzz/artifacts/.
+# fails the script and leaves the reproducer: libFuzzer's in
+# build/fuzz/artifacts/, Go's in go-shim/testdata/fuzz/FuzzResolve/.
 #
 # Usage: scripts/fuzz-smoke.sh [SECONDS]     (default 30 per target)
 # Environment: JOBS (default 2); FUZZ_TARGETS to pick among

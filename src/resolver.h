@@ -1,5 +1,5 @@
 // The resolver: decides every DNS answer for a set of zones from a source's
-// current inventory snapshot (DESIGN.md, "DNS behaviour we promise").
+// current inventory snapshot (README.md, "What it answers").
 #pragma once
 
 #include <chrono>

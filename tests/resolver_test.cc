@@ -1,4 +1,4 @@
-// The resolver against every row of DESIGN.md's "DNS behaviour we promise",
+// The resolver against every row of README.md's "What it answers",
 // on inventories built here and handed over through a fake feed, plus a few
 // cases over a real source.
 #include "resolver.h"

@@ -121,9 +121,9 @@ typedef struct multipass_source_options_t {
                                  addresses). */
   uint32_t timeout_ms;        /* deadline of one CLI run; then the CLI's whole
                                  process group is killed. */
-  uint32_t miss_wait_ms;      /* how long a question for a name the inventory
-                                 lacks may wait for a look (the next unit,
-                                 see multipass_source_wait_refresh); 0
+  uint32_t miss_wait_ms;      /* how long a question that waits for a look
+                                 (see multipass_resolve: the next unit, see
+                                 multipass_source_wait_refresh) may wait; 0
                                  never waits. */
   uint32_t demand_interval_ms; /* units that questions ask for start at
                                   most once per this interval. */
@@ -363,7 +363,7 @@ typedef struct multipass_resolver_options_t {
                                      and reverse zones ("24.110.10.in-addr.arpa.");
                                      any case. At least one. */
   size_t zone_count;
-  uint32_t ttl;                   /* TTL of A and PTR records */
+  uint32_t ttl;                   /* TTL of A, PTR and NS records */
   uint32_t negative_ttl;          /* SOA minimum and SOA TTL: how long a
                                      negative answer may be cached. A name
                                      asked again while remembered as missing
@@ -426,7 +426,9 @@ enum multipass_outcome {
   MULTIPASS_ANSWER = 1,   /* NOERROR, records in the answer section */
   MULTIPASS_NODATA = 2,   /* NOERROR, no answer, the zone's SOA in authority */
   MULTIPASS_NXDOMAIN = 3, /* NXDOMAIN, the zone's SOA in authority */
-  MULTIPASS_SERVFAIL = 4, /* no listing has loaded yet */
+  MULTIPASS_SERVFAIL = 4, /* no listing has loaded yet, or the question's
+                             wait ran out before its look ended and the
+                             snapshot does not settle it */
   MULTIPASS_WAIT = 5,     /* only with MULTIPASS_RESOLVE_NO_WAIT: no answer
                              yet, see multipass_resolve_flags */
   MULTIPASS_REFUSED = 6   /* REFUSED: a zone transfer (AXFR, IXFR), which
@@ -467,10 +469,11 @@ typedef struct multipass_answer_t {
 
 /* Answers a question: qname as asked (any case, with or without the trailing
  * dot, not NUL-terminated, qname_len bytes), qtype a DNS type code. Decides
- * from the current snapshot; only a name that the inventory lacks (or an
- * address question for a VM that serves no address) may wait, up to the
- * source's miss_wait_ms, for a look: the next unit, which begins after the
- * question (at most one unit start per demand_interval_ms). It is answered
+ * from the current snapshot; only a question of any type for a name that the
+ * inventory lacks, an A question for a VM that serves no address, and any
+ * question before the first listing has loaded may wait, up to the source's
+ * miss_wait_ms, for a look: the next unit, which begins after the question
+ * (at most one unit start per demand_interval_ms). It is answered
  * as missing (NXDOMAIN, NODATA), and remembered so for the negative TTL,
  * only once that unit has ended; a question whose wait runs out first (a
  * slow CLI) gets what the snapshot settles, else MULTIPASS_SERVFAIL, and is

@@ -1,5 +1,5 @@
-"""What a user's resolver gets back for names in the zone (DESIGN.md, "DNS
-behaviour we promise"), from one CoreDNS serving vm.test from list-mixed.json:
+"""What a user's resolver gets back for names in the zone (README.md, "What
+it answers"), from one CoreDNS serving vm.test from list-mixed.json:
 
     primary        Running   10.110.24.87
     k8s-node-01    Running   10.110.24.141, 192.168.1.57, 172.17.0.1
