@@ -5,7 +5,6 @@
 package multipass
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -266,51 +265,20 @@ func TestSetupError(t *testing.T) {
 	}
 }
 
-// The properties are one table, and go-shim/README.md's Syntax lists the
-// same names with the same number of values.
-func TestPropertiesAreTheReadmesSyntax(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, syntax, _ := strings.Cut(string(readme), "~~~\nmultipass [ZONES...] {\n")
-	syntax, _, _ = strings.Cut(syntax, "}\n~~~")
-	documented := map[string]property{}
-	for _, line := range strings.Split(strings.TrimSpace(syntax), "\n") {
-		words := strings.Fields(line)
-		p := property{max: len(words) - 1}
-		for _, w := range words[1:] {
-			if !strings.HasPrefix(w, "[") {
-				p.min++
-			}
-			if strings.HasSuffix(w, "...]") {
-				p.max = -1
-			}
-		}
-		documented[words[0]] = p
-	}
-	if len(documented) != len(properties) {
-		t.Errorf("README.md documents %d properties, the parser knows %d", len(documented), len(properties))
-	}
-	for name, p := range properties {
-		if d, ok := documented[name]; !ok || d.min != p.min || d.max != p.max {
-			t.Errorf("property %s takes %d to %d values; README.md: %+v (documented %t)", name, p.min, p.max, d, ok)
-		}
-	}
-}
+// propertySamples hold a value for each property that is not its default.
+var propertySamples = map[string]string{"binary": "/snap/bin/multipass", "server_address": "unix:/run/m.sock",
+	"ttl": "60", "probe": "off", "refresh": "2m", "timeout": "30s", "addresses": "all",
+	"networks": "10.110.24.0/24", "wildcard": "", "fallthrough": ""}
 
 // Each property of the table sets something: a block that writes it parses
 // to other options than the defaults.
 func TestEveryPropertySetsSomething(t *testing.T) {
-	samples := map[string]string{"binary": "/snap/bin/multipass", "server_address": "unix:/run/m.sock",
-		"ttl": "60", "probe": "off", "refresh": "2m", "timeout": "30s", "addresses": "all",
-		"networks": "10.110.24.0/24", "wildcard": "", "fallthrough": ""}
 	plain, err := parse(caddy.NewTestController("dns", block("")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name := range properties {
-		value, ok := samples[name]
+		value, ok := propertySamples[name]
 		if !ok {
 			t.Errorf("no sample value for property %s", name)
 			continue
