@@ -1,13 +1,21 @@
-"""Every Corefile of the docs is safe to copy, and starts (issue 28).
+"""Every Corefile of the docs is safe to copy, and starts (issues 28, 29).
 
-Each `~~~ corefile` snippet of README.md, go-shim/README.md and docs/*.md
-runs with build/coredns (its paths pointed at the stand-in CLI and the test's
+Every Corefile snippet of README.md, go-shim/README.md and docs/*.md runs
+with build/coredns (its paths pointed at the stand-in CLI and the test's
 files) in a network namespace of its own (as root, or in a user namespace of
-its own), where port 53 and any address are free. What it listens on must be
-the loopback alone, unless the paragraph before the snippet says it "listens
-on every interface on purpose" (and then it does); *ready* and *prometheus*
-listen on the loopback in every snippet. A snippet that serves vm.internal
-answers primary.vm.internal."""
+its own), where port 53 and any address are free. A snippet is a block fenced
+`~~~ corefile`, or any other fenced block that looks like a Corefile (a first
+line such as `vm.internal {`, a last `}`): none is skipped for its fence.
+
+What a snippet listens on must be the loopback alone, unless the paragraph
+before the snippet says it "listens on every interface on purpose" (and then
+it does); *ready* and *prometheus* listen on the loopback in every snippet.
+A snippet that serves vm.internal answers primary.vm.internal.
+
+A snippet meant to fail is fenced `~~~ corefile fails`; the next fenced block
+in its section holds what CoreDNS prints (each of its lines a part of
+CoreDNS's output, such as `Corefile:4 - Error during parsing: ...`). It must
+exit with an error and print that."""
 
 import os
 import re
@@ -16,19 +24,43 @@ import time
 
 import pytest
 
-from conftest import FAKE_CLI, ROOT, e2e
+import doc_text
+from conftest import FAKE_CLI, e2e
 
-DOCS = [ROOT / "README.md", ROOT / "go-shim" / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 ON_PURPOSE = "every interface on purpose"
+FAILS = "corefile fails"
+
+
+class Snippet:
+    def __init__(self, block, error=None):
+        self.corefile, self.before, self.where = block.text, block.before, "%s:%d" % (block.doc, block.line)
+        self.fails = block.info == FAILS
+        self.error = error  # what a failing snippet prints, line by line
+
+    def __repr__(self):
+        return self.where
+
+
+def snippets_of(blocks):
+    """The Corefile snippets among a doc's blocks, each failing one with the
+    error of the block after it."""
+    out = []
+    for i, b in enumerate(blocks):
+        if b.info == FAILS:
+            after = blocks[i + 1] if i + 1 < len(blocks) else None
+            assert after and after.section == b.section and after.doc == b.doc, \
+                "%s:%d: a `~~~ %s` snippet needs the error it prints in the next block of its section" \
+                % (b.doc, b.line, FAILS)
+            out.append(Snippet(b, [line.strip() for line in after.text.splitlines() if line.strip()]))
+        elif b.info == "corefile" or doc_text.looks_like_corefile(b.text):
+            out.append(Snippet(b))
+    return out
 
 
 def snippets():
-    for doc in DOCS:
-        text = doc.read_text()
-        for m in re.finditer(r"^~~~ corefile\n(.*?)^~~~$", text, re.S | re.M):
-            before = text[:m.start()].rstrip().rsplit("\n\n", 1)[-1]
-            line = text.count("\n", 0, m.start()) + 1
-            yield pytest.param(m.group(1), before, id="%s:%d" % (doc.relative_to(ROOT), line))
+    for doc, text in doc_text.docs():
+        for s in snippets_of(doc_text.parse(text, doc)[0]):
+            yield pytest.param(s, id=s.where)
 
 
 def runnable(corefile, tmp_path):
@@ -64,17 +96,19 @@ def namespace():
     return (make, enter) if subprocess.run(make + ["true"]).returncode == 0 else None
 
 
-@pytest.mark.parametrize("corefile,before", list(snippets()))
-def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefile, before):
+def check(snippet, tmp_path):
+    """Starts the snippet as the module docstring says, and asserts what it promises."""
     ns = namespace()
     if ns is None:
         pytest.skip("no network namespace of its own: not root, and no user namespace permitted")
     make_namespace, enter = ns
+    tmp_path.mkdir(parents=True, exist_ok=True)
     assert e2e.COREDNS.exists(), "no %s: run make coredns" % e2e.COREDNS
+    corefile = snippet.corefile
     for plugin, args in re.findall(r"^\s*(ready|prometheus)\b(.*)$", corefile, re.M):
         assert args.strip() and loopback(args.strip()), \
             "%s listens on every interface: give it 127.0.0.1:PORT\n%s" % (plugin, corefile)
-    on_purpose = ON_PURPOSE in before
+    on_purpose = ON_PURPOSE in snippet.before
     path = tmp_path / "Corefile"
     path.write_text(runnable(corefile, tmp_path))
     (tmp_path / "fake").mkdir()
@@ -82,7 +116,8 @@ def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefil
     os.symlink(FAKE_CLI, tmp_path / "bin" / "multipass")
     env = dict(os.environ, MULTIPASS_FAKE_DIR=str(tmp_path / "fake"),
                PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]))
-    log = open(tmp_path / "coredns.log", "w")
+    log_path = tmp_path / "coredns.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(make_namespace + ["sh", "-c", 'ip link set lo up && exec "$@"', "sh",
                                               str(e2e.COREDNS), "-conf", str(path)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -90,9 +125,22 @@ def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefil
     dns_port = int((re.search(r"^\S*?:(\d+)", corefile, re.M) or [None, 53])[1])
     try:
         def listeners():
-            assert proc.poll() is None, "CoreDNS exited:\n" + (tmp_path / "coredns.log").read_text()
+            if snippet.fails and proc.poll() is not None:
+                return []
+            assert proc.poll() is None, "CoreDNS exited:\n" + log_path.read_text()
             out = subprocess.run(inside + ["ss", "-Hlntu"], capture_output=True, text=True)
             return sorted({line.split()[4] for line in out.stdout.splitlines()})
+        if snippet.fails:
+            # It fails at setup, before it listens: it must not serve.
+            e2e.eventually(lambda: proc.poll() is not None or any(
+                a.endswith(":%d" % dns_port) for a in listeners()), 20, "CoreDNS exiting")
+            assert proc.poll() is not None, \
+                "%s is marked `%s`, but CoreDNS started and listens:\n%s" % (snippet, FAILS, corefile)
+            printed = log_path.read_text()
+            assert proc.returncode != 0, printed
+            for line in snippet.error:
+                assert line in printed, "%s: CoreDNS did not print %r; it printed:\n%s" % (snippet, line, printed)
+            return
         e2e.eventually(lambda: any(a.endswith(":%d" % dns_port) for a in listeners()), 20,
                        "CoreDNS listening on port %d" % dns_port)
         listening = listeners()
@@ -123,3 +171,65 @@ def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, corefil
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.mark.parametrize("snippet", list(snippets()))
+def test_every_doc_corefile_listens_on_the_loopback_and_starts(tmp_path, snippet):
+    check(snippet, tmp_path)
+
+
+# The rules above, on a doc of the test's own: a snippet in another fence is
+# found; one marked to fail must fail, and with the error it documents.
+SAMPLE = """\
+# Sample
+
+```
+vm.internal:1053 {
+    bind 127.0.0.1
+    multipass
+}
+```
+
+A probe must be shorter than refresh:
+
+~~~ corefile fails
+vm.internal:1053 {
+    bind 127.0.0.1
+    multipass {
+        probe 1m
+        refresh 30s
+    }
+}
+~~~
+
+CoreDNS stops at once:
+
+~~~
+Corefile:4 - Error during parsing: probe (1m0s) must be shorter than refresh (30s), or off
+~~~
+"""
+
+
+def sample_snippets(text=SAMPLE):
+    return snippets_of(doc_text.parse(text, "sample.md")[0])
+
+
+def test_a_corefile_in_another_fence_is_found():
+    plain, failing = sample_snippets()
+    assert (plain.where, plain.fails) == ("sample.md:3", False)
+    assert (failing.where, failing.fails) == ("sample.md:12", True)
+    assert failing.error == ["Corefile:4 - Error during parsing: probe (1m0s) must be shorter than "
+                             "refresh (30s), or off"]
+
+
+def test_a_snippet_marked_to_fail_must_fail_with_its_error(tmp_path):
+    _, failing = sample_snippets()
+    check(failing, tmp_path / "documented")
+    wrong = sample_snippets(SAMPLE.replace("(30s), or off", "(30s)!"))[1]
+    with pytest.raises(AssertionError, match="CoreDNS did not print"):
+        check(wrong, tmp_path / "wrong_error")
+    starts = sample_snippets(SAMPLE.replace("probe 1m", "probe 10s"))[1]
+    with pytest.raises(AssertionError, match="marked `corefile fails`, but CoreDNS started"):
+        check(starts, tmp_path / "starts")
+    with pytest.raises(AssertionError, match="needs the error it prints"):
+        sample_snippets(SAMPLE.split("CoreDNS stops at once")[0])
