@@ -152,7 +152,8 @@ int main(void) {
   CHECK(multipass_source_ready(src) == 0);
 
   multipass_resolver_options_init(&ropts); /* revision 3's form */
-  CHECK(ropts.struct_size == sizeof ropts && ropts.ttl == 10);
+  CHECK(ropts.struct_size == offsetof(multipass_resolver_options_t, nameserver) &&
+        ropts.ttl == 10);
   CHECK(multipass_resolver_options_init_sized(&ropts, 8) == MULTIPASS_ERROR);
   CHECK(multipass_resolver_options_init_sized(&ropts, sizeof ropts) ==
         MULTIPASS_OK);
@@ -248,7 +249,7 @@ int main(void) {
   CHECK(origin[1] == 'x');
   CHECK(multipass_resolver_zone_names(res, 1, origin, sizeof origin, mname,
                                       sizeof mname, NULL, 0) == MULTIPASS_OK);
-  CHECK(strcmp(mname, "ns1.24.110.10.in-addr.arpa.") == 0);
+  CHECK(strcmp(mname, "ns1.vm.test.") == 0); /* the forward zone's */
   CHECK(multipass_resolver_zone_names(res, -1, origin, sizeof origin, NULL, 0,
                                       NULL, 0) == MULTIPASS_ERROR);
 
