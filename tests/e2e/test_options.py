@@ -157,8 +157,8 @@ def test_ptr_zone_apex_has_soa_and_ns(options_server):
     assert [(r.owner, r.type) for r in reply.answer] == [
         ("24.110.10.in-addr.arpa.", "SOA")], reply
     reply = options_server.dig("24.110.10.in-addr.arpa", "NS")
-    # The forward zone's nameserver (ns1.vm.test) serves the reverse zone.
-    assert [r.rdata for r in reply.answer] == ["ns1.vm.test."], reply
+    # The block's forward zone's nameserver serves the reverse zone too.
+    assert [r.rdata for r in reply.answer] == ["ns1.ptr.test."], reply
 
 
 REVERSE_WITH_NETWORKS = """\
