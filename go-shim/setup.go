@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -201,10 +202,30 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 		return nil, err
 	}
 	m.resolverOpts.zones = m.Zones
+	if at, ok := set["nameserver"]; ok {
+		if err := checkNameserver(m.resolverOpts.nameserver, m.Zones); err != nil {
+			return nil, at.Errf("nameserver %s", err)
+		}
+	}
 	if m.resolverOpts.nameserverAddress == "" {
 		m.resolverOpts.nameserverAddress = listenAddress(dnsserver.GetConfig(c).ListenHosts)
 	}
 	return m, nil
+}
+
+// checkNameserver refuses a nameserver name that lies in a zone of the
+// block (the longest that holds it) but not one label below it: the core
+// answers A at that one name, and a deeper name would need names between.
+func checkNameserver(name string, zones []string) error {
+	ns := strings.ToLower(dns.Fqdn(name))
+	zone := plugin.Zones(zones).Matches(ns)
+	if zone == "" {
+		return nil
+	}
+	if rest := strings.TrimSuffix(ns, zone); rest == "" || strings.Count(rest, ".") != 1 {
+		return fmt.Errorf("%s must be one label below the zone %s, or outside it", name, zone)
+	}
+	return nil
 }
 
 // listenAddress is the nameserver's address when the block does not say: the

@@ -143,6 +143,8 @@ func TestSetupParse(t *testing.T) {
 		{input: block(`nameserver ns1..vm.test`), shouldErr: "nameserver needs a domain name: 'ns1..vm.test'"},
 		{input: block(`nameserver ns1.vm.test 10.0.0`), shouldErr: "nameserver needs an IPv4 address after the name: '10.0.0'"},
 		{input: block(`nameserver ns1.vm.test fd00::53`), shouldErr: "nameserver needs an IPv4 address after the name: 'fd00::53'"},
+		{input: block(`nameserver a.b.vm.test`), shouldErr: "nameserver a.b.vm.test must be one label below the zone vm.test., or outside it"},
+		{input: block(`nameserver VM.test.`), shouldErr: "nameserver VM.test. must be one label below the zone vm.test., or outside it"},
 		{input: block(`state`), shouldErr: "Wrong argument count"},
 		{input: block(`state var/lib/coredns`), shouldErr: "state needs an absolute folder: 'var/lib/coredns'"},
 		{input: block(`state /nonexistent/coredns-multipass`), shouldErr: "state needs an existing folder: '/nonexistent/coredns-multipass'"},

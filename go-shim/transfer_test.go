@@ -40,6 +40,7 @@ func received(t *testing.T, ch <-chan []dns.RR) []dns.RR {
 
 func TestAnAXFRIsTheSOATheRecordsAndTheSOA(t *testing.T) {
 	m, _ := transferring(t)
+	before := countOf(zoneTransfers, "vm.test.", "full")
 	ch, err := m.Transfer("vm.test.", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +52,9 @@ func TestAnAXFRIsTheSOATheRecordsAndTheSOA(t *testing.T) {
 	want := "vm.test.\t5\tIN\tSOA\tns1.vm.test. hostmaster.vm.test. 42 300 60 604800 5"
 	if rrs[0].String() != want || rrs[len(rrs)-1].String() != want {
 		t.Errorf("first %s, last %s, want %s", rrs[0], rrs[len(rrs)-1], want)
+	}
+	if countOf(zoneTransfers, "vm.test.", "full") != before+1 {
+		t.Errorf("the transfer was not counted")
 	}
 	for i, w := range []string{"vm.test.\t10\tIN\tNS\tns1.vm.test.", "ns1.vm.test.\t10\tIN\tA\t127.0.0.1",
 		"primary.vm.test.\t10\tIN\tA\t10.110.24.87"} {
