@@ -893,6 +893,13 @@ def main():
             section(body, data)
         elif title:
             body.add("## %s: not run\n" % title)
+    transfer = os.path.join(args.work, "transfer.md")  # bench/transfer_bench.py
+    if os.path.exists(transfer):
+        with open(transfer) as f:
+            body.add(f.read().rstrip())
+        body.add()
+    else:
+        body.add("## 13. Zone transfers and NOTIFY: not run\n")
     fixes = os.path.join(args.root, "bench", "fixes.md")
     if os.path.exists(fixes):
         with open(fixes) as f:
