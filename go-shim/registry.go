@@ -90,9 +90,12 @@ func (s *sharedSource) onUnitEnd(l *lease, f func()) {
 	defer s.hooksMu.Unlock()
 	if f == nil {
 		delete(s.hooks, l)
-	} else {
-		s.hooks[l] = f
+		return
 	}
+	if s.hooks == nil {
+		s.hooks = map[*lease]func(){}
+	}
+	s.hooks[l] = f
 }
 
 // unitEnded calls the leases' hooks (watch's ended).

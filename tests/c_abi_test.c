@@ -258,6 +258,29 @@ int main(void) {
   a = ask(res, "primary.vm.test", 251); /* IXFR */
   CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5);
 
+  /* The zone as a whole (since revision 5): one block, freed at once. */
+  {
+    multipass_zone_t *zone = NULL;
+    size_t i, found = 0;
+    CHECK(multipass_resolver_transfer(res, 0, &zone, err, sizeof err) ==
+          MULTIPASS_OK);
+    CHECK(zone != NULL && zone->soa.serial == serial && zone->count >= 3);
+    CHECK(zone->bytes > sizeof *zone);
+    for (i = 0; zone && i < zone->count; ++i) {
+      const multipass_record_t *r = &zone->records[i];
+      if (strcmp(r->owner, "primary.vm.test.") == 0 && r->rrtype == 1 &&
+          r->address[0] == 10 && r->address[3] == 87 && r->target == NULL)
+        ++found;
+    }
+    CHECK(found == 1);
+    CHECK(zone && strcmp(zone->records[0].target, "ns1.vm.test.") == 0);
+    multipass_free(zone);
+    CHECK(multipass_resolver_transfer(res, 9, &zone, err, sizeof err) ==
+          MULTIPASS_ERROR);
+    CHECK(zone == NULL && strcmp(err, "no such zone") == 0);
+    multipass_free(NULL);
+  }
+
   a = ask(res, "87.24.110.10.in-addr.arpa.", 12); /* PTR */
   CHECK(a.outcome == MULTIPASS_ANSWER && a.rrtype == 12 && a.zone == 1);
   CHECK(strcmp(a.target, "primary.vm.test.") == 0);
