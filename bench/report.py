@@ -893,6 +893,11 @@ def main():
             section(body, data)
         elif title:
             body.add("## %s: not run\n" % title)
+    fixes = os.path.join(args.root, "bench", "fixes.md")
+    if os.path.exists(fixes):
+        with open(fixes) as f:
+            body.add(f.read().rstrip())
+        body.add()
     transfer = os.path.join(args.work, "transfer.md")  # bench/transfer_bench.py
     if os.path.exists(transfer):
         with open(transfer) as f:
@@ -900,11 +905,6 @@ def main():
         body.add()
     else:
         body.add("## 13. Zone transfers and NOTIFY: not run\n")
-    fixes = os.path.join(args.root, "bench", "fixes.md")
-    if os.path.exists(fixes):
-        with open(fixes) as f:
-            body.add(f.read().rstrip())
-        body.add()
 
     r.add("# coredns-multipass benchmark results")
     r.add()

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -381,6 +383,59 @@ TEST_F(state_dir, a_link_in_place_of_the_state_file_is_never_followed) {
   EXPECT_EQ(text, "keep");  // neither read through nor written through
   ASSERT_FALSE(told.empty());
   EXPECT_NE(told[0].find("vm.test.serial"), std::string::npos) << told[0];
+}
+
+// Questions on several threads while listings that change the zone are
+// published: each thread's serials never go back, and a transfer's serial
+// is one its records were published with.
+TEST(zone_transfer_test, serials_never_go_back_while_the_source_publishes) {
+  const std::string dir = "/tmp/zone_transfer_test_flap." + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  setenv("MULTIPASS_FAKE_DIR", dir.c_str(), 1);
+  auto write = [&dir](int i) {
+    std::ofstream(dir + "/list.json.tmp")
+        << "{\n    \"list\": [\n        {\n            \"ipv4\": [\n"
+           "                \"10.110.24." << (i % 2 ? 9 : 8) << "\"\n            ],\n"
+           "            \"name\": \"flapper\",\n            \"release\": \"Ubuntu 24.04 LTS\",\n"
+           "            \"state\": \"Running\"\n        }\n    ]\n}\n";
+    std::filesystem::rename(dir + "/list.json.tmp", dir + "/list.json");
+  };
+  write(0);
+  source_options opts;
+  opts.binary = FAKE_MULTIPASS;
+  auto src = std::make_shared<source>(opts);
+  std::string error;
+  ASSERT_TRUE(src->refresh_now(&error)) << error;
+  resolver_options ropts = options({"vm.test", "24.110.10.in-addr.arpa"});
+  const std::shared_ptr<const resolver> res = resolver::create(src, ropts);
+  std::atomic<bool> done{false};
+  std::atomic<int> backwards{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      uint32_t last = 0;
+      multipass_answer_t out;
+      while (!done.load()) {
+        std::memset(&out, 0, sizeof out);
+        out.struct_size = sizeof out;
+        res->resolve("vm.test", SOA, &out);
+        if (last && detail::serial_greater(last, out.soa.serial)) ++backwards;
+        last = out.soa.serial;
+        multipass_soa_t soa{};
+        res->transfer(1, &soa, [](const zone_record&) {});
+      }
+    });
+  }
+  for (int i = 1; i <= 8; ++i) {
+    write(i);
+    ASSERT_TRUE(src->refresh_now(&error)) << error;
+  }
+  done = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(backwards.load(), 0);
+  EXPECT_EQ(serial(*res, 0), serial(*res, 1));  // both moved together here
+  unsetenv("MULTIPASS_FAKE_DIR");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(zone_transfer_test, ten_thousand_vms_in_one_call_through_the_c_abi) {
