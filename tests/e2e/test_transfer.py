@@ -209,3 +209,37 @@ def test_one_coredns_serves_two_daemons_in_two_blocks(coredns_binary, tmp_path):
         assert {r["server_address"] for r in cli.daemon("192.0.2.11:50051").runs()} == {"192.0.2.11:50051"}
     finally:
         server.check_clean_exit()
+
+
+NAMESERVER = """\
+vm.test:{port} {{
+    bind 127.0.0.1
+    multipass {{
+        binary {binary}
+        nameserver ns.vm.test 192.0.2.53
+    }}
+    transfer {{
+        to *
+    }}
+    prometheus 127.0.0.1:%d
+    ready 127.0.0.1:{ready_port}
+}}
+"""
+
+
+def test_the_nameserver_option_names_the_ns_and_its_address_and_transfers_are_counted(
+        start_coredns):
+    import urllib.request
+    metrics_port = free_port()
+    server = start_coredns(corefile=NAMESERVER % metrics_port)
+    assert [r.rdata for r in server.dig("vm.test", "NS").answer] == ["ns.vm.test."]
+    assert server.dig("vm.test", "SOA").answer[0].rdata.split()[0] == "ns.vm.test."
+    assert [r.rdata for r in server.dig("NS.vm.test", "A").answer] == ["192.0.2.53"]
+    assert server.dig("ns1.vm.test", "A").status == "NXDOMAIN"
+    lines, text = axfr(server.port, "vm.test")
+    assert records(lines)[("ns.vm.test.", "A")] == ["192.0.2.53"], text
+    axfr(server.port, "vm.test", ["+tries=1"])
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=10) as r:
+        metrics = r.read().decode()
+    assert 'coredns_multipass_transfers_total{type="full",zone="vm.test."} 2' in metrics, \
+        [l for l in metrics.splitlines() if "multipass_transfers" in l]
