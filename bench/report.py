@@ -898,6 +898,13 @@ def main():
         with open(fixes) as f:
             body.add(f.read().rstrip())
         body.add()
+    transfer = os.path.join(args.work, "transfer.md")  # bench/transfer_bench.py
+    if os.path.exists(transfer):
+        with open(transfer) as f:
+            body.add(f.read().rstrip())
+        body.add()
+    else:
+        body.add("## 13. Zone transfers and NOTIFY: not run\n")
 
     r.add("# coredns-multipass benchmark results")
     r.add()

@@ -77,5 +77,13 @@ echo "== dnsperf: multipass vs hosts (server GOMAXPROCS=1 on CPU 0, dnsperf on C
 python3 bench/dns_bench.py --root "$root" --work "$work" --out "$work/dns.json" \
   ${dns_args[@]+"${dns_args[@]}"}
 
+# 4. Zone transfers: AXFR of 1,000 and 10,000 VMs against the file plugin, and
+#    the NOTIFYs of a VM that flaps every second for a minute.
+echo "== zone transfers and NOTIFY"
+transfer_args=()
+[ "$quick" = 1 ] && transfer_args=(--repeats 3 --flap-seconds 10)
+python3 bench/transfer_bench.py --root "$root" --work "$work" --out "$work/transfer.json" \
+  --md "$work/transfer.md" ${transfer_args[@]+"${transfer_args[@]}"}
+
 python3 bench/report.py --root "$root" --work "$work" --out "$results"
 echo "== wrote $results"

@@ -17,8 +17,8 @@ package multipass
 #cgo noescape multipass_resolve_flags
 #cgo nocallback multipass_resolve_flags
 
-#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 4
-#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 4 or later: update core.go for the installed multipass.h"
+#if MULTIPASS_ABI_VERSION != 1 || MULTIPASS_ABI_REVISION < 5
+#error "go-shim speaks MULTIPASS_ABI_VERSION 1, revision 5 or later: update core.go for the installed multipass.h"
 #endif
 */
 import "C"
@@ -216,6 +216,15 @@ func (s *source) newResolver(o resolverOptions, await waitFunc) (coreResolver, e
 	opts.ttl = C.uint32_t(o.ttl)
 	opts.addresses_all = cBool(o.addressesAll)
 	opts.wildcard = cBool(o.wildcard)
+	for _, f := range []struct {
+		field **C.char
+		value string
+	}{{&opts.nameserver, o.nameserver}, {&opts.nameserver_address, o.nameserverAddress}, {&opts.state_dir, o.stateDir}} {
+		if f.value != "" {
+			*f.field = C.CString(f.value)
+			defer C.free(unsafe.Pointer(*f.field))
+		}
+	}
 
 	var buf [errCap]C.char
 	p := C.multipass_resolver_create(s.p, &opts, &buf[0], errCap)
@@ -289,6 +298,31 @@ func (r *resolver) zone(i int) (origin, mname, rname string, err error) {
 		return "", "", "", fmt.Errorf("the core has no zone %d", i)
 	}
 	return C.GoString(&o[0]), C.GoString(&m[0]), C.GoString(&n[0]), nil
+}
+
+func (r *resolver) transfer(i int) (zoneContent, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.p == nil {
+		return zoneContent{}, errors.New("resolver destroyed")
+	}
+	var z *C.multipass_zone_t
+	var buf [errCap]C.char
+	if err := check(C.multipass_resolver_transfer(r.p, C.int32_t(i), &z, &buf[0], errCap), &buf); err != nil {
+		return zoneContent{}, err
+	}
+	defer C.multipass_free(unsafe.Pointer(z))
+	out := zoneContent{soa: soaValues{uint32(z.soa.serial), uint32(z.soa.refresh), uint32(z.soa.retry),
+		uint32(z.soa.expire), uint32(z.soa.minimum), uint32(z.soa.ttl)}}
+	out.records = make([]zoneRecord, int(z.count))
+	for i, rec := range unsafe.Slice(z.records, int(z.count)) {
+		out.records[i] = zoneRecord{owner: C.GoString(rec.owner), rrtype: uint16(rec.rrtype), ttl: uint32(rec.ttl),
+			addr: [4]byte{byte(rec.address[0]), byte(rec.address[1]), byte(rec.address[2]), byte(rec.address[3])}}
+		if rec.target != nil {
+			out.records[i].target = C.GoString(rec.target)
+		}
+	}
+	return out, nil
 }
 
 // cancelWaits returns what a question's wait also ends on: closed while

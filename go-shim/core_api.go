@@ -23,6 +23,15 @@ type intervals struct {
 	timeout time.Duration // deadline of one CLI run
 }
 
+// notifyInterval is the shortest time between two NOTIFYs of a zone: the
+// probe, or refresh without one (how often a change can show at all).
+func (iv intervals) notifyInterval() time.Duration {
+	if iv.probe > 0 {
+		return iv.probe
+	}
+	return iv.refresh
+}
+
 // sourceOptions say how to run the CLI.
 type sourceOptions struct {
 	daemon
@@ -36,6 +45,10 @@ type resolverOptions struct {
 	addressesAll bool
 	networks     []string
 	wildcard     bool
+	// The zones' nameserver (NS target and SOA mname) and its IPv4 address;
+	// "": the core's defaults (ns1.<zone>, 127.0.0.1).
+	nameserver, nameserverAddress string
+	stateDir                      string // where each zone's serial is kept; "": in memory only
 }
 
 // outcome says what to do with a question (enum multipass_outcome).
@@ -66,6 +79,21 @@ type answer struct {
 	addrs   []byte // A rdata, 4 bytes per record
 	target  string // PTR or NS target
 	soa     soaValues
+}
+
+// zoneRecord is one record of a zone's content (not its SOA).
+type zoneRecord struct {
+	owner  string
+	rrtype uint16 // dns.TypeA, TypeNS or TypePTR
+	ttl    uint32
+	addr   [4]byte // A
+	target string  // NS, PTR
+}
+
+// zoneContent is a zone's whole content from one snapshot of the inventory.
+type zoneContent struct {
+	soa     soaValues
+	records []zoneRecord
 }
 
 // logLevel is the level of one log line of the core (enum multipass_log_level).
@@ -136,6 +164,9 @@ type coreResolver interface {
 	resolve(qname string, qtype uint16) answer
 	// zone returns the SOA names of zone i: origin, primary server, mailbox.
 	zone(i int) (origin, mname, rname string, err error)
+	// transfer returns the whole content of zone i, never waiting; an
+	// error before the first load.
+	transfer(i int) (zoneContent, error)
 	// stopWaiting wakes the questions waiting for a look at once, and lets
 	// none wait until resumeWaiting: the core answers them from the newest
 	// snapshot (a reload is under way, or the resolver goes).

@@ -253,7 +253,7 @@ func TestCorePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Next = test.NextHandler(dns.RcodeRefused, nil)
-	if err := m.startup(nil); err != nil {
+	if err := m.startup(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer m.shutdown()
@@ -303,7 +303,7 @@ func TestCorePluginAfterShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.startup(nil); err != nil {
+	if err := m.startup(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the plugin is ready", m.Ready)
@@ -334,7 +334,7 @@ func BenchmarkCoreServeDNS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := m.startup(nil); err != nil {
+	if err := m.startup(nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	defer m.shutdown()

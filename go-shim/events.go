@@ -15,12 +15,15 @@ var log = clog.NewWithPlugin("multipass")
 // wake-up pipe ev (holding no thread) and, each time the core writes to it,
 // prints the queued log lines, wakes the questions in w whose look has
 // ended, and sets loaded once the first listing has loaded (for Ready).
-// It returns when the pipe reads end of file: the source stopped. A pipe
-// that fails otherwise is logged once; loaded is cleared (the source is not
-// ready any more: nothing hears the core) and the questions stop waiting.
-func watch(src coreSource, ev io.ReadCloser, w *waiters, loaded *atomic.Bool) {
+// Once loaded, it calls ended after each unit that ended (the zones'
+// serials may have moved). It returns when the pipe reads end of file: the
+// source stopped. A pipe that fails otherwise is logged once; loaded is
+// cleared (the source is not ready any more: nothing hears the core) and
+// the questions stop waiting.
+func watch(src coreSource, ev io.ReadCloser, w *waiters, loaded *atomic.Bool, ended func()) {
 	defer ev.Close()
 	buf := make([]byte, 64)
+	var seen uint64
 	for err := error(nil); ; _, err = ev.Read(buf) {
 		if err != nil && err != io.EOF {
 			log.Errorf("the core's wake-up pipe failed (%s): no more log lines or waits for a look from this source, and it reports not ready, until CoreDNS restarts", err)
@@ -29,9 +32,14 @@ func watch(src coreSource, ev io.ReadCloser, w *waiters, loaded *atomic.Bool) {
 			return
 		}
 		drainLogs(src)
-		w.update(src.unitsFinished(), err == io.EOF)
+		finished := src.unitsFinished()
+		w.update(finished, err == io.EOF)
 		if !loaded.Load() && src.ready() {
 			loaded.Store(true)
+		}
+		if finished != seen && loaded.Load() && err == nil {
+			seen = finished
+			ended()
 		}
 		if err == io.EOF {
 			return

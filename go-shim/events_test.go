@@ -24,7 +24,7 @@ func watched(t *testing.T) (*sharedSource, *fakeSource, func()) {
 		t.Fatal(err)
 	}
 	s := &sharedSource{coreSource: fake, waits: newWaiters(), done: make(chan struct{})}
-	go func() { defer close(s.done); watch(fake, ev, s.waits, &s.loaded) }()
+	go func() { defer close(s.done); watch(fake, ev, s.waits, &s.loaded, s.unitEnded) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -175,7 +175,7 @@ func TestEventsDoNotPoll(t *testing.T) {
 	}
 	src := &countingSource{fakeSource: fake}
 	s := &sharedSource{coreSource: src, waits: newWaiters(), done: make(chan struct{})}
-	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded) }()
+	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded, s.unitEnded) }()
 	defer func() { fake.stop(); <-s.done }()
 
 	eventually(t, "the loop's first look", func() bool { return src.count() == 1 })

@@ -1,6 +1,7 @@
 package multipass
 
 import (
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -18,7 +19,8 @@ var fakeZones = []string{"vm.test.", "24.110.10.in-addr.arpa."}
 // fakeCore is a coreResolver that answers from a table: the decisions the
 // real core would make, so that the tests see only what Go does with them.
 type fakeCore struct {
-	answers map[string]answer // by lower-case qname and type, see fakeKey
+	answers map[string]answer   // by lower-case qname and type, see fakeKey
+	zones   map[int]zoneContent // what transfer returns, by zone
 
 	mu        sync.Mutex // resolve runs on the server's goroutines
 	asked     []string   // every qname, exactly as resolve got it
@@ -46,6 +48,16 @@ func (f *fakeCore) resolve(qname string, qtype uint16) answer {
 func (f *fakeCore) zone(i int) (origin, mname, rname string, err error) {
 	z := fakeZones[i]
 	return z, "ns1." + z, "hostmaster." + z, nil
+}
+
+func (f *fakeCore) transfer(i int) (zoneContent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	z, ok := f.zones[i]
+	if !ok {
+		return zoneContent{}, errors.New("no listing has loaded yet")
+	}
+	return z, nil
 }
 
 // stopWaiting and resumeWaiting record what was done, in waits.

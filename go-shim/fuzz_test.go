@@ -34,7 +34,7 @@ func startFuzzPlugin(tb testing.TB) *Multipass {
 		tb.Fatal(err)
 	}
 	m.Next = test.NextHandler(dns.RcodeRefused, nil)
-	if err := m.startup(nil); err != nil {
+	if err := m.startup(nil, nil); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.shutdown() })

@@ -5,6 +5,8 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
 )
 
 // instanceMark tells the CoreDNS (caddy) instances apart: setup stores one
@@ -32,8 +34,10 @@ var started sync.Map // *Multipass: *instanceMark
 
 // startup runs in OnStartup of the block's instance, mark: it acquires the
 // block's source (starting it when no other block or instance lists the
-// same daemon yet) and creates the block's resolver.
-func (m *Multipass) startup(mark *instanceMark) error {
+// same daemon yet) and creates the block's resolver. notify, the transfer
+// plugin's of the block (nil without one), is called for every zone whose
+// serial moves (see notifier).
+func (m *Multipass) startup(mark *instanceMark, notify func(zone string) error) error {
 	l, err := sources.acquire(m.sourceOpts)
 	if err != nil {
 		return plugin.Error("multipass", err)
@@ -49,7 +53,23 @@ func (m *Multipass) startup(mark *instanceMark) error {
 	}
 	started.Store(m, mark)
 	hookRestartFailed(mark)
+	if notify != nil {
+		m.notifier = newNotifier(m.origins, m.zoneSerial, notify, m.sourceOpts.notifyInterval())
+		l.src.onUnitEnd(l, m.notifier.check)
+		go m.notifier.check() // a reloaded block, or a source loaded already
+	}
 	return nil
+}
+
+// zoneSerial is zone i's serial now, once the block's source has loaded
+// (before, the question would wait for a look).
+func (m *Multipass) zoneSerial(i int) (uint32, bool) {
+	l := m.lease.Load()
+	if l == nil || !l.src.loaded.Load() {
+		return 0, false
+	}
+	a := m.resolver.resolve(m.origins[i], dns.TypeSOA)
+	return a.soa.serial, a.outcome == answered
 }
 
 // shutdown runs in OnShutdown (or in releaseOrphans): it releases the
@@ -61,6 +81,10 @@ func (m *Multipass) shutdown() error {
 		return nil
 	}
 	started.Delete(m)
+	if m.notifier != nil {
+		l.src.onUnitEnd(l, nil)
+		m.notifier.stop()
+	}
 	sources.release(l)
 	m.resolver.destroy()
 	return nil

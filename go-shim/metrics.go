@@ -3,6 +3,7 @@ package multipass
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/coredns/coredns/plugin"
 
@@ -25,6 +26,41 @@ var (
 	fullBackoffDesc = newDesc("full_backoff_seconds", "Gauge of the pause before the next full VM listing while full listings fail and cheap ones work (probe, doubling up to refresh); 0 otherwise.")
 )
 
+// Transfers and NOTIFYs are counted per zone for the life of the process:
+// the blocks that serve a zone come and go with reloads, their counts stay.
+var (
+	transfersDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "transfers_total"),
+		"Counter of zone transfers served, by zone and type: full (AXFR, or IXFR from an older serial) or up_to_date (IXFR at the current serial: the SOA alone).",
+		[]string{"zone", "type"}, nil)
+	notifiesDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "multipass", "notifies_total"),
+		"Counter of NOTIFY rounds for a zone whose serial moved, by zone and result: sent (every secondary of the transfer plugin's `to` took it) or failed.",
+		[]string{"zone", "result"}, nil)
+
+	zoneTransfers = &zoneCounts{desc: transfersDesc, n: map[[2]string]uint64{}}
+	zoneNotifies  = &zoneCounts{desc: notifiesDesc, n: map[[2]string]uint64{}}
+)
+
+// zoneCounts is a counter by zone and one more label.
+type zoneCounts struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	n    map[[2]string]uint64
+}
+
+func (c *zoneCounts) count(zone, label string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[[2]string{zone, label}]++
+}
+
+func (c *zoneCounts) collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, n := range c.n {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+}
+
 // newDesc describes a metric of every source, with labels after `source`
 // and `binary`.
 func newDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -37,7 +73,7 @@ type collector struct{}
 
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{instancesDesc, refreshesDesc, durationDesc, lastSuccessDesc, readyDesc, failingDesc, fullBackoffDesc} {
+	for _, d := range []*prometheus.Desc{instancesDesc, refreshesDesc, durationDesc, lastSuccessDesc, readyDesc, failingDesc, fullBackoffDesc, transfersDesc, notifiesDesc} {
 		ch <- d
 	}
 }
@@ -45,6 +81,8 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. Each source has series of its
 // own, so that none goes backwards when another source goes.
 func (collector) Collect(ch chan<- prometheus.Metric) {
+	zoneTransfers.collect(ch)
+	zoneNotifies.collect(ch)
 	sources.each(func(s *sharedSource) {
 		st, labels := s.stats(), []string{s.daemon.label(), s.daemon.binary}
 		metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, more ...string) {

@@ -196,7 +196,7 @@ func TestMetricsAndReadyShowABrokenPipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.startup(nil); err != nil {
+	if err := m.startup(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer m.shutdown()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/miekg/dns"
 )
@@ -36,6 +37,7 @@ type Multipass struct {
 	resolver coreResolver
 	origins  plugin.Zones // the zones as the core normalised them, index as in Zones
 	soas     []dns.SOA    // per zone: owner, mname and rname filled in
+	notifier *notifier    // with the transfer plugin in the block: its NOTIFYs
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -140,15 +142,22 @@ func (m *Multipass) records(qname string, a *answer) []dns.RR {
 
 // soa returns the SOA record of the zone of a, owned by the zone's origin.
 func (m *Multipass) soa(a *answer) *dns.SOA {
-	soa := new(dns.SOA)
-	*soa = m.soas[a.zone]
-	soa.Hdr.Ttl = a.soa.ttl
-	soa.Serial = a.soa.serial
-	soa.Refresh = a.soa.refresh
-	soa.Retry = a.soa.retry
-	soa.Expire = a.soa.expire
-	soa.Minttl = a.soa.minimum
-	return soa
+	return soaRecord(m.soas[a.zone], a.soa)
+}
+
+// Transfer implements the transfer.Transferer interface: with the transfer
+// plugin in the block, AXFR and IXFR of a zone of the block (its apex
+// exactly) get the zone's whole content; other zones are another plugin's.
+func (m *Multipass) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
+	if m.lease.Load() == nil {
+		return nil, transfer.ErrNotAuthoritative
+	}
+	for i, origin := range m.origins {
+		if strings.EqualFold(origin, zone) {
+			return zoneTransfer(m.resolver, i, m.soas[i], serial)
+		}
+	}
+	return nil, transfer.ErrNotAuthoritative
 }
 
 // soaTemplates returns the zones as the core normalised them and, once,

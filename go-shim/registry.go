@@ -28,6 +28,9 @@ type sharedSource struct {
 	loaded atomic.Bool         // a listing has loaded and watch hears the core
 	leases map[*lease]struct{} // guarded by registry.mu
 	done   chan struct{}       // closed when the event loop has returned
+
+	hooksMu sync.Mutex
+	hooks   map[*lease]func() // called after each unit that ended (see onUnitEnd)
 }
 
 // lease is one block's use of a source, with the intervals it asked for.
@@ -75,14 +78,39 @@ func (g *registry) start(o sourceOptions) (*sharedSource, error) {
 		return nil, err
 	}
 	s := &sharedSource{coreSource: src, daemon: o.daemon, waits: newWaiters(),
-		leases: map[*lease]struct{}{}, done: make(chan struct{})}
-	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded) }()
+		leases: map[*lease]struct{}{}, done: make(chan struct{}), hooks: map[*lease]func(){}}
+	go func() { defer close(s.done); watch(src, ev, s.waits, &s.loaded, s.unitEnded) }()
 	return s, nil
+}
+
+// onUnitEnd has f called, from the source's event loop, after each unit
+// that ended once the source has loaded; nil removes it. f must not block.
+func (s *sharedSource) onUnitEnd(l *lease, f func()) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	if f == nil {
+		delete(s.hooks, l)
+		return
+	}
+	if s.hooks == nil {
+		s.hooks = map[*lease]func(){}
+	}
+	s.hooks[l] = f
+}
+
+// unitEnded calls the leases' hooks (watch's ended).
+func (s *sharedSource) unitEnded() {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	for _, f := range s.hooks {
+		f()
+	}
 }
 
 // release ends a lease; the source's last one stops and destroys it.
 func (g *registry) release(l *lease) {
 	s := l.src
+	s.onUnitEnd(l, nil)
 	g.mu.Lock()
 	delete(s.leases, l)
 	last := len(s.leases) == 0

@@ -96,7 +96,7 @@ func TestReloadKeepsSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.startup(nil); err != nil {
+	if err := old.startup(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	src := opened[old.sourceOpts.daemon]
@@ -105,7 +105,7 @@ func TestReloadKeepsSource(t *testing.T) {
 	oldResolver := src.resolver
 
 	renewed, _ := parse(caddy.NewTestController("dns", strings.Replace(corefile, "}", "refresh 2m\n}", 1)))
-	if err := renewed.startup(nil); err != nil {
+	if err := renewed.startup(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !renewed.Ready() {
@@ -146,7 +146,7 @@ func TestBlocksShareSourceWithTheShortestIntervalsAndTheLongestTimeout(t *testin
 	m2, _ := parse(caddy.NewTestController("dns", "multipass other.test {\nprobe 2s\ntimeout 30s\n}"))
 	m3, _ := parse(caddy.NewTestController("dns", "multipass third.test {\nrefresh 1s\ntimeout 200ms\n}"))
 	for _, m := range []*Multipass{m1, m2, m3} {
-		if err := m.startup(nil); err != nil {
+		if err := m.startup(nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		defer m.shutdown()

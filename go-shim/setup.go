@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,7 +36,15 @@ func setup(c *caddy.Controller) error {
 	}
 
 	mark := instanceOf(c)
-	c.OnStartup(func() error { return m.startup(mark) })
+	c.OnStartup(func() error {
+		// The block's transfer plugin, found once the chain is built (as
+		// plugin/file does): it sends the NOTIFYs.
+		var notify func(string) error
+		if t, ok := dnsserver.GetConfig(c).Handler("transfer").(*transfer.Transfer); ok {
+			notify = t.Notify
+		}
+		return m.startup(mark, notify)
+	})
 	c.OnRestart(m.restarting)
 	c.OnRestartFailed(m.restartFailed)
 	c.OnShutdown(m.shutdown)
@@ -126,6 +137,30 @@ var properties = map[string]property{
 		m.resolverOpts.wildcard = true
 		return nil
 	}},
+	"nameserver": {1, 2, func(m *Multipass, v []string) error {
+		if len(plugin.Host(v[0]).NormalizeExact()) == 0 || strings.Contains(v[0], "/") {
+			return fmt.Errorf("needs a domain name: '%s'", v[0])
+		}
+		m.resolverOpts.nameserver = v[0]
+		if len(v) == 2 {
+			a, err := netip.ParseAddr(v[1])
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("needs an IPv4 address after the name: '%s'", v[1])
+			}
+			m.resolverOpts.nameserverAddress = a.String()
+		}
+		return nil
+	}},
+	"state": {1, 1, func(m *Multipass, v []string) error {
+		if !strings.HasPrefix(v[0], "/") {
+			return fmt.Errorf("needs an absolute folder: '%s'", v[0])
+		}
+		if fi, err := os.Stat(v[0]); err != nil || !fi.IsDir() {
+			return fmt.Errorf("needs an existing folder: '%s'", v[0])
+		}
+		m.resolverOpts.stateDir = v[0]
+		return nil
+	}},
 	"fallthrough": {0, -1, func(m *Multipass, v []string) error {
 		m.Fall.SetZonesFromArgs(v)
 		return nil
@@ -167,7 +202,46 @@ func parse(c *caddy.Controller) (*Multipass, error) {
 		return nil, err
 	}
 	m.resolverOpts.zones = m.Zones
+	if at, ok := set["nameserver"]; ok {
+		if err := checkNameserver(m.resolverOpts.nameserver, m.Zones); err != nil {
+			return nil, at.Errf("nameserver %s", err)
+		}
+	}
+	if m.resolverOpts.nameserverAddress == "" {
+		m.resolverOpts.nameserverAddress = listenAddress(dnsserver.GetConfig(c).ListenHosts)
+	}
 	return m, nil
+}
+
+// checkNameserver refuses a nameserver name that lies in a zone of the
+// block (the longest that holds it) but not one label below it: the core
+// answers A at that one name, and a deeper name would need names between.
+func checkNameserver(name string, zones []string) error {
+	ns := strings.ToLower(dns.Fqdn(name))
+	zone := plugin.Zones(zones).Matches(ns)
+	if zone == "" {
+		return nil
+	}
+	if rest := strings.TrimSuffix(ns, zone); rest == "" || strings.Count(rest, ".") != 1 {
+		return fmt.Errorf("%s must be one label below the zone %s, or outside it", name, zone)
+	}
+	return nil
+}
+
+// listenAddress is the nameserver's address when the block does not say: the
+// IPv4 address the server block binds, when it binds exactly one (`bind
+// 192.168.1.20`), else "" (the core's 127.0.0.1): where this server is
+// asked is where its zones say their nameserver is.
+func listenAddress(hosts []string) string {
+	var found string
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		if err != nil || !a.Is4() || a.IsUnspecified() || (found != "" && found != a.String()) {
+			return ""
+		}
+		found = a.String()
+	}
+	return found
 }
 
 // parseZones reads the zones after the directive (on its line), or else

@@ -77,6 +77,11 @@ func TestSetupParse(t *testing.T) {
 			zones:    []string{"vm.test."},
 			source:   src("multipass", "[fd00::1]:50051", 5*time.Second, 24*time.Hour, 5*time.Minute),
 			resolver: resolverOptions{ttl: 86400}},
+		// The nameserver, with an address or with the core's default.
+		{input: block("nameserver DNS.vm.test 192.168.1.20"), zones: []string{"vm.test."}, source: defaultSource,
+			resolver: resolverOptions{ttl: 10, nameserver: "DNS.vm.test", nameserverAddress: "192.168.1.20"}},
+		{input: block("nameserver ns.example.net."), zones: []string{"vm.test."}, source: defaultSource,
+			resolver: resolverOptions{ttl: 10, nameserver: "ns.example.net."}},
 		// probe: a duration, or off; shorter than refresh.
 		{input: block("probe 1s\nrefresh 2s"), zones: []string{"vm.test."},
 			source: src("multipass", "", time.Second, 2*time.Second, 10*time.Second), resolver: resolverOptions{ttl: 10}},
@@ -132,6 +137,16 @@ func TestSetupParse(t *testing.T) {
 		{input: block(`networks fd00::/8`), shouldErr: "networks needs IPv4 CIDRs"},
 		{input: block(`networks ::ffff:10.0.0.0/104`), shouldErr: "networks needs IPv4 CIDRs"},
 		{input: block(`wildcard yes`), shouldErr: "Wrong argument count"},
+		{input: block(`nameserver`), shouldErr: "Wrong argument count"},
+		{input: block(`nameserver ns1.vm.test 10.0.0.1 x`), shouldErr: "Wrong argument count"},
+		{input: block(`nameserver ns1..vm.test`), shouldErr: "nameserver needs a domain name: 'ns1..vm.test'"},
+		{input: block(`nameserver ns1.vm.test 10.0.0`), shouldErr: "nameserver needs an IPv4 address after the name: '10.0.0'"},
+		{input: block(`nameserver ns1.vm.test fd00::53`), shouldErr: "nameserver needs an IPv4 address after the name: 'fd00::53'"},
+		{input: block(`nameserver a.b.vm.test`), shouldErr: "nameserver a.b.vm.test must be one label below the zone vm.test., or outside it"},
+		{input: block(`nameserver VM.test.`), shouldErr: "nameserver VM.test. must be one label below the zone vm.test., or outside it"},
+		{input: block(`state`), shouldErr: "Wrong argument count"},
+		{input: block(`state var/lib/coredns`), shouldErr: "state needs an absolute folder: 'var/lib/coredns'"},
+		{input: block(`state /nonexistent/coredns-multipass`), shouldErr: "state needs an existing folder: '/nonexistent/coredns-multipass'"},
 
 		// More start-up validation, one option at a time.
 		{input: block(`ttl -10`), shouldErr: "ttl must be an integer in [0, 86400]: '-10'"},
@@ -268,7 +283,29 @@ func TestSetupError(t *testing.T) {
 // propertySamples hold a value for each property that is not its default.
 var propertySamples = map[string]string{"binary": "/snap/bin/multipass", "server_address": "unix:/run/m.sock",
 	"ttl": "60", "probe": "off", "refresh": "2m", "timeout": "30s", "addresses": "all",
-	"networks": "10.110.24.0/24", "wildcard": "", "fallthrough": ""}
+	"networks": "10.110.24.0/24", "wildcard": "", "fallthrough": "", "nameserver": "dns.vm.test 192.168.1.20",
+	"state": os.TempDir()}
+
+// Without an address for the nameserver, the one IPv4 address the block
+// binds is it; none, several or a wildcard leave it to the core (127.0.0.1).
+func TestListenAddressIsTheNameserversByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		hosts []string
+		want  string
+	}{
+		{[]string{"192.168.1.20"}, "192.168.1.20"},
+		{[]string{"127.0.0.1"}, "127.0.0.1"},
+		{[]string{""}, ""},
+		{[]string{"0.0.0.0"}, ""},
+		{[]string{"::1"}, ""},
+		{[]string{"192.168.1.20", "127.0.0.1"}, ""},
+		{nil, ""},
+	} {
+		if got := listenAddress(tc.hosts); got != tc.want {
+			t.Errorf("listenAddress(%q) = %q, want %q", tc.hosts, got, tc.want)
+		}
+	}
+}
 
 // Each property of the table sets something: a block that writes it parses
 // to other options than the defaults.

@@ -13,8 +13,9 @@
 #   netns, the libFuzzer smoke, a venv, llvm-nm/llvm-objdump and Debian's
 #   archive key for scripts/check-macos.sh (which fetches its own Zig, CMake
 #   and Debian unstable's Boost headers into build/), systemd-analyze and
-#   readelf (tests/install), unbound (tests/e2e/test_probe.py runs its own;
-#   the package's service is kept from starting and disabled), dbus-daemon and
+#   readelf (tests/install), unbound (tests/e2e/test_probe.py runs its own)
+#   and bind9 (tests/e2e/test_secondary.py runs named as a secondary; both
+#   packages' services are kept from starting and disabled), dbus-daemon and
 #   systemd-resolved for tests/install/test_real_resolved.py: resolved is only
 #   unpacked, into ~/.cache/coredns-multipass/systemd-resolved, never
 #   installed (its package replaces /etc/resolv.conf).
@@ -58,6 +59,7 @@ if [ "$what" != build ]; then
     systemd=/usr/bin/systemd-analyze
     binutils=/usr/bin/readelf
     unbound=/usr/sbin/unbound
+    bind9=/usr/sbin/named
     dbus-daemon=/usr/bin/dbus-daemon
   )
 fi
@@ -130,6 +132,7 @@ case "$(uname -s)" in
       python3 -c 'import pytest, xdist' 2>/dev/null || missing+=(pytest-xdist)
       [ -e "$brew_prefix/include/gtest/gtest.h" ] || missing+=(gtest/gtest.h)
       [ -x "$brew_prefix/sbin/unbound" ] || missing+=(unbound)
+      [ -x "$brew_prefix/sbin/named" ] || missing+=(named)
       formulas="$formulas googletest bind unbound python"
     fi
     if [ ${#missing[@]} -gt 0 ]; then
@@ -153,10 +156,15 @@ case "$(uname -s)" in
       sudo=""
       [ "$(id -u)" -eq 0 ] || sudo=sudo
       echo "installing: ${missing[*]}"
-      # The unbound package comes for its binary only (the tests run their
-      # own): its system resolver must not start on port 53, now or at boot.
+      # The unbound and bind9 packages come for their binaries only (the
+      # tests run their own): their servers must not start on port 53, now
+      # or at boot.
+      services=()
+      for pkg in unbound bind9; do
+        [[ " ${missing[*]} " != *" $pkg "* ]] || services+=("$pkg")
+      done
       policy=""
-      if [[ " ${missing[*]} " == *" unbound "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      if [ ${#services[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
         policy=/usr/sbin/policy-rc.d
         printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
         $sudo chmod 755 "$policy"
@@ -164,8 +172,8 @@ case "$(uname -s)" in
       fi
       $sudo apt-get update -qq
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-      if [[ " ${missing[*]} " == *" unbound "* ]] && [ -d /run/systemd/system ]; then
-        $sudo systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+      if [ ${#services[@]} -gt 0 ] && [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now unbound.service unbound-resolvconf.service named.service >/dev/null 2>&1 || true
       fi
     fi
     [ "$what" = build ] || unpack_resolved

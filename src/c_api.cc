@@ -12,6 +12,10 @@
 #include <string_view>
 #include <utility>
 
+#include <cstdlib>
+#include <vector>
+
+#include "listing_parser.h"
 #include "log_queue.h"
 #include "multipass/multipass.h"
 #include "names.h"
@@ -28,7 +32,7 @@ struct multipass_source_t {
 };
 
 struct multipass_resolver_t {
-  std::unique_ptr<const multipass::resolver> rep;
+  std::shared_ptr<const multipass::resolver> rep;
 };
 
 namespace {
@@ -177,7 +181,61 @@ multipass_resolver_options_t resolver_defaults() {
   opts.networks = nullptr;
   opts.network_count = 0;
   opts.wildcard = 0;
+  opts.nameserver = nullptr;
+  opts.nameserver_address = nullptr;
+  opts.state_dir = nullptr;
   return opts;
+}
+
+// Fills *out (a block the caller frees with multipass_free) with zone
+// `zone`'s content.
+void transfer_zone(const multipass::resolver& res, int32_t zone,
+                   multipass_zone_t** out) {
+  std::vector<multipass::zone_record> records;
+  multipass_soa_t soa{};
+  if (!res.transfer(zone, &soa, [&records](const multipass::zone_record& r) {
+        records.push_back(r);
+      })) {
+    throw std::invalid_argument(
+        zone < 0 || static_cast<size_t>(zone) >= res.zones().size()
+            ? "no such zone"
+            : "no listing has loaded yet");
+  }
+  size_t names = 0;
+  for (const multipass::zone_record& r : records) {
+    names += r.owner.size() + 1 + (r.target.empty() ? 0 : r.target.size() + 1);
+  }
+  const size_t head = round_up(sizeof(multipass_zone_t),
+                               alignof(multipass_record_t));
+  const size_t bytes = head + records.size() * sizeof(multipass_record_t) +
+                       names;
+  auto* block = static_cast<char*>(std::malloc(bytes));
+  if (!block) throw std::bad_alloc();
+  auto* zone_out = reinterpret_cast<multipass_zone_t*>(block);
+  zone_out->soa = soa;
+  zone_out->count = records.size();
+  zone_out->records = reinterpret_cast<multipass_record_t*>(block + head);
+  zone_out->bytes = bytes;
+  char* text = block + head + records.size() * sizeof(multipass_record_t);
+  auto put = [&text](const std::string& name) {
+    const char* at = text;
+    std::memcpy(text, name.c_str(), name.size() + 1);
+    text += name.size() + 1;
+    return at;
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const multipass::zone_record& r = records[i];
+    multipass_record_t& rec = zone_out->records[i];
+    rec.owner = put(r.owner);
+    rec.target = r.target.empty() ? nullptr : put(r.target);
+    rec.ttl = r.ttl;
+    rec.rrtype = r.rrtype;
+    rec.address[0] = static_cast<uint8_t>(r.address >> 24);
+    rec.address[1] = static_cast<uint8_t>(r.address >> 16);
+    rec.address[2] = static_cast<uint8_t>(r.address >> 8);
+    rec.address[3] = static_cast<uint8_t>(r.address);
+  }
+  *out = zone_out;
 }
 
 // multipass_resolve and multipass_resolve_flags: out->struct_size must be at
@@ -423,8 +481,17 @@ multipass_resolver_t* multipass_resolver_create(
     o.negative_ttl = in.negative_ttl;
     o.addresses_all = in.addresses_all != 0;
     o.wildcard = in.wildcard != 0;
+    if (in.nameserver) o.nameserver = in.nameserver;
+    if (in.nameserver_address && *in.nameserver_address &&
+        !multipass::parse_ipv4(in.nameserver_address,
+                               &o.nameserver_address)) {
+      throw std::invalid_argument(std::string("nameserver address must be an "
+                                              "IPv4 address: ") +
+                                  in.nameserver_address);
+    }
+    if (in.state_dir) o.state_dir = in.state_dir;
     auto handle = std::make_unique<multipass_resolver_t>();
-    handle->rep = std::make_unique<multipass::resolver>(src->rep, std::move(o));
+    handle->rep = multipass::resolver::create(src->rep, std::move(o));
     created = handle.release();
     return MULTIPASS_OK;
   });
@@ -487,6 +554,20 @@ int multipass_resolve_flags(const multipass_resolver_t* res, const char* qname,
   return resolve_into(res, qname, qname_len, qtype, flags, answer_v1_waits,
                       out);
 }
+
+int multipass_resolver_transfer(const multipass_resolver_t* res, int32_t zone,
+                                multipass_zone_t** out, char* err,
+                                size_t err_cap) {
+  clear_error(err, err_cap);
+  if (out) *out = nullptr;
+  return guarded(err, err_cap, [&]() -> int {
+    if (!res || !out) throw std::invalid_argument("no resolver or no out");
+    transfer_zone(*res->rep, zone, out);
+    return MULTIPASS_OK;
+  });
+}
+
+void multipass_free(void* p) { std::free(p); }
 
 int multipass_zone_check(const char* zone, char* err, size_t err_cap) {
   clear_error(err, err_cap);

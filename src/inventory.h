@@ -82,7 +82,10 @@ struct inventory {
   uint32_t mask = 0;
   // IPv4 (host order) -> index into vms of the first VM listing it.
   std::unordered_map<uint32_t, size_t> by_address;
-  uint32_t serial = 0;  // SOA serial; set by the source when it publishes
+  uint32_t serial = 0;  // the source's serial: set when it publishes; grows
+                        // with every change (the zones' serials start from it)
+  bool before_first_load = false;  // the empty inventory a source serves
+                                   // until its first listing loads
 
   static constexpr size_t npos = static_cast<size_t>(-1);
 

@@ -46,6 +46,10 @@ class source_feed final : public inventory_feed {
   uint32_t miss_wait_ms() const override {
     return static_cast<uint32_t>(src_->options().miss_wait.count());
   }
+  void observe(std::weak_ptr<const publish_observer> observer) override {
+    src_->observe(std::move(observer));
+  }
+  serial_book& serials() override { return src_->serials(); }
 
  private:
   std::shared_ptr<source> src_;
@@ -98,7 +102,6 @@ resolver::resolver(std::shared_ptr<inventory_feed> feed,
     z.name = detail::normalize_zone(configured);
     std::string dotted = z.name.empty() ? std::string() : z.name + ".";
     z.origin = z.name.empty() ? "." : dotted;
-    z.mname = "ns1." + dotted;
     z.rname = "hostmaster." + dotted;
     z.reverse = detail::is_reverse_zone(z.name);
     if (z.reverse) {
@@ -113,6 +116,54 @@ resolver::resolver(std::shared_ptr<inventory_feed> feed,
   for (const std::string& network : opts_.networks) {
     networks_.push_back(detail::parse_network(network));
   }
+  if (opts_.nameserver.empty()) {
+    // ns1.<zone>; a reverse zone's is its first forward zone's.
+    for (zone& z : zones_) {
+      const zone& named =
+          z.reverse && first_forward_ >= 0 ? zones_[first_forward_] : z;
+      z.mname = "ns1." + (named.name.empty() ? "" : named.name + ".");
+      if (&named == &z) z.ns_label = "ns1";
+    }
+  } else {
+    const std::string ns = detail::normalize_zone(opts_.nameserver);
+    int best = -1;
+    std::string_view relative;
+    for (size_t i = 0; i < zones_.size(); ++i) {
+      std::string_view candidate;
+      if (detail::relative_to_zone(ns, zones_[i].name, &candidate) &&
+          (best < 0 || zones_[i].name.size() > zones_[best].name.size())) {
+        best = static_cast<int>(i);
+        relative = candidate;
+      }
+    }
+    if (best >= 0 && (relative.empty() ||
+                      detail::last_label_offset(relative) != 0)) {
+      throw std::invalid_argument("nameserver " + ns +
+                                  " must be one label below the zone " +
+                                  zones_[best].origin + " or outside it");
+    }
+    for (zone& z : zones_) z.mname = ns + ".";
+    if (best >= 0) zones_[best].ns_label = std::string(relative);
+  }
+  // Every option and zone shapes some zone's content (a PTR names the
+  // first forward zone).
+  fingerprint_ = std::to_string(opts_.ttl) + "/" +
+                 std::to_string(opts_.negative_ttl) + "/" +
+                 (opts_.addresses_all ? "all" : "first") + "/" +
+                 (opts_.wildcard ? "wildcard" : "exact") + "/" +
+                 opts_.nameserver + "/" +
+                 std::to_string(opts_.nameserver_address);
+  for (const std::string& network : opts_.networks) {
+    fingerprint_ += "/" + network;
+  }
+  for (const zone& z : zones_) fingerprint_ += "/" + z.origin;
+}
+
+std::shared_ptr<const resolver> resolver::create(std::shared_ptr<source> src,
+                                                 resolver_options opts) {
+  auto res = std::make_shared<const resolver>(std::move(src), std::move(opts));
+  res->feed_->observe(res);
+  return res;
 }
 
 bool resolver::resolve(std::string_view qname, uint16_t qtype,
@@ -197,13 +248,13 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
       if (asked == look::waiting) return;
     }
     if (!feed_->ready()) {
-      fill_soa(*feed_->current(), out);
+      fill_soa(zone_index, feed_->current(), out);
       set_outcome(out, MULTIPASS_SERVFAIL, rcode_servfail);
       return;
     }
   }
   const snapshot_read snap = feed_->read();
-  fill_soa(*snap, out);
+  fill_soa(zone_index, snap.get(), out);
 
   if (relative.empty() && (qtype == type_soa || qtype == type_ns)) {
     set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
@@ -215,6 +266,22 @@ void resolver::resolve_in_zone(int zone_index, std::string_view relative,
       out->rrtype = type_ns;
       out->ttl = opts_.ttl;
       copy_name(z.mname, out->target);
+    }
+    return;
+  }
+  if (!z.ns_label.empty() && relative == z.ns_label) {
+    // The nameserver's own name: its address, whatever VM shares the label.
+    set_outcome(out, MULTIPASS_NODATA, rcode_noerror);
+    if (qtype == type_a || qtype == type_any) {
+      set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
+      out->rrtype = type_a;
+      out->ttl = opts_.ttl;
+      out->count = 1;
+      const uint32_t a = opts_.nameserver_address;
+      const uint8_t rdata[4] = {
+          static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 16),
+          static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)};
+      std::memcpy(out->addresses, rdata, sizeof rdata);
     }
     return;
   }
@@ -237,6 +304,11 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
     return;
   }
   std::string_view label = relative.substr(label_offset);
+  if (shadowed(out->zone, label)) {
+    // x.<nameserver>: nothing below the nameserver's name.
+    set_outcome(out, MULTIPASS_NXDOMAIN, rcode_nxdomain);
+    return;
+  }
 
   // The snapshot first: a VM it holds with an address answers at once,
   // however recently its name was missing; a Deleted one is NXDOMAIN at
@@ -288,7 +360,7 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   }
   const snapshot snap = feed_->current();
   if (snap != seen) {
-    fill_soa(*snap, out);
+    fill_soa(out->zone, snap, out);
     v = snap->find(label);
     if (v && settle(*snap, *v, qtype, out)) return;
   }
@@ -325,31 +397,42 @@ bool resolver::settle(const inventory& snap, const vm& v, uint16_t qtype,
     if (!serves_addresses(hot.state)) nudge();
     return true;
   }
-  if (!serves_addresses(hot.state)) return false;
-  uint32_t count = 0;
-  auto put = [out, &count](uint32_t address) {
-    uint8_t* rdata = out->addresses + 4 * count;
-    rdata[0] = static_cast<uint8_t>(address >> 24);
-    rdata[1] = static_cast<uint8_t>(address >> 16);
-    rdata[2] = static_cast<uint8_t>(address >> 8);
-    rdata[3] = static_cast<uint8_t>(address);
-    ++count;
-  };
-  if (!opts_.addresses_all && networks_.empty()) {
-    if (hot.ipv4_count > 0) put(hot.first_ipv4);
-  } else {
-    for (uint32_t address : v.ipv4) {
-      if (!usable(address)) continue;
-      put(address);
-      if (!opts_.addresses_all || count == MULTIPASS_MAX_ADDRESSES) break;
-    }
-  }
+  uint32_t addresses[MULTIPASS_MAX_ADDRESSES];
+  const uint32_t count =
+      served_addresses(snap, v, addresses, MULTIPASS_MAX_ADDRESSES);
   if (count == 0) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t* rdata = out->addresses + 4 * i;
+    rdata[0] = static_cast<uint8_t>(addresses[i] >> 24);
+    rdata[1] = static_cast<uint8_t>(addresses[i] >> 16);
+    rdata[2] = static_cast<uint8_t>(addresses[i] >> 8);
+    rdata[3] = static_cast<uint8_t>(addresses[i]);
+  }
   set_outcome(out, MULTIPASS_ANSWER, rcode_noerror);
   out->rrtype = type_a;
   out->ttl = opts_.ttl;
   out->count = count;
   return true;
+}
+
+uint32_t resolver::served_addresses(const inventory& snap, const vm& v,
+                                    uint32_t* out, uint32_t cap) const {
+  // The common case (the first address, no `networks`) reads the VM's hot
+  // record only; the others walk vm::ipv4.
+  const hot_vm& hot = snap.hot_of(v);
+  if (!serves_addresses(hot.state) || cap == 0) return 0;
+  if (!opts_.addresses_all && networks_.empty()) {
+    if (hot.ipv4_count == 0) return 0;
+    out[0] = hot.first_ipv4;
+    return 1;
+  }
+  uint32_t count = 0;
+  for (uint32_t address : v.ipv4) {
+    if (!usable(address)) continue;
+    out[count++] = address;
+    if (!opts_.addresses_all || count == cap) break;
+  }
+  return count;
 }
 
 void resolver::nudge() const {
@@ -418,7 +501,9 @@ bool resolver::usable(uint32_t address) const {
 }
 
 bool resolver::serves(const vm& v, uint32_t address) const {
-  if (!serves_addresses(v.state)) return false;
+  // A VM the nameserver's name hides has no name for its PTR to give.
+  if (!serves_addresses(v.state) || shadowed(first_forward_, v.key))
+    return false;
   for (uint32_t candidate : v.ipv4) {
     if (!usable(candidate)) continue;
     if (candidate == address) return true;
@@ -444,7 +529,8 @@ bool resolver::serves_below(const inventory& inv, uint32_t prefix,
                             int octets) const {
   uint32_t mask = octets == 0 ? 0 : ~uint32_t{0} << (32 - 8 * octets);
   for (const vm& v : inv.vms) {
-    if (!serves_addresses(v.state)) continue;
+    if (!serves_addresses(v.state) || shadowed(first_forward_, v.key))
+      continue;
     for (uint32_t address : v.ipv4) {
       if (!usable(address)) continue;
       if ((address & mask) == prefix) return true;
@@ -454,8 +540,9 @@ bool resolver::serves_below(const inventory& inv, uint32_t prefix,
   return false;
 }
 
-void resolver::fill_soa(const inventory& inv, multipass_answer_t* out) const {
-  out->soa.serial = inv.serial;
+void resolver::fill_soa(int zone_index, const snapshot& snap,
+                        multipass_answer_t* out) const {
+  out->soa.serial = serial_of(zone_index, snap);
   out->soa.refresh = soa_refresh;
   out->soa.retry = soa_retry;
   out->soa.expire = soa_expire;

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "miss_memory.h"
 #include "multipass/multipass.h"
 #include "names.h"
+#include "serial_book.h"
 #include "thread_cached.h"
 
 namespace multipass {
@@ -21,6 +24,14 @@ class source;
 
 // The newest snapshot for the span of one question (see thread_cached.h).
 using snapshot_read = thread_cached<inventory>::read_guard;
+
+// Told of every inventory a source is about to publish, before any question
+// can read it (and, once, of the current one when it starts observing).
+class publish_observer {
+ public:
+  virtual ~publish_observer() = default;
+  virtual void prepare(const snapshot& next) const = 0;
+};
 
 // What the resolver needs from a source. `source` is adapted to it by
 // resolver's constructor; tests hand the resolver inventories through it.
@@ -54,6 +65,15 @@ class inventory_feed {
   virtual void request_probe() {}
   // The longest a question waits for a look (source_options::miss_wait).
   virtual uint32_t miss_wait_ms() const { return 0; }
+  // Has `observer` prepared for every inventory before it is published
+  // (source::observe); by default nothing: the resolver then prepares on
+  // the first question that reads a new inventory.
+  virtual void observe(std::weak_ptr<const publish_observer> /*observer*/) {}
+  // The zones' serials (source::serials); by default the feed's own.
+  virtual serial_book& serials() { return serials_; }
+
+ private:
+  serial_book serials_;
 };
 
 // How resolve() may wait; values match MULTIPASS_RESOLVE_* of the C ABI.
@@ -76,17 +96,35 @@ struct resolver_options {
   std::vector<std::string> networks;  // CIDRs; empty: every address outside
                                       // the host-only blocks is usable
   bool wildcard = false;              // x.<vm>.Z answers like <vm>.Z
+  // The zones' nameserver (see multipass_resolver_options_t): empty for
+  // "ns1.<zone>" ("ns1.<first forward zone>" in a reverse zone).
+  std::string nameserver;
+  uint32_t nameserver_address = 0x7f000001;  // host order: 127.0.0.1
+  std::string state_dir;  // empty: serials kept in memory only
 };
 
-// SOA timers for secondaries; the plugin serves no zone transfers, so these
-// only need to be sane (RFC 1912 section 2.2 ranges).
-constexpr uint32_t soa_refresh = 7200;
-constexpr uint32_t soa_retry = 1800;
-constexpr uint32_t soa_expire = 86400;
+// SOA timers for secondaries fed by NOTIFY (RFC 1996): a secondary that
+// missed a NOTIFY asks for the SOA within refresh (5 minutes: BIND's
+// shortest by default) and, while the primary does not answer, again every
+// retry; it keeps serving the zone for expire (a week) without the primary:
+// through a restart, a reboot, a laptop closed over a weekend.
+constexpr uint32_t soa_refresh = 300;
+constexpr uint32_t soa_retry = 60;
+constexpr uint32_t soa_expire = 604800;
 
-// Immutable after construction apart from its memory of missing names (which
-// locks): resolve() may run on any number of threads.
-class resolver {
+// One record of a zone (a transfer's content; the SOA is not among them).
+struct zone_record {
+  std::string owner;   // lower case, trailing dot
+  uint16_t rrtype = 0; // 1 A, 2 NS, 12 PTR
+  uint32_t ttl = 0;
+  uint32_t address = 0;  // A, host order
+  std::string target;    // NS, PTR
+};
+
+// Immutable after construction apart from its memory of missing names and
+// its zones' serials (which lock): resolve() may run on any number of
+// threads.
+class resolver final : public publish_observer {
  public:
   // One configured zone.
   struct zone {
@@ -94,14 +132,21 @@ class resolver {
     std::string origin;  // "<name>." ("." for the root)
     std::string mname;   // "ns1.<name>."
     std::string rname;   // "hostmaster.<name>."
+    std::string ns_label;  // the nameserver's label below the zone, when
+                           // its name is "<ns_label>.<name>."; else empty
     bool reverse = false;
     uint32_t prefix = 0;  // reverse zones: the address bits the zone fixes
     int octets = 0;       // reverse zones: how many octets it fixes (0..4)
   };
 
-  // Throws std::invalid_argument for no zones, a bad zone or a bad network.
+  // Throws std::invalid_argument for no zones, a bad zone, a bad network
+  // or a bad nameserver.
   resolver(std::shared_ptr<source> src, resolver_options opts);
   resolver(std::shared_ptr<inventory_feed> feed, resolver_options opts);
+  // A resolver whose zones' serials the source computes as it publishes
+  // (off the questions' threads): what the C ABI creates.
+  static std::shared_ptr<const resolver> create(
+      std::shared_ptr<source> src, resolver_options opts);
 
   // Decides the answer to (qname, qtype) into *out; qname as asked (any
   // case, trailing dot optional, presentation format). Fills every field of
@@ -121,7 +166,45 @@ class resolver {
   const std::vector<zone>& zones() const { return zones_; }
   const resolver_options& options() const { return opts_; }
 
+  // A zone's whole content from the newest snapshot (see
+  // multipass_resolver_transfer): its SOA numbers into *soa and every other
+  // record to `each`, in the inventory's order: the apex NS, the
+  // nameserver's A, then per VM its A records (and "*.<vm>" with
+  // wildcard), or in a reverse zone a PTR per address served in it. False
+  // (nothing sent) before the first load or for a zone out of range.
+  bool transfer(int zone_index, multipass_soa_t* soa,
+                const std::function<void(const zone_record&)>& each) const;
+
+  // publish_observer: computes the zones' serials for `next`.
+  void prepare(const snapshot& next) const override;
+
  private:
+  // The zones' serials for one inventory, and for the one before it (which
+  // questions that began before a publication still read).
+  struct serial_table {
+    std::weak_ptr<const inventory> of, before;
+    uint32_t of_serial = 0;  // of->serial: which of two inventories is newer
+    std::vector<uint32_t> serials, serials_before;
+  };
+  // Every record of zone `zone_index` in `inv` to `each` (see transfer).
+  void records(int zone_index, const inventory& inv,
+               const std::function<void(const zone_record&)>& each) const;
+  // The serial of each zone in `inv`, recorded in the book when `commit`.
+  std::vector<uint32_t> compute_serials(const inventory& inv,
+                                        bool commit) const;
+  // The serial of zone `zone_index` in `snap`: from the table prepared for
+  // it (no lock), else prepared now (a feed that does not observe, or a
+  // question that read an inventory the table has moved past).
+  uint32_t serial_of(int zone_index, const snapshot& snap) const;
+  // The addresses `v` serves (state, networks, first/all), at most `cap`,
+  // into `out`; their number.
+  uint32_t served_addresses(const inventory& snap, const vm& v, uint32_t* out,
+                            uint32_t cap) const;
+  // Whether the VM `key` is hidden at <key>.<zone> by the nameserver's name.
+  bool shadowed(int zone_index, std::string_view key) const {
+    return zone_index >= 0 && zones_[zone_index].ns_label == key;
+  }
+
   // How a question's look went: the unit that begins after the question,
   // and ends before it is answered as missing.
   enum class look {
@@ -169,7 +252,8 @@ class resolver {
   // Whether some served address starts with the first `octets` octets of
   // `prefix`.
   bool serves_below(const inventory& inv, uint32_t prefix, int octets) const;
-  void fill_soa(const inventory& inv, multipass_answer_t* out) const;
+  void fill_soa(int zone_index, const snapshot& snap,
+                multipass_answer_t* out) const;
 
   std::shared_ptr<inventory_feed> feed_;
   resolver_options opts_;
@@ -179,6 +263,12 @@ class resolver {
   // VM labels that a look left without an answer (missing, or a VM
   // without an address), for negative_ttl.
   mutable detail::miss_memory missing_;
+  // What tells this view of a zone from another block's (its options and
+  // zones): part of each zone's key in the serial book.
+  std::string fingerprint_;
+  mutable std::mutex serials_mu_;  // one prepare at a time
+  mutable thread_cached<serial_table> serials_{
+      std::make_shared<serial_table>()};
 };
 
 }  // namespace multipass

@@ -24,6 +24,7 @@
 #include "listing_stats.h"
 #include "process_runner.h"
 #include "refresh_plan.h"
+#include "resolver.h"
 #include "wakeup_pipe.h"
 
 namespace multipass {
@@ -181,6 +182,7 @@ struct source::impl {
   static snapshot empty_inventory() {
     auto empty = std::make_shared<inventory>();
     empty->serial = detail::unix_seconds();
+    empty->before_first_load = true;
     return empty;
   }
 
@@ -236,6 +238,10 @@ struct source::impl {
   // begins): later ones need not take mu.
   std::atomic<bool> look_asked{false};
   std::thread thread;
+
+  // Told of each inventory before it is published (source::observe).
+  std::mutex observers_mu;
+  std::vector<std::weak_ptr<const publish_observer>> observers;
 
   // Listing state, guarded by run_mu.
   std::vector<listed_instance> full_set;    // of the last full listing loaded
@@ -467,11 +473,31 @@ bool source::impl::publish(std::unique_ptr<inventory> fresh) {
   snapshot old = published.load();
   if (detail::same_content(*old, *fresh)) return false;  // keep the serial
   fresh->serial = std::max(old->serial + 1, detail::unix_seconds());
-  published.store(snapshot(std::move(fresh)));
+  const snapshot next(std::move(fresh));
+  std::lock_guard<std::mutex> lock(observers_mu);
+  auto gone = [](const std::weak_ptr<const publish_observer>& o) {
+    return o.expired();
+  };
+  observers.erase(std::remove_if(observers.begin(), observers.end(), gone),
+                  observers.end());
+  for (const auto& weak : observers) {
+    if (const auto observer = weak.lock()) {
+      try {
+        observer->prepare(next);
+      } catch (...) {
+        // Out of memory: the observer prepares on its first question.
+      }
+    }
+  }
+  published.store(next);
   return true;
 }
 
 source::source(source_options opts) : opts_(std::move(opts)) {
+  serials_.on_error = [this](const std::string& text) {
+    logs_.push(MULTIPASS_LOG_WARNING, text);
+    impl_->wake.notify();
+  };
   if (opts_.binary.empty()) opts_.binary = "multipass";
   detail::check_intervals(opts_.probe, opts_.refresh, opts_.timeout);
   if (opts_.miss_wait.count() < 0)
@@ -525,6 +551,12 @@ void source::set_intervals(std::chrono::milliseconds probe,
 }
 
 int source::event_fd() const { return impl_->wake.reader(); }
+
+void source::observe(std::weak_ptr<const publish_observer> observer) {
+  std::lock_guard<std::mutex> lock(impl_->observers_mu);
+  if (const auto alive = observer.lock()) alive->prepare(current());
+  impl_->observers.push_back(std::move(observer));
+}
 
 snapshot source::current() const { return impl_->current(); }
 

@@ -14,9 +14,12 @@
 #include "inventory.h"
 #include "log_queue.h"
 #include "multipass/multipass.h"
+#include "serial_book.h"
 #include "thread_cached.h"
 
 namespace multipass {
+
+class publish_observer;
 
 struct source_options {
   // The defaults: those of multipass_source_options_init, the one place
@@ -119,6 +122,14 @@ class source {
   // inventory stays).
   bool refresh_now(std::string* error);
 
+  // Has `observer` prepare for the current inventory now, and for every
+  // later one before it is published (the resolvers' zone serials, off the
+  // questions' threads). Kept while it lives.
+  void observe(std::weak_ptr<const publish_observer> observer);
+  // The zones' serials of every resolver over this source: shared by the
+  // blocks and reloads that share the source.
+  serial_book& serials() { return serials_; }
+
   void stats(multipass_source_stats_t* out) const;
   log_queue& logs() { return logs_; }
   const source_options& options() const { return opts_; }
@@ -129,6 +140,7 @@ class source {
   struct impl;
   source_options opts_;  // intervals: see impl, which set_intervals changes
   log_queue logs_;
+  serial_book serials_;
   std::atomic<bool> ready_{false};
   std::atomic<uint64_t> finished_seq_{0};  // units ended (in begin order)
   std::unique_ptr<impl> impl_;

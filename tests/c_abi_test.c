@@ -152,7 +152,8 @@ int main(void) {
   CHECK(multipass_source_ready(src) == 0);
 
   multipass_resolver_options_init(&ropts); /* revision 3's form */
-  CHECK(ropts.struct_size == sizeof ropts && ropts.ttl == 10);
+  CHECK(ropts.struct_size == offsetof(multipass_resolver_options_t, nameserver) &&
+        ropts.ttl == 10);
   CHECK(multipass_resolver_options_init_sized(&ropts, 8) == MULTIPASS_ERROR);
   CHECK(multipass_resolver_options_init_sized(&ropts, sizeof ropts) ==
         MULTIPASS_OK);
@@ -248,7 +249,7 @@ int main(void) {
   CHECK(origin[1] == 'x');
   CHECK(multipass_resolver_zone_names(res, 1, origin, sizeof origin, mname,
                                       sizeof mname, NULL, 0) == MULTIPASS_OK);
-  CHECK(strcmp(mname, "ns1.24.110.10.in-addr.arpa.") == 0);
+  CHECK(strcmp(mname, "ns1.vm.test.") == 0); /* the forward zone's */
   CHECK(multipass_resolver_zone_names(res, -1, origin, sizeof origin, NULL, 0,
                                       NULL, 0) == MULTIPASS_ERROR);
 
@@ -256,6 +257,29 @@ int main(void) {
   CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5 && a.count == 0);
   a = ask(res, "primary.vm.test", 251); /* IXFR */
   CHECK(a.outcome == MULTIPASS_REFUSED && a.rcode == 5);
+
+  /* The zone as a whole (since revision 5): one block, freed at once. */
+  {
+    multipass_zone_t *zone = NULL;
+    size_t i, found = 0;
+    CHECK(multipass_resolver_transfer(res, 0, &zone, err, sizeof err) ==
+          MULTIPASS_OK);
+    CHECK(zone != NULL && zone->soa.serial == serial && zone->count >= 3);
+    CHECK(zone->bytes > sizeof *zone);
+    for (i = 0; zone && i < zone->count; ++i) {
+      const multipass_record_t *r = &zone->records[i];
+      if (strcmp(r->owner, "primary.vm.test.") == 0 && r->rrtype == 1 &&
+          r->address[0] == 10 && r->address[3] == 87 && r->target == NULL)
+        ++found;
+    }
+    CHECK(found == 1);
+    CHECK(zone && strcmp(zone->records[0].target, "ns1.vm.test.") == 0);
+    multipass_free(zone);
+    CHECK(multipass_resolver_transfer(res, 9, &zone, err, sizeof err) ==
+          MULTIPASS_ERROR);
+    CHECK(zone == NULL && strcmp(err, "no such zone") == 0);
+    multipass_free(NULL);
+  }
 
   a = ask(res, "87.24.110.10.in-addr.arpa.", 12); /* PTR */
   CHECK(a.outcome == MULTIPASS_ANSWER && a.rrtype == 12 && a.zone == 1);

@@ -80,8 +80,11 @@ extern "C" {
  * multipass_source_stats_t; revision 4 added the `_init_sized` functions,
  * multipass_resolver_zone_names and multipass_source_units_finished, accepts
  * every struct from its revision-1 size on, and made
- * MULTIPASS_RESOLVE_WAITED read back the answer's wait_seq. */
-#define MULTIPASS_ABI_REVISION 4
+ * MULTIPASS_RESOLVE_WAITED read back the answer's wait_seq; revision 5 added
+ * zone transfers (multipass_resolver_transfer, multipass_free), the
+ * nameserver and state folder fields at the end of
+ * multipass_resolver_options_t, and a serial per zone. */
+#define MULTIPASS_ABI_REVISION 5
 
 #define MULTIPASS_OK 0
 #define MULTIPASS_ERROR (-1)
@@ -373,6 +376,23 @@ typedef struct multipass_resolver_options_t {
   const char *const *networks;    /* CIDRs; only addresses inside count. */
   size_t network_count;           /* 0: every IPv4 address counts */
   int32_t wildcard;               /* 1: x.<vm>.ZONE answers like <vm>.ZONE */
+  /* Since revision 5 (a struct that ends before them gets the defaults,
+   * which are revision 4's behaviour but for the nameserver's address).
+   * The name of the zones' nameserver: SOA mname and NS target of every
+   * zone. NULL or "": "ns1.<zone>" for a forward zone, "ns1.<first forward
+   * zone>" for a reverse zone (its own "ns1.<zone>" without a forward
+   * zone). A nameserver name inside a forward zone must be one label below
+   * it; that name then answers A with nameserver_address (a VM of the same
+   * name is not served there, nor by PTR). */
+  const char *nameserver;
+  /* The nameserver's IPv4 address (dotted quad). NULL or "": 127.0.0.1. */
+  const char *nameserver_address;
+  /* A folder where each zone's serial is kept across restarts, in a file
+   * "<zone>serial" ("vm.test.serial") holding its serial and a hash of its
+   * content. NULL or "": kept in memory only (for as long as the source
+   * lives); a restart then starts each zone at the source's serial of its
+   * first listing (the Unix time). */
+  const char *state_dir;
 #ifdef MULTIPASS_ABI_TEST_GROWTH
   /* Only in the library tests/abi builds, to grow every struct as a later
    * revision would; never define MULTIPASS_ABI_TEST_GROWTH elsewhere. */
@@ -382,7 +402,8 @@ typedef struct multipass_resolver_options_t {
 
 /* Fills the first struct_size bytes of *opts (pass sizeof *opts) with the
  * defaults, as multipass_source_options_init_sized does: no zones, ttl 10,
- * negative_ttl 5, first address, no networks, no wildcard. Since revision 4.
+ * negative_ttl 5, first address, no networks, no wildcard, the default
+ * nameserver, no state folder. Since revision 4.
  * Thread-safe. */
 MULTIPASS_API int multipass_resolver_options_init_sized(
     multipass_resolver_options_t *opts, size_t struct_size);
@@ -431,10 +452,14 @@ enum multipass_outcome {
                              snapshot does not settle it */
   MULTIPASS_WAIT = 5,     /* only with MULTIPASS_RESOLVE_NO_WAIT: no answer
                              yet, see multipass_resolve_flags */
-  MULTIPASS_REFUSED = 6   /* REFUSED: a zone transfer (AXFR, IXFR), which
-                             the plugin does not serve. Since revision 2. */
+  MULTIPASS_REFUSED = 6   /* REFUSED: a zone transfer (AXFR, IXFR) asked as a
+                             question: an embedder serves transfers with
+                             multipass_resolver_transfer. Since revision 2. */
 };
 
+/* A zone's SOA numbers. The serial is the zone's own (since revision 5):
+ * it moves only when the zone's content does, never backwards (RFC 1982),
+ * and with a state folder stays put across restarts. */
 typedef struct multipass_soa_t {
   uint32_t serial, refresh, retry, expire, minimum;
   uint32_t ttl; /* TTL of the SOA record itself */
@@ -511,6 +536,54 @@ MULTIPASS_API int multipass_resolve_flags(const multipass_resolver_t *res,
                                           const char *qname, size_t qname_len,
                                           uint16_t qtype, uint32_t flags,
                                           multipass_answer_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Zone transfers (since revision 5).                                       */
+/* ------------------------------------------------------------------------ */
+
+/* One record of a zone. Never changes: a later revision that needs more
+ * adds a function. */
+typedef struct multipass_record_t {
+  const char *owner;  /* the owner name, lower case, with its trailing dot */
+  const char *target; /* NS and PTR: the target name; NULL otherwise */
+  uint32_t ttl;
+  uint16_t rrtype;    /* 1 A, 2 NS, 12 PTR */
+  uint8_t address[4]; /* A: the address, network order */
+} multipass_record_t;
+
+/* A zone's content at one moment: one block of memory, allocated by the
+ * library and freed by the caller with multipass_free. Never changes (see
+ * multipass_record_t). */
+typedef struct multipass_zone_t {
+  multipass_soa_t soa;         /* the zone's SOA numbers, serial included */
+  size_t count;                /* records, the SOA not among them */
+  multipass_record_t *records; /* count records, inside this block; the
+                                  names they point to too */
+  size_t bytes;                /* the size of the whole block */
+} multipass_zone_t;
+
+/* The whole content of zone `zone` (an index into options.zones) from one
+ * snapshot of the inventory, in one call: the SOA numbers and every other
+ * record a question is answered with: the apex NS, the nameserver's A when
+ * its name lies in the zone, an A per address each VM serves (the
+ * resolver's own rules: state, `addresses`, `networks`, the host-only
+ * blocks, names that fit), with `wildcard` also "*.<vm>.ZONE", and in a
+ * reverse zone a PTR per address served in it. The serial is that of the
+ * zone's answers for the same snapshot. Never waits for a look: before the
+ * first load it fails. On success *out is a malloc()ed block (free it with
+ * multipass_free; its size grows with the inventory: about 48 bytes and a
+ * name per record). Returns MULTIPASS_ERROR, with *out NULL and the reason
+ * in err, for a zone out of range, no listing loaded yet, or out of memory.
+ * Thread-safe; takes no lock that questions take, apart from the serial
+ * book's at most once per inventory published. */
+MULTIPASS_API int multipass_resolver_transfer(const multipass_resolver_t *res,
+                                              int32_t zone,
+                                              multipass_zone_t **out,
+                                              char *err, size_t err_cap);
+
+/* Frees memory the library allocated for the caller (multipass_zone_t).
+ * NULL-safe. Since revision 5. Thread-safe. */
+MULTIPASS_API void multipass_free(void *p);
 
 /* Checks one zone as multipass_resolver_create takes it (an entry of
  * multipass_resolver_options_t.zones), without a source: returns MULTIPASS_OK,

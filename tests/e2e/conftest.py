@@ -390,6 +390,11 @@ class FakeCLI:
         path = self.dir / "child.pid"
         return int(path.read_text()) if path.exists() else None
 
+    def daemon(self, address):
+        """The control directory of the stand-in daemon at server_address
+        `address` (tests/fake-multipass/README.md), made on first use."""
+        return FakeCLI(self.dir / "daemons" / re.sub(r"[^A-Za-z0-9._-]", "_", address))
+
 
 class Timeline:
     """What a user types at the terminal, played by the stand-in: its timeline
@@ -524,16 +529,29 @@ class CoreDNS:
         self.ready_port = free_port()
         self.corefile = self.dir / "Corefile"
         self._write_corefile(corefile)
+        self.binary = binary
+        self.stdout_path = self.dir / "coredns.stdout"
+        self.stderr_path = self.dir / "coredns.stderr"
+        self._start()
+
+    def _start(self):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("MULTIPASS_")}
         env["MULTIPASS_FAKE_DIR"] = str(self.cli.dir)
-        self.stdout_path = self.dir / "coredns.stdout"
-        self.stderr_path = self.dir / "coredns.stderr"
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [str(binary), "-conf", str(self.corefile)], cwd=self.dir, env=env,
+                [str(self.binary), "-conf", str(self.corefile)], cwd=self.dir, env=env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         self.stopped = False
+
+    def restart(self):
+        """Stops CoreDNS cleanly (as check_clean_exit checks) and starts it
+        again on the same ports with the same Corefile: a restart of the
+        service. Waits until it listens and is ready."""
+        self.check_clean_exit()
+        self._start()
+        self.wait_listening()
+        self.wait_ready()
 
     def _write_corefile(self, corefile):
         self.corefile.write_text(corefile.format(

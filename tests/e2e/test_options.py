@@ -157,7 +157,8 @@ def test_ptr_zone_apex_has_soa_and_ns(options_server):
     assert [(r.owner, r.type) for r in reply.answer] == [
         ("24.110.10.in-addr.arpa.", "SOA")], reply
     reply = options_server.dig("24.110.10.in-addr.arpa", "NS")
-    assert [r.rdata for r in reply.answer] == ["ns1.24.110.10.in-addr.arpa."], reply
+    # The block's forward zone's nameserver serves the reverse zone too.
+    assert [r.rdata for r in reply.answer] == ["ns1.ptr.test."], reply
 
 
 REVERSE_WITH_NETWORKS = """\

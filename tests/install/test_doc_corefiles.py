@@ -9,7 +9,9 @@ line such as `vm.internal {`, a last `}`): none is skipped for its fence.
 
 What a snippet listens on must be the loopback alone, unless the paragraph
 before the snippet says it "listens on every interface on purpose" (and then
-it does); *ready* and *prometheus* listen on the loopback in every snippet.
+it does) or "listens on the LAN address on purpose" (then the addresses it
+binds are given to the namespace's loopback device, and it listens on those
+alone); *ready* and *prometheus* listen on the loopback in every snippet.
 A snippet that serves vm.internal answers primary.vm.internal.
 
 A snippet meant to fail is fenced `~~~ corefile fails`; the next fenced block
@@ -28,6 +30,7 @@ import doc_text
 from conftest import FAKE_CLI, e2e
 
 ON_PURPOSE = "every interface on purpose"
+LAN_ON_PURPOSE = "listens on the LAN address on purpose"
 FAILS = "corefile fails"
 
 
@@ -71,6 +74,9 @@ def runnable(corefile, tmp_path):
                               "vm.internal"], capture_output=True, text=True, check=True)
         text = re.sub(r"^(\s*key file) \S+$", r"\1 %s" % (tmp_path / key.stdout.strip()), text,
                       flags=re.M)
+    if re.search(r"^\s*state /", text, re.M):
+        (tmp_path / "state").mkdir()
+        text = re.sub(r"^(\s*state) /\S+$", r"\1 %s" % (tmp_path / "state"), text, flags=re.M)
     if re.search(r"^\s*hosts /", text, re.M):
         (tmp_path / "hosts").write_text("10.0.0.1 printer.lab.vm.internal\n")
         text = re.sub(r"^(\s*hosts) /\S+", r"\1 %s" % (tmp_path / "hosts"), text, flags=re.M)
@@ -109,6 +115,9 @@ def check(snippet, tmp_path):
         assert args.strip() and loopback(args.strip()), \
             "%s listens on every interface: give it 127.0.0.1:PORT\n%s" % (plugin, corefile)
     on_purpose = ON_PURPOSE in snippet.before
+    lan = sorted(set(re.findall(r"^\s*bind (\d+\.\d+\.\d+\.\d+)$", corefile, re.M)) - {"127.0.0.1"})
+    assert not lan or LAN_ON_PURPOSE in snippet.before, \
+        "binds %s: say it %r in the paragraph before, or bind the loopback" % (lan, LAN_ON_PURPOSE)
     path = tmp_path / "Corefile"
     path.write_text(runnable(corefile, tmp_path))
     (tmp_path / "fake").mkdir()
@@ -118,7 +127,8 @@ def check(snippet, tmp_path):
                PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]))
     log_path = tmp_path / "coredns.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(make_namespace + ["sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+    setup = "ip link set lo up" + "".join(" && ip addr add %s/32 dev lo" % a for a in lan)
+    proc = subprocess.Popen(make_namespace + ["sh", "-c", setup + ' && exec "$@"', "sh",
                                               str(e2e.COREDNS), "-conf", str(path)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     inside = enter(proc.pid)
@@ -150,8 +160,11 @@ def check(snippet, tmp_path):
             assert [a for a in listening if not loopback(a)
                     and not a.endswith(":%d" % dns_port)] == [], listening
         else:
-            assert [a for a in listening if not loopback(a)] == [], \
+            assert [a for a in listening if not loopback(a)
+                    and a.rsplit(":", 1)[0] not in lan] == [], \
                 "listens beyond the loopback: %s\n%s" % (listening, corefile)
+            for address in lan:
+                assert "%s:%d" % (address, dns_port) in listening, listening
         if re.search(r"^(\S+ )*vm\.internal(:\d+)?[ {]|^\s*multipass vm\.internal\b", corefile, re.M):
             deadline = time.monotonic() + 20
             while True:
