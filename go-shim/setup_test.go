@@ -5,6 +5,7 @@
 package multipass
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
