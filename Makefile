@@ -65,7 +65,7 @@ test-e2e: coredns
 
 # make install into temporary prefixes, the service script against stand-in
 # systemctl/resolvectl/launchctl and, with build/coredns, against a real
-# systemd-resolved in namespaces of its own; the README's build route (tests/install).
+# systemd-resolved in namespaces of its own; the docs' build route and doc tests (tests/install).
 test-install: coredns
 	@$(call timed,test-install,$(PYTEST) -q tests/install)
 

@@ -1,12 +1,12 @@
-"""The README's "Build CoreDNS with the plugin" route, followed as written in a
-scratch folder: the core built with the README's cmake commands and installed
+"""docs/building.md's route "By hand", followed as written in a scratch
+folder: the core built with the page's cmake commands and installed
 to a temporary prefix, CoreDNS's source from the module proxy, the plugin.cfg
 line, the replace step, go generate, go build with cgo; the binary starts with
 no help from the environment.
 
 The cmake build folder is make install's (build/install/core, under its lock):
 the same Release build of the core, which another install prefix does not
-recompile, so the README's commands rebuild nothing make install built."""
+recompile, so the page's commands rebuild nothing make install built."""
 
 import fcntl
 import json
@@ -21,11 +21,11 @@ SHIM = "github.com/coredns-multipass/coredns-multipass/go-shim"
 
 
 @pytest.mark.slow
-def test_readme_build_route_gives_a_binary_that_starts(tmp_path):
-    readme = (ROOT / "README.md").read_text()
+def test_the_build_route_gives_a_binary_that_starts(tmp_path):
+    route = (ROOT / "docs" / "building.md").read_text()
     for step in ["-require=%s@v0.0.0" % SHIM, "-replace=%s=" % SHIM, "go mod tidy", "go generate", "CGO_ENABLED=1 go build",
                  "-DCMAKE_INSTALL_PREFIX="]:
-        assert step in readme, "the README's route lost the step %r" % step
+        assert step in route, "docs/building.md's route lost the step %r" % step
 
     # The prefix is new each run; the build folder is make install's, taken
     # with its lock (scripts/install-tree.sh) so that no install runs in it

@@ -109,13 +109,15 @@ def test_every_make_target_and_script_flag_the_docs_name_exists():
     found = list(uses())
     problems = ["%s: `%s`: %s" % (where, what, problem) for where, what, problem in found if problem]
     assert problems == [], "\n".join(problems)
-    # What the README names is read: its targets, and the service script's flags.
-    readme = [what for where, what, _ in found if where.startswith("README.md:")]
-    for expected in ["make run", "make test", "make install", "make install-service", "make uninstall",
-                     "--dry-run (scripts/install-service.sh)",
-                     "scripts/install-service.sh --zone", "scripts/check-go.sh nocgo"]:
-        assert any(what.startswith(expected) or what.endswith(expected) for what in readme), \
-            "%r not read from README.md: %s" % (expected, readme)
+    # What the docs name is read: the README's targets and the service
+    # script's flags, the CI scripts' parts in docs/testing.md.
+    for doc, expected in [
+            ("README.md", ["make run", "make test", "make install", "make install-service", "make uninstall",
+                           "--dry-run (scripts/install-service.sh)", "scripts/install-service.sh --zone"]),
+            ("docs/testing.md", ["scripts/check-go.sh nocgo", "make bench"])]:
+        read = [what for where, what, _ in found if where.startswith(doc + ":")]
+        for e in expected:
+            assert any(what.startswith(e) or what.endswith(e) for what in read), "%r not read from %s: %s" % (e, doc, read)
 
 
 @pytest.mark.parametrize("text,problem", [
