@@ -32,8 +32,9 @@
 //    failing cheap listing ends that backoff (the daemon itself is in
 //    trouble: the next cheap listing that works is followed by a full one);
 //  - a CLI that rejects --no-ipv4 (an old CLI: a state, not a failure): full
-//    listings every probe, never more often than every fallback_floor; the
-//    flag is asked for again after flag_retry or when the binary changed;
+//    listings every probe but at least fallback_floor apart (every refresh
+//    when that is shorter), and one for each demand; the flag is asked for
+//    again after flag_retry or when the binary changed;
 //  - probe 0: full listings every refresh (no cheap listing);
 //  - a question that waits (or a nudge) is a demand: the next unit starts at
 //    once, at most one unit start per demand_interval; it starts with the

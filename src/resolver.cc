@@ -322,7 +322,8 @@ void resolver::resolve_forward(std::string_view relative, uint16_t qtype,
   // the address if there is one now, else NODATA (a VM) or NXDOMAIN (no
   // VM), and the name is remembered as missing for negative_ttl: asked
   // again meanwhile, it is answered at once, with the rest of that time as
-  // its negative TTL, so that a cache in front forgets it when we do.
+  // its negative TTL, so that a cache in front forgets it at most a second
+  // after we do (whole seconds, rounded up).
   // Repeated questions (a search list, retries, a flood for stopped VMs)
   // thus wait once per negative_ttl, and a name asked just before
   // `multipass launch` or `start` resolves within negative_ttl after it,
