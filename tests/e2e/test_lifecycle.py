@@ -7,7 +7,7 @@ one that does.
 
 The stand-in plays each command as a timeline (tests/fake-multipass/README.md,
 "Timeline"); the test asks at the moment the command would return, with the
-default intervals (probe 5 s, refresh 60 s), so that the answer comes from
+default intervals (probe 5 s, refresh 10 min), so that the answer comes from
 the look the question waits for, not from a background listing. Each test
 asserts that the first answer is right and that a negative answer is never
 cached for longer than the plugin remembers it. Time bounds are liveness
