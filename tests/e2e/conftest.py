@@ -61,7 +61,7 @@ vm.test:{port} {{
 
 def plugin_corefile(options=""):
     """vm.test served by the plugin with the stand-in and `options` (one per
-    line; nothing: the defaults, probe 5s and refresh 60s), and the ready
+    line; nothing: the defaults, probe 5s and refresh 10m), and the ready
     plugin."""
     lines = "".join("        %s\n" % o for o in options.splitlines() if o.strip())
     return """\

@@ -60,7 +60,7 @@ def test_idle_with_defaults_runs_cheap_listings_and_almost_no_full_ones(start_co
     print("idle %.0f s with defaults: %d cheap listings, %d full listings, %d guest "
           "sessions" % (elapsed, cheap, full, server.cli.guest_sessions()))
     # A cheap listing every 5 s (~3), the first load the only full listing
-    # (refresh 60s): no question, no change, so nothing else.
+    # (refresh 10m): no question, no change, so nothing else.
     assert math.floor(elapsed / 5) - 1 <= cheap <= math.ceil(elapsed / 5) + 2, server.cli.runs()
     assert 1 <= full <= 2, server.cli.runs()
     assert server.cli.run_count() == cheap + full, server.cli.runs()
@@ -148,7 +148,7 @@ def test_a_burst_of_unknown_names_runs_no_full_listing(start_coredns):
     assert set(rcodes.values()) == {3}, "not all NXDOMAIN: %r" % set(rcodes.values())
     # The misses share rate-limited cheap listings (at least one, at most
     # one a second); no name is an instance, so no full listing runs (the
-    # periodic one is 60 s away).
+    # periodic one is 10 minutes away).
     assert server.cli.run_count("full") == full, kinds
     assert 1 <= kinds.count("probe") <= math.floor(elapsed) + 2, kinds
 
