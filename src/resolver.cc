@@ -87,6 +87,15 @@ void copy_name(const std::string& name, char* out) {
 
 }  // namespace
 
+resolver_options::resolver_options() {
+  multipass_resolver_options_t c;
+  multipass_resolver_options_init_sized(&c, sizeof c);
+  ttl = c.ttl;
+  negative_ttl = c.negative_ttl;
+  addresses_all = c.addresses_all != 0;
+  wildcard = c.wildcard != 0;
+}
+
 resolver::resolver(std::shared_ptr<source> src, resolver_options opts)
     : resolver(std::make_shared<source_feed>(std::move(src)), std::move(opts)) {}
 

@@ -88,14 +88,18 @@ enum resolve_flags : uint32_t {
 };
 
 struct resolver_options {
+  // The defaults: those of multipass_resolver_options_init_sized, the one
+  // place they are written.
+  resolver_options();
+
   std::vector<std::string> zones;     // forward and reverse zones, any case
-  uint32_t ttl = 10;                  // TTL of A, PTR and NS records
-  uint32_t negative_ttl = 5;          // SOA minimum and SOA TTL; also how
+  uint32_t ttl;                       // TTL of A, PTR and NS records
+  uint32_t negative_ttl;              // SOA minimum and SOA TTL; also how
                                       // long a name stays confirmed missing
-  bool addresses_all = false;         // false: the first usable address only
+  bool addresses_all;                 // false: the first usable address only
   std::vector<std::string> networks;  // CIDRs; empty: every address outside
                                       // the host-only blocks is usable
-  bool wildcard = false;              // x.<vm>.Z answers like <vm>.Z
+  bool wildcard;                      // x.<vm>.Z answers like <vm>.Z
   // The zones' nameserver (see multipass_resolver_options_t): empty for
   // "ns1.<zone>" ("ns1.<first forward zone>" in a reverse zone).
   std::string nameserver;
