@@ -109,11 +109,13 @@ def test_every_make_target_and_script_flag_the_docs_name_exists():
     found = list(uses())
     problems = ["%s: `%s`: %s" % (where, what, problem) for where, what, problem in found if problem]
     assert problems == [], "\n".join(problems)
-    # What the docs name is read: the README's targets and the service
-    # script's flags, the CI scripts' parts in docs/testing.md.
+    # What the docs name is read: the README's targets, the service script's
+    # flags (in the README and service.md), the CI scripts' parts in
+    # docs/testing.md.
     for doc, expected in [
             ("README.md", ["make run", "make test", "make install", "make install-service", "make uninstall",
-                           "--dry-run (scripts/install-service.sh)", "scripts/install-service.sh --zone"]),
+                           "--dry-run (scripts/install-service.sh)"]),
+            ("docs/service.md", ["scripts/install-service.sh --zone", "--uninstall (scripts/install-service.sh)"]),
             ("docs/testing.md", ["scripts/check-go.sh nocgo", "make bench"])]:
         read = [what for where, what, _ in found if where.startswith(doc + ":")]
         for e in expected:
