@@ -114,9 +114,10 @@ def check(snippet, tmp_path):
     for plugin, args in re.findall(r"^\s*(ready|prometheus)\b(.*)$", corefile, re.M):
         assert args.strip() and loopback(args.strip()), \
             "%s listens on every interface: give it 127.0.0.1:PORT\n%s" % (plugin, corefile)
-    on_purpose = ON_PURPOSE in snippet.before
+    before = " ".join(snippet.before.split())  # the paragraph, however it is wrapped
+    on_purpose = ON_PURPOSE in before
     lan = sorted(set(re.findall(r"^\s*bind (\d+\.\d+\.\d+\.\d+)$", corefile, re.M)) - {"127.0.0.1"})
-    assert not lan or LAN_ON_PURPOSE in snippet.before, \
+    assert not lan or LAN_ON_PURPOSE in before, \
         "binds %s: say it %r in the paragraph before, or bind the loopback" % (lan, LAN_ON_PURPOSE)
     path = tmp_path / "Corefile"
     path.write_text(runnable(corefile, tmp_path))
